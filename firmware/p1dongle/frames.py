@@ -1,0 +1,299 @@
+# Cut complete frames out of the meter's byte stream.
+#
+# Two kinds of frame are recognised, by their content and length fields, never by timing gaps:
+#   DLMS general-glo-ciphering (Luxembourg, Austria on P1):
+#     DB 08 <system title: 8> <BER length: n | 81 n | 82 hi lo> <security byte> <frame counter: 4>
+#     <ciphertext> [<tag: 12>]          the length counts everything after the length field
+#   plain DSMR telegrams (NL, BE, unencrypted meters):
+#     /XXXn<identification>\r\n ... !CRC4\r\n      (DSMR 2/3: "!\r\n" without a CRC)
+#
+# Bytes stay in the ring until the consumer is done with a frame. A frame whose check fails later
+# (GCM tag, CRC) is handed back with reject(): its first byte is dropped and the rest is scanned
+# again, so a bogus length field in garbage, or a frame cut short by the next one, never swallows
+# the good frames behind it. Every dropped byte is counted under one reason, and each contiguous
+# dropped range is reported once, in stream order, as a DROPPED event.
+#
+# Use:
+#   fa.feed(chunk)                     -> bytes taken (the ring refuses what does not fit)
+#   ev = fa.pop(now_ms)                -> NONE (need more bytes), DLMS, DSMR or DROPPED
+#     DLMS / DSMR: fa.frame (memoryview, valid until the next pop), fa.frame_pos (stream offset)
+#     DROPPED:     fa.drop_pos, fa.drop_len, fa.drop_reason (index into REASONS), fa.drop_error
+#   fa.reject(err)                     the last frame was no good: rescan it
+#   fa.flush()                         end of input: what is incomplete now will never complete
+from .compat import const, ticks_diff
+from .ringbuf import RingBuffer
+
+NONE = const(0)
+DLMS = const(1)
+DSMR = const(2)
+DROPPED = const(3)
+
+GARBAGE = const(0)     # bytes before any plausible frame start (noise, wrong baud, wrong key...)
+TOO_LONG = const(1)    # a frame whose length is over max_frame
+TRUNCATED = const(2)   # a frame cut short: the next frame starts inside it, or the input ended
+TIMEOUT = const(3)     # a partial frame that did not complete within timeout_ms
+REJECTED = const(4)    # a complete frame that failed its check downstream (see drop_error)
+REASONS = ("garbage", "too long", "truncated", "timeout", "rejected")
+
+_WAIT = const(0)    # a plausible frame starts at the head; more bytes needed
+_BAD = const(1)     # the head byte starts no frame after all
+_FRAME = const(2)   # a complete frame is at the head
+_SKIP = const(3)    # no frame start in the first n bytes
+
+_SLASH = b"/"
+_DB = b"\xdb"
+_BANG = b"!"
+
+
+def _letter(b):
+    return 0x41 <= (b & 0xDF) <= 0x5A
+
+
+def _hexdigit(b):
+    return 0x30 <= b <= 0x39 or 0x41 <= (b & 0xDF) <= 0x46
+
+
+def security_ok(sc):
+    # Security control byte: suite 0-2 in the low nibble, authentication (0x10) and/or
+    # encryption (0x20) set, no broadcast or compression bits. Anything else is not a meter frame.
+    return (sc & 0xC0) == 0 and (sc & 0x30) != 0 and (sc & 0x0F) <= 2
+
+
+class FrameAssembler:
+    def __init__(self, max_frame=4096, ring_size=0, timeout_ms=5000):
+        if ring_size < max_frame:
+            ring_size = 2 * max_frame
+        self.ring = RingBuffer(ring_size)
+        self.max_frame = max_frame
+        self.timeout_ms = timeout_ms
+        self._out = bytearray(max_frame)
+        self._out_mv = memoryview(self._out)
+        self.dropped = [0] * len(REASONS)   # bytes dropped, per reason
+        self.pos = 0                        # stream offset of the oldest byte in the ring
+        self.frame = None
+        self.frame_pos = 0
+        self.drop_pos = 0
+        self.drop_len = 0
+        self.drop_reason = GARBAGE
+        self.drop_error = None
+        self._run_pos = 0       # the dropped range being collected
+        self._run_len = 0
+        self._run_reason = GARBAGE
+        self._run_error = None
+        self._sticky = GARBAGE  # reason for bytes skipped after a rejected candidate
+        self._sticky_error = None
+        self._reject_end = 0    # stream offset where the last rejected frame ended
+        self._consume = 0       # length of the frame handed out last, still in the ring
+        self._since = None      # when the candidate at the head was first seen
+        self._scan = 1          # how far a plain telegram has been searched for its end
+        self._eof = False
+
+    def feed(self, data):
+        return self.ring.write(data)
+
+    def flush(self):
+        self._eof = True
+
+    def reject(self, error=None):
+        n = self._consume
+        self._consume = 0
+        self._reject_end = self.pos + n
+        self._sticky = REJECTED
+        self._sticky_error = error
+        # The range before this frame was reported before the frame was handed out, so
+        # this starts a new range and there is nothing to report yet.
+        self._drop(1)
+
+    def pop(self, now_ms):
+        if self._consume:
+            self._advance(self._consume)
+            self._consume = 0
+        ring = self.ring
+        while ring.count:
+            verdict, n, kind = self._judge()
+            if verdict == _WAIT:
+                if self._eof:
+                    verdict, n = _BAD, TRUNCATED
+                elif self._since is None:
+                    self._since = now_ms
+                elif ticks_diff(now_ms, self._since) > self.timeout_ms:
+                    verdict, n = _BAD, TIMEOUT
+            if verdict == _BAD:
+                # Not a frame after all: drop its first byte and look again right behind it.
+                # A false start inside garbage or a rejected frame is more of the same range.
+                if n != GARBAGE:
+                    self._sticky = n
+                    self._sticky_error = None
+                if self._drop(1):
+                    return DROPPED
+                continue
+            if verdict == _SKIP:
+                # No frame start in these bytes: garbage, or the rest of a dropped frame.
+                if self._drop(n):
+                    return DROPPED
+                continue
+            # A plausible frame starts at the head: the dropped range before it is complete.
+            if self._run_len:
+                return self._end_run()
+            self._sticky = GARBAGE
+            self._sticky_error = None
+            if verdict == _WAIT:
+                return NONE
+            ring.copy_to(0, n, self._out_mv)
+            self.frame = self._out_mv[:n]
+            self.frame_pos = self.pos
+            self._consume = n
+            return kind
+        if self._eof and self._run_len:
+            return self._end_run()
+        return NONE
+
+    # -- judging the head of the ring ------------------------------------------------------------
+
+    def _judge(self):
+        """(verdict, length or reason, kind) for the bytes at the head of the ring."""
+        b = self.ring[0]
+        if b == 0xDB:
+            return self._judge_dlms()
+        if b == 0x2F:
+            return self._judge_dsmr()
+        i = self._next_start(1, self.ring.count)
+        return _SKIP, (self.ring.count if i < 0 else i), NONE
+
+    def _judge_dlms(self):
+        ring = self.ring
+        c = ring.count
+        if c < 11:
+            if c >= 2 and ring[1] != 8:
+                return _BAD, GARBAGE, NONE
+            return _WAIT, 0, NONE
+        if ring[1] != 8:
+            return _BAD, GARBAGE, NONE
+        b = ring[10]
+        if b < 0x80:
+            length, h = b, 11
+        elif b == 0x81:
+            if c < 12:
+                return _WAIT, 0, NONE
+            length, h = ring[11], 12
+        elif b == 0x82:
+            if c < 13:
+                return _WAIT, 0, NONE
+            length, h = (ring[11] << 8) | ring[12], 13
+        else:
+            return _BAD, GARBAGE, NONE
+        if c <= h:
+            return _WAIT, 0, NONE
+        sc = ring[h]
+        if not security_ok(sc):
+            return _BAD, GARBAGE, NONE
+        # security byte + frame counter, and the tag when the frame is authenticated
+        if length < (17 if sc & 0x10 else 5):
+            return _BAD, GARBAGE, NONE
+        total = h + length
+        if total > self.max_frame:
+            return _BAD, TOO_LONG, NONE
+        if c < total:
+            return _WAIT, 0, NONE
+        return _FRAME, total, DLMS
+
+    def _judge_dsmr(self):
+        ring = self.ring
+        c = ring.count
+        # The identification line starts with a three-letter manufacturer id (IEC 62056-21).
+        for i in (1, 2, 3):
+            if i < c and not _letter(ring[i]):
+                return _BAD, GARBAGE, NONE
+        if c < 5:
+            return _WAIT, 0, NONE
+        if not 0x21 <= ring[4] <= 0x7E:
+            return _BAD, GARBAGE, NONE
+        end = c if c < self.max_frame else self.max_frame
+        bang = ring.find(_BANG, self._scan, end)
+        # A new frame starting before the end means this telegram was cut short. Telegrams are
+        # ASCII, so a DB byte ends it; a '/' does when a manufacturer id follows it.
+        stop = end if bang < 0 else bang
+        i = self._scan
+        while True:
+            nxt = self._next_start(i, stop)
+            if nxt < 0:
+                break
+            if ring[nxt] == 0xDB:
+                return _BAD, TRUNCATED, NONE
+            if nxt + 4 >= c:
+                self._scan = nxt    # too few bytes behind that '/' to tell yet
+                return _WAIT, 0, NONE
+            if self._header_at(nxt):
+                return _BAD, TRUNCATED, NONE
+            i = nxt + 1
+        if bang < 0:
+            if c >= self.max_frame:
+                return _BAD, TOO_LONG, NONE
+            self._scan = end
+            return _WAIT, 0, NONE
+        self._scan = bang
+        if c < bang + 3:
+            return _WAIT, 0, NONE
+        if ring[bang + 1] == 13 and ring[bang + 2] == 10:
+            total = bang + 3            # DSMR 2/3: no CRC
+        else:
+            if c < bang + 7:
+                return _WAIT, 0, NONE
+            for i in range(bang + 1, bang + 5):
+                if not _hexdigit(ring[i]):
+                    return _BAD, GARBAGE, NONE
+            if ring[bang + 5] != 13 or ring[bang + 6] != 10:
+                return _BAD, GARBAGE, NONE
+            total = bang + 7
+        if total > self.max_frame:
+            return _BAD, TOO_LONG, NONE
+        return _FRAME, total, DSMR
+
+    def _header_at(self, i):
+        ring = self.ring
+        return (_letter(ring[i + 1]) and _letter(ring[i + 2]) and _letter(ring[i + 3])
+                and 0x21 <= ring[i + 4] <= 0x7E)
+
+    def _next_start(self, start, end):
+        """Logical index of the next byte in [start, end) that could start a frame, or -1."""
+        ring = self.ring
+        a = ring.find(_DB, start, end)
+        b = ring.find(_SLASH, start, a if a >= 0 else end)
+        return b if b >= 0 else a
+
+    # -- moving the head -------------------------------------------------------------------------
+
+    def _advance(self, n):
+        self.ring.discard(n)
+        self.pos += n
+        self._since = None
+        self._scan = 1
+
+    def _drop(self, n):
+        """Drop n bytes under the sticky reason. True when a finished range is ready to report."""
+        ready = False
+        if self._run_len and (self._run_reason != self._sticky or self._run_error is not self._sticky_error):
+            self._end_run()
+            ready = True
+        if not self._run_len:
+            self._run_pos = self.pos
+            self._run_reason = self._sticky
+            self._run_error = self._sticky_error
+        self._run_len += n
+        self.dropped[self._sticky] += n
+        self._advance(n)
+        return ready
+
+    def _end_run(self):
+        reason = self._run_reason
+        if reason == REJECTED and self._run_pos + self._run_len < self._reject_end:
+            # A frame started inside the rejected one: the rejected one was cut short.
+            reason = TRUNCATED
+            self.dropped[REJECTED] -= self._run_len
+            self.dropped[TRUNCATED] += self._run_len
+        self.drop_pos = self._run_pos
+        self.drop_len = self._run_len
+        self.drop_reason = reason
+        self.drop_error = self._run_error if reason == REJECTED else None
+        self._run_len = 0
+        return DROPPED
