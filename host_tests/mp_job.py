@@ -5,6 +5,7 @@ import json
 import sys
 from binascii import hexlify, unhexlify
 
+from p1dongle import dsmr
 from p1dongle.errors import P1Error
 from p1dongle.gcm import Gcm
 
@@ -33,6 +34,23 @@ def gcm_encrypt(cases):
     return out
 
 
+def dsmr_job(telegrams):
+    out = []
+    for t in telegrams:
+        t = unhexlify(t)
+        r = {}
+        try:
+            r["check"] = dsmr.check(t)
+        except P1Error as e:
+            r["check"] = "%s: %s" % (type(e).__name__, e)
+        try:
+            r["values"] = dsmr.parse(t)
+        except P1Error as e:
+            r["values"] = "%s: %s" % (type(e).__name__, e)
+        out.append(r)
+    return out
+
+
 def main():
     with open(sys.argv[1]) as f:
         job = json.load(f)
@@ -41,6 +59,8 @@ def main():
         result = gcm_decrypt(job["cases"])
     elif kind == "gcm_encrypt":
         result = gcm_encrypt(job["cases"])
+    elif kind == "dsmr":
+        result = dsmr_job(job["telegrams"])
     else:
         raise ValueError("unknown job " + kind)
     print(json.dumps(result))

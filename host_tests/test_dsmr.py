@@ -1,0 +1,251 @@
+"""DSMR telegrams: CRC check against an independent CRC and dsmr_parser, values against dsmr_parser."""
+import datetime
+from decimal import Decimal
+
+import meter
+from dsmr_parser import telegram_specifications as specs
+from dsmr_parser.exceptions import InvalidChecksumError
+from dsmr_parser.parsers import TelegramParser
+from hypothesis import given, settings, strategies as st
+from p1dongle import dsmr
+from p1dongle.errors import CrcError, TelegramError
+
+import pytest
+
+
+def test_crc16_arc_check_value():
+    # The catalogue check value of CRC-16/ARC.
+    assert dsmr.crc16(b"123456789") == 0xBB3D
+    assert dsmr.crc16(b"") == 0
+
+
+@given(st.binary(max_size=300), st.integers(0, 300))
+def test_crc16_matches_bitwise_reference_and_continues(data, cut):
+    assert dsmr.crc16(data) == meter.crc16_arc(data)
+    assert dsmr.crc16(data[cut:], dsmr.crc16(data[:cut])) == meter.crc16_arc(data)
+
+
+@pytest.mark.parametrize("t", [meter.LUX_TELEGRAM, meter.NL_TELEGRAM, meter.telegram(meter.LUX_BODY, lower=True)])
+def test_good_crc(t):
+    assert dsmr.check(t) is True
+    assert dsmr.check(bytearray(t)) is True
+    assert dsmr.check(memoryview(t)) is True
+
+
+def test_telegram_without_crc_is_accepted_and_marked():
+    assert dsmr.check(meter.DSMR22_TELEGRAM) is False
+
+
+def test_every_bit_flip_before_the_crc_is_caught():
+    t = meter.LUX_TELEGRAM
+    end = t.index(b"!")
+    for i in range(1, end + 5):            # not '/': that is "no telegram", tested below
+        for bit in range(8):
+            bad = bytearray(t)
+            bad[i] ^= 1 << bit
+            if i > end and bytes(bad[i:i + 1]).lower() == t[i:i + 1].lower():
+                assert dsmr.check(bad) is True      # 'C' -> 'c': the same CRC, any case is fine
+                continue
+            with pytest.raises((CrcError, TelegramError)):
+                dsmr.check(bad)
+
+
+def test_crc_message_names_both_values():
+    bad = meter.LUX_TELEGRAM.replace(b"233.0*V", b"234.0*V", 1)
+    with pytest.raises(CrcError) as e:
+        dsmr.check(bad)
+    assert str(e.value).startswith("CRC mismatch: telegram says C560, content gives ")
+
+
+@pytest.mark.parametrize("bad, why", [
+    (b"", "does not start with '/'"),
+    (b"1-0:1.8.0(1*kWh)\r\n!1234\r\n", "does not start with '/'"),
+    (b"/ABC5 x\r\n\r\n1-0:1.8.0(1*kWh)\r\n", "no '!' end line"),
+    (b"/ABC5 x\r\n\r\n!12G4\r\n", "CRC after '!' is not 4 hex digits"),
+    (b"/ABC5 x\r\n\r\n!+123\r\n", "CRC after '!' is not 4 hex digits"),
+    (b"/ABC5 x\r\n\r\n!0x12\r\n", "CRC after '!' is not 4 hex digits"),
+])
+def test_not_a_telegram(bad, why):
+    with pytest.raises(TelegramError) as e:
+        dsmr.check(bad)
+    assert str(e.value) == why
+
+
+def test_trailing_bytes_after_the_crc_line_are_tolerated():
+    # Decrypted payloads in the wild end in "!XXXX\r\n", "!XXXX" or with padding.
+    t = meter.LUX_TELEGRAM
+    assert dsmr.check(t[:-2]) is True
+    assert dsmr.check(t + b"\x00\x00") is True
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["1-0:1.8.1", "1-0:2.7.0", "1-0:32.7.0", "0-0:96.7.21"]),
+                          st.decimals(0, 99999, places=3)), min_size=1, max_size=30),
+       st.booleans())
+def test_crc_verdict_agrees_with_dsmr_parser(lines, corrupt):
+    t = meter.telegram(["%s(%010.3f*kWh)" % (o, v) for o, v in lines])
+    if corrupt:
+        t = t.replace(b"(", b"[", 1)
+    parser = TelegramParser(specs.V5)
+    try:
+        parser.validate_checksum(t.decode())
+        reference = True
+    except InvalidChecksumError:
+        reference = False
+    try:
+        ours = dsmr.check(t)
+    except CrcError:
+        ours = False
+    assert ours == reference == (not corrupt)
+
+
+# ---- parser ---------------------------------------------------------------------------------
+
+def test_luxembourg_values():
+    v = dsmr.parse(meter.LUX_TELEGRAM)
+    assert v["header"] == ("Lux5\\253663629_D", None)
+    assert v["p1Version"] == ("42", None)
+    assert v["powerTs"] == ("2022-06-14T09:46:09+02:00", None)
+    assert v["logicalDeviceName"] == ("SAG1030700289953", None)
+    assert v["totalImportedEnergyP"] == (23949.193, "kWh")
+    assert v["totalExportedEnergyQ"] == (3723.325, "kvarh")
+    assert v["currentUsage"] == (0.231, "kW")
+    assert v["voltageL2"] == (232.0, "V")
+    assert v["currentUsageL3"] == (0.021, "kW")
+    assert v["currentLimit"] == ([40, -40], "A")
+    assert v["breakerControlState"] == (1, None)
+    assert v["relay2ControlState"] == (0, None)
+    assert v["powerFailures"] == (16, None)
+    assert v["message"] == ("", None)
+    # every line of the telegram is accounted for, none silently lost
+    assert len(v) == 1 + len(meter.LUX_BODY)
+
+
+def test_dutch_values_and_gas():
+    v = dsmr.parse(meter.NL_TELEGRAM)
+    assert v["meterId"] == ("K8EG004046395507", None)
+    assert v["totalImportedEnergyT2"] == (2.399, "kWh")
+    assert v["currentTariff"] == (2, None)
+    assert v["powerTs"] == ("2017-01-02T19:20:02+01:00", None)
+    assert v["mbus1DeviceType"] == (3, None)
+    assert v["mbus1EquipmentId"] == ("2222ABCD123456789", None)
+    assert v["mbus1Reading"] == (0.107, "m3")
+    assert v["mbus1ReadingTs"] == ("2017-01-02T16:10:05+01:00", None)
+    assert v["powerFailureLog"] == ([], "s")
+
+
+def test_dsmr22_gas_reading_on_the_next_line():
+    v = dsmr.parse(meter.DSMR22_TELEGRAM)
+    assert v["mbus1Reading"] == (1.001, "m3")
+    assert v["mbus1ReadingTs"] == ("2012-10-30T14:00:00", None)
+    assert v["mbus1ValvePosition"] == (1, None)
+    assert v["header"] == ("KMP5 KA6U001585575011", None)
+
+
+def test_power_failure_log_unknown_codes_and_belgian_peaks():
+    t = meter.telegram([
+        "1-0:99.97.0(2)(0-0:96.7.19)(101208152415W)(0000000240*s)(101208151004S)(0000000301*s)",
+        "0-0:96.13.0(48656C6C6F)",
+        "1-0:1.6.0(200509134558S)(02.589*kW)",
+        "7-0:99.99.9(12*Hz)",
+        "1-0:0.0.0(3 ABC)",
+        "0-3:24.2.1(200512134558S)(00872.234*m3)",
+    ], header="/FLU5\\253769484_A")
+    v = dsmr.parse(t)
+    assert v["powerFailureLog"] == ([["2010-12-08T15:24:15+01:00", 240], ["2010-12-08T15:10:04+02:00", 301]], "s")
+    assert v["message"] == ("Hello", None)
+    assert v["maximumDemandMonth"] == (2.589, "kW")
+    assert v["maximumDemandMonthTs"] == ("2020-05-09T13:45:58+02:00", None)
+    assert v["7-0:99.99.9"] == (12, "Hz")
+    assert v["1-0:0.0.0"] == ("3 ABC", None)
+    assert v["mbus3Reading"] == (872.234, "m3")
+
+
+def test_parse_never_raises_on_odd_lines():
+    t = b"/ABC5\r\n\r\n1-0:1.8.0(\r\nnoparen\r\n(orphan)\r\n0-0:1.0.0(9913999999W)\r\n1-0:2.8.0(x*y*z)\r\n!\r\n"
+    v = dsmr.parse(t)
+    assert v["header"] == ("ABC5", None)
+    assert v["totalImportedEnergyP"] == ("", None)
+    assert v["powerTs"] == ("9913999999W", None)   # not a time stamp: kept as written
+    assert v["totalExportedEnergyP"] == ("x", "y*z")
+    with pytest.raises(TelegramError):
+        dsmr.parse(b"no telegram")
+
+
+# dsmr_parser attribute -> our name, for the cross-check below
+REFERENCE_NAMES = {
+    "CURRENT_ELECTRICITY_DELIVERY": "currentDelivery",
+    "CURRENT_ELECTRICITY_USAGE": "currentUsage",
+    "ELECTRICITY_EXPORTED_TOTAL": "totalExportedEnergyP",
+    "ELECTRICITY_IMPORTED_TOTAL": "totalImportedEnergyP",
+    "ELECTRICITY_USED_TARIFF_1": "totalImportedEnergyT1",
+    "ELECTRICITY_USED_TARIFF_2": "totalImportedEnergyT2",
+    "ELECTRICITY_DELIVERED_TARIFF_1": "totalExportedEnergyT1",
+    "ELECTRICITY_DELIVERED_TARIFF_2": "totalExportedEnergyT2",
+    "ELECTRICITY_ACTIVE_TARIFF": "currentTariff",
+    "SHORT_POWER_FAILURE_COUNT": "powerFailures",
+    "LONG_POWER_FAILURE_COUNT": "longPowerFailures",
+    "P1_MESSAGE_HEADER": "p1Version",
+    "EQUIPMENT_IDENTIFIER": "meterId",
+    "LUXEMBOURG_EQUIPMENT_IDENTIFIER": "logicalDeviceName",
+    "MBUS_DEVICE_TYPE": "mbus1DeviceType",
+    "DEVICE_TYPE": "mbus1DeviceType",
+    "MBUS_EQUIPMENT_IDENTIFIER": "mbus1EquipmentId",
+    "EQUIPMENT_IDENTIFIER_GAS": "mbus1EquipmentId",
+    "MBUS_METER_READING": "mbus1Reading",
+    "GAS_METER_READING": "mbus1Reading",
+    "ACTUAL_TRESHOLD_ELECTRICITY": "powerLimit",
+    "P1_MESSAGE_TIMESTAMP": "powerTs",
+}
+for _l in (1, 2, 3):
+    REFERENCE_NAMES.update({
+        "INSTANTANEOUS_ACTIVE_POWER_L%d_NEGATIVE" % _l: "currentDeliveryL%d" % _l,
+        "INSTANTANEOUS_ACTIVE_POWER_L%d_POSITIVE" % _l: "currentUsageL%d" % _l,
+        "INSTANTANEOUS_CURRENT_L%d" % _l: "currentL%d" % _l,
+        "INSTANTANEOUS_VOLTAGE_L%d" % _l: "voltageL%d" % _l,
+        "VOLTAGE_SAG_L%d_COUNT" % _l: "voltageSagsL%d" % _l,
+        "VOLTAGE_SWELL_L%d_COUNT" % _l: "voltageSwellsL%d" % _l,
+    })
+
+
+@pytest.mark.parametrize("spec, t", [
+    (specs.LUXEMBOURG_SMARTY, meter.LUX_TELEGRAM),
+    (specs.V5, meter.NL_TELEGRAM),
+    (specs.V2_2, meter.DSMR22_TELEGRAM),
+])
+def test_values_agree_with_dsmr_parser(spec, t):
+    ref = TelegramParser(spec).parse(t.decode())
+    ours = dsmr.parse(t)
+    compared = 0
+    for attr, name in REFERENCE_NAMES.items():
+        obj = getattr(ref, attr, None)
+        if obj is None:
+            continue
+        value, unit = ours[name]
+        theirs = obj.value
+        if isinstance(theirs, Decimal):
+            assert (value, unit) == (float(theirs), obj.unit), attr
+        elif isinstance(theirs, datetime.datetime):
+            assert datetime.datetime.fromisoformat(value) == theirs, attr
+        elif attr == "P1_MESSAGE_HEADER":
+            assert value == theirs
+        elif "IDENTIFIER" in attr:
+            assert value == bytes.fromhex(theirs).decode(), attr
+        else:
+            assert value == int(theirs), attr
+        if hasattr(obj, "datetime") and obj.datetime and spec is not specs.V2_2:
+            assert datetime.datetime.fromisoformat(ours[name + "Ts"][0]) == obj.datetime
+        compared += 1
+    assert compared >= 12
+
+
+def test_same_results_under_micropython(run_job):
+    bad = meter.LUX_TELEGRAM.replace(b"233.0*V", b"234.0*V", 1)
+    odd = meter.telegram(["1-0:99.97.0(1)(0-0:96.7.19)(101208152415W)(0000000240*s)", "0-0:96.13.0(48656C6C6F)",
+                          "1-0:1.6.0(200509134558S)(02.589*kW)", "x-y(1)(2)(3)"])
+    cases = [meter.LUX_TELEGRAM, meter.NL_TELEGRAM, meter.DSMR22_TELEGRAM, bad, odd, b"nope", b"/X\r\n!12\r\n"]
+    result = run_job({"job": "dsmr", "telegrams": [t.hex() for t in cases]})
+    assert result[0]["check"] is True and result[2]["check"] is False
+    assert result[3]["check"].startswith("CrcError: CRC mismatch")
+    assert result[0]["values"]["totalImportedEnergyP"] == [23949.193, "kWh"]
+    assert result[5]["check"] == "TelegramError: does not start with '/'"
