@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 # The demo capture is encrypted with this key. It is a demo key: never use it on a real meter.
 DEMO_KEY := 0123456789ABCDEF0123456789ABCDEF
 
-.PHONY: test mpy clean
+.PHONY: test sim mpy clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ $(STAMP): requirements.txt
 
 test: $(STAMP)
 	$(BIN)/python -m pytest host_tests
+
+sim: $(STAMP)
+	P1DONGLE_KEY=$(DEMO_KEY) $(BIN)/python tools/sim.py decrypt --verbose --hex samples/demo-capture.hex
 
 # Compile firmware/ for the ESP32 (xtensawin) into build/mpy, as the dongle would load it.
 mpy: $(STAMP)

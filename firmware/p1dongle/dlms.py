@@ -1,0 +1,87 @@
+# Open a DLMS general-glo-ciphering frame (as cut by frames.py) with the meter's keys.
+#
+#   DB 08 <system title: 8> <BER length> <security byte> <frame counter: 4> <ciphertext> <tag: 12>
+#   IV  = system title || frame counter
+#   AAD = security byte || authentication key
+#
+# The frame counter must not go backwards per system title: an older frame played again is
+# refused after its tag checks out. (The same frame twice in a row passes: it carries the same
+# reading, and some P1 readers repeat the last frame to a new client.) Counters are only
+# remembered from frames whose tag matched, so forged frames cannot push the counter forward and
+# lock out the meter.
+from .errors import ConfigError, FrameError, ReplayError
+from .gcm import Gcm
+
+TAG_LEN = 12
+# The authentication key Luxembourg's meters use (other grids hand out their own).
+LUX_AUTH_KEY = b"\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\xcc\xdd\xee\xff"
+
+
+def parse_key(text, what="key"):
+    """16 bytes from 32 hex digits (spaces, ':' and '-' allowed). The message never shows the key."""
+    s = text.strip().replace(" ", "").replace(":", "").replace("-", "")
+    if len(s) != 32:
+        raise ConfigError("%s must be 32 hex digits (16 bytes), got %d" % (what, len(s)))
+    for c in s:
+        if c not in "0123456789abcdefABCDEF":
+            raise ConfigError("%s must be 32 hex digits (16 bytes), found a character that is not hex" % what)
+    return bytes(int(s[i:i + 2], 16) for i in range(0, 32, 2))
+
+
+def header(frame):
+    """(header length, length field) of a DB frame, checked against the frame's size."""
+    if len(frame) < 11 or frame[0] != 0xDB or frame[1] != 8:
+        raise FrameError("not a general-glo-ciphering frame (expected DB 08)")
+    b = frame[10]
+    if b < 0x80:
+        h, length = 11, b
+    elif b == 0x81 and len(frame) >= 12:
+        h, length = 12, frame[11]
+    elif b == 0x82 and len(frame) >= 13:
+        h, length = 13, (frame[11] << 8) | frame[12]
+    else:
+        raise FrameError("bad length field 0x%02X" % b)
+    if h + length != len(frame):
+        raise FrameError("length field says %d bytes, frame has %d" % (length, len(frame) - h))
+    if length < 5 + TAG_LEN:
+        raise FrameError("frame too short for security header and tag")
+    return h, length
+
+
+class DlmsCipher:
+    def __init__(self, key, auth_key=LUX_AUTH_KEY, max_frame=4096, replay_check=True):
+        if len(key) != 16 or len(auth_key) != 16:
+            raise ConfigError("key and authentication key must be 16 bytes")
+        self._gcm = Gcm(key)
+        self._aad = bytearray(17)
+        self._aad[1:17] = auth_key
+        self._iv = bytearray(12)
+        self._out = bytearray(max_frame)
+        self._out_mv = memoryview(self._out)
+        self.replay_check = replay_check
+        self.system_title = None    # of the last verified frame
+        self.frame_counter = -1
+
+    def decrypt(self, frame):
+        """Plaintext of a verified frame, as a memoryview valid until the next call.
+
+        Raises FrameError (layout), AuthError (tag), ReplayError (counter went backwards)."""
+        h, length = header(frame)
+        sc = frame[h]
+        if sc & 0x30 != 0x30:
+            raise FrameError("security byte 0x%02X: only encrypted and authenticated frames (0x30) are supported" % sc)
+        end = h + length
+        iv = self._iv
+        iv[0:8] = frame[2:10]
+        iv[8:12] = frame[h + 1:h + 5]
+        self._aad[0] = sc
+        n = self._gcm.decrypt_into(iv, self._aad, frame[h + 5:end - TAG_LEN], frame[end - TAG_LEN:end], self._out_mv)
+        counter = int.from_bytes(iv[8:12], "big")
+        same_meter = self.system_title is not None and self.system_title == iv[0:8]
+        if self.replay_check and same_meter and counter < self.frame_counter:
+            raise ReplayError("frame counter %d went backwards (last %d): replayed frame dropped"
+                              % (counter, self.frame_counter))
+        if not same_meter:
+            self.system_title = bytes(iv[0:8])
+        self.frame_counter = counter
+        return self._out_mv[:n]

@@ -1,0 +1,136 @@
+# The data path without its ends: bytes in, verified plain telegrams and problems out.
+#
+#   bytes -> frames (FrameAssembler) -> dlms (DlmsCipher: GCM + replay check) -> dsmr.check -> events
+#
+# Used by the dongle's RX task and by the host tools alike. push() yields events in stream order:
+#   (TELEGRAM, offset, telegram bytes, has_crc)   a telegram that passed every check, byte-exact
+#   (PROBLEM, offset, message, None)              one line a user can act on; never a key
+# The counters (and status()) say how many of each happened.
+from .compat import const
+from .dlms import LUX_AUTH_KEY, DlmsCipher
+from .dsmr import check
+from .errors import AuthError, CrcError, FrameError, ReplayError, TelegramError
+from .frames import DLMS, DROPPED, DSMR, NONE, REASONS, REJECTED, FrameAssembler
+
+TELEGRAM = const(1)
+PROBLEM = const(2)
+
+_WHY = (
+    "garbage, no frame start (noise, or wrong baud rate or RX inversion)",
+    "frame longer than the maximum",
+    "truncated frame",
+    "incomplete frame timed out",
+    "rejected",
+)
+
+
+class Pipeline:
+    def __init__(self, key=None, auth_key=LUX_AUTH_KEY, max_frame=4096, timeout_ms=5000, replay_check=True):
+        self.frames = FrameAssembler(max_frame, timeout_ms=timeout_ms)
+        self.cipher = DlmsCipher(key, auth_key, max_frame, replay_check) if key else None
+        self.telegrams = 0       # telegrams passed on
+        self.no_crc = 0          # of those, DSMR 2/3 telegrams that carry no CRC
+        self.auth_failures = 0   # DLMS frames whose GCM tag did not match
+        self.crc_failures = 0    # telegrams whose CRC did not match
+        self.replays = 0         # DLMS frames with a frame counter that went backwards
+        self.bad_frames = 0      # frames laid out wrongly, or decrypted to something not DSMR
+        self.no_key = 0          # DLMS frames seen without a key to open them
+
+    def push(self, data, now_ms):
+        """Feed a chunk of any size; yield the events it completes."""
+        fa = self.frames
+        mv = memoryview(data)
+        n = len(mv)
+        i = 0
+        while True:
+            took = fa.feed(mv[i:]) if i < n else 0
+            i += took
+            popped = False
+            while True:
+                ev = self._next(now_ms)
+                if ev is None:
+                    break
+                popped = True
+                if ev[0]:
+                    yield ev
+            if i >= n or (not took and not popped):
+                # Done, or the ring is full and nothing can leave it (the assembler's size rules
+                # make that impossible; the rest of the chunk is counted as ring overflow).
+                if i < n:
+                    fa.ring.write(mv[i:])
+                return
+
+    def flush(self, now_ms):
+        """End of input: report what is left over."""
+        self.frames.flush()
+        while True:
+            ev = self._next(now_ms)
+            if ev is None:
+                return
+            if ev[0]:
+                yield ev
+
+    def _next(self, now_ms):
+        """One step of the assembler: None when it needs bytes, else an event (kind 0: nothing to say)."""
+        fa = self.frames
+        kind = fa.pop(now_ms)
+        if kind == NONE:
+            return None
+        if kind == DROPPED:
+            return self._dropped(fa)
+        if kind == DSMR:
+            try:
+                has_crc = check(fa.frame)
+            except (CrcError, TelegramError) as e:
+                fa.reject(e)         # maybe two telegrams run together: rescan it
+                return (0, 0, None, None)
+            return self._telegram(fa.frame_pos, fa.frame, has_crc)
+        if self.cipher is None:
+            self.no_key += 1
+            return (PROBLEM, fa.frame_pos, "encrypted frame, but no key is configured", None)
+        try:
+            plain = self.cipher.decrypt(fa.frame)
+        except ReplayError as e:
+            self.replays += 1
+            return (PROBLEM, fa.frame_pos, str(e), None)
+        except (AuthError, FrameError) as e:
+            fa.reject(e)             # maybe not a frame at all: rescan it
+            return (0, 0, None, None)
+        # The tag matched, so the framing was right: whatever is wrong now is inside.
+        try:
+            has_crc = check(plain)
+        except CrcError as e:
+            self.crc_failures += 1
+            return (PROBLEM, fa.frame_pos, "decrypted telegram: " + str(e), None)
+        except TelegramError as e:
+            self.bad_frames += 1
+            return (PROBLEM, fa.frame_pos, "decrypted frame is not a DSMR telegram: " + str(e), None)
+        return self._telegram(fa.frame_pos, plain, has_crc)
+
+    def _telegram(self, pos, data, has_crc):
+        self.telegrams += 1
+        if not has_crc:
+            self.no_crc += 1
+        return (TELEGRAM, pos, bytes(data), has_crc)
+
+    def _dropped(self, fa):
+        err = fa.drop_error
+        if fa.drop_reason == REJECTED and err is not None:
+            if isinstance(err, AuthError):
+                self.auth_failures += 1
+            elif isinstance(err, CrcError):
+                self.crc_failures += 1
+            else:
+                self.bad_frames += 1
+            msg = "%s (%d bytes dropped)" % (err, fa.drop_len)
+        else:
+            msg = "%d bytes dropped: %s" % (fa.drop_len, _WHY[fa.drop_reason])
+        return (PROBLEM, fa.drop_pos, msg, None)
+
+    def status(self):
+        fa = self.frames
+        dropped = ", ".join("%s %d" % (REASONS[r], fa.dropped[r]) for r in range(len(REASONS)) if fa.dropped[r])
+        return ("telegrams %d, tag failures %d, CRC failures %d, replays %d, bad frames %d, "
+                "dropped bytes %d%s, overflow %d" % (
+                    self.telegrams, self.auth_failures, self.crc_failures, self.replays, self.bad_frames,
+                    sum(fa.dropped), " (" + dropped + ")" if dropped else "", fa.ring.overflow))

@@ -1,0 +1,191 @@
+"""The whole data path: bytes in, verified telegrams and one-line problems out."""
+import os
+
+import meter
+from p1dongle.dlms import DlmsCipher, parse_key
+from p1dongle.errors import ConfigError
+from p1dongle.pipeline import PROBLEM, TELEGRAM, Pipeline
+
+import pytest
+
+LUX = meter.LUX_TELEGRAM
+KEY = meter.KEY
+
+
+def run(pipe, chunks, now=0):
+    events = []
+    for c in chunks:
+        events.extend(pipe.push(c, now))
+    events.extend(pipe.flush(now))
+    telegrams = [e[2] for e in events if e[0] == TELEGRAM]
+    problems = [(e[1], e[2]) for e in events if e[0] == PROBLEM]
+    return telegrams, problems
+
+
+def test_luxembourg_end_to_end_in_uart_chunks():
+    """A DSMR 5 telegram, encrypted as the meter does, cut into UART reads: out comes the same telegram."""
+    frame = meter.frame(LUX)
+    for size in (1, 16, 64, 120, 256, 4096):
+        pipe = Pipeline(KEY)
+        telegrams, problems = run(pipe, meter.split(frame * 3, [size]))
+        assert problems == []
+        assert telegrams == [LUX] * 3
+    t = telegrams[0]
+    assert t.startswith(b"/Lux5") and t.endswith(b"!C560\r\n")
+    assert int(t[-6:-2], 16) == meter.crc16_arc(t[:t.index(b"!") + 1])
+    assert pipe.telegrams == 3 and pipe.auth_failures == 0
+
+
+def test_other_system_titles_auth_keys_and_lengths():
+    auth = os.urandom(16)
+    key = os.urandom(16)
+    pipe = Pipeline(key, auth)
+    # 0 to 120 lines: bodies from 34 bytes to 3.3 KB, so every BER length form (n, 81 n, 82 hi lo)
+    plain = [meter.telegram(["1-0:1.8.0(%010.3f*kWh)" % i] * i, header="/Ene5\\T210-D ESMR5.0")
+             for i in (0, 2, 3, 7, 40, 120)]
+    frames = [meter.frame(p, key=key, auth_key=auth, title=os.urandom(8), counter=7) for p in plain]
+    telegrams, problems = run(pipe, meter.split(b"".join(frames), [61]))
+    assert telegrams == plain and problems == []
+
+
+def test_wrong_key_says_so_in_one_line_per_frame():
+    frames = [meter.frame(LUX, counter=i) for i in (1, 2)]
+    pipe = Pipeline(os.urandom(16))
+    telegrams, problems = run(pipe, [b"".join(frames)])
+    assert telegrams == []
+    assert problems == [
+        (0, "authentication failed: wrong key or authentication key (%d bytes dropped)" % len(frames[0])),
+        (len(frames[0]), "authentication failed: wrong key or authentication key (%d bytes dropped)" % len(frames[1])),
+    ]
+    assert pipe.auth_failures == 2
+    assert KEY.hex() not in repr(problems).lower()
+
+
+def test_wrong_auth_key_fails_authentication():
+    pipe = Pipeline(KEY, bytes(16))
+    telegrams, problems = run(pipe, [meter.frame(LUX)])
+    assert telegrams == [] and pipe.auth_failures == 1
+    assert "wrong key or authentication key" in problems[0][1]
+
+
+def test_tampered_frame_is_dropped_and_the_next_still_comes_out():
+    a, b, c = (meter.frame(LUX, counter=i) for i in (1, 2, 3))
+    bad = bytearray(b)
+    bad[500] ^= 0x01
+    pipe = Pipeline(KEY)
+    telegrams, problems = run(pipe, meter.split(a + bytes(bad) + c, [64]))
+    assert telegrams == [LUX, LUX]
+    assert problems == [(len(a), "authentication failed: wrong key or authentication key (%d bytes dropped)" % len(b))]
+    assert pipe.auth_failures == 1
+
+
+def test_garbage_between_frames_is_reported_and_counted():
+    a, b = meter.frame(LUX, counter=1), meter.frame(LUX, counter=2)
+    pipe = Pipeline(KEY)
+    telegrams, problems = run(pipe, [b"\x00" * 5 + a + b"\xff\xfe" + b])
+    assert telegrams == [LUX, LUX]
+    assert [p[0] for p in problems] == [0, 5 + len(a)]
+    assert problems[0][1].startswith("5 bytes dropped: garbage")
+    assert "dropped bytes 7 (garbage 7)" in pipe.status()
+
+
+def test_frame_counter_going_backwards_is_refused():
+    frames = [meter.frame(LUX, counter=c) for c in (5, 6, 6, 4, 7)]
+    pipe = Pipeline(KEY)
+    telegrams, problems = run(pipe, [b"".join(frames)])
+    assert len(telegrams) == 4     # 5, 6, 6 again (a repeat carries the same reading), 7
+    assert problems == [(sum(map(len, frames[:3])), "frame counter 4 went backwards (last 6): replayed frame dropped")]
+    assert pipe.replays == 1
+    # configured otherwise
+    telegrams, problems = run(Pipeline(KEY, replay_check=False), [b"".join(frames)])
+    assert len(telegrams) == 5 and problems == []
+
+
+def test_replay_check_is_per_meter():
+    a = meter.frame(LUX, counter=100, title=b"SAG\x00\x00\x00\x00\x01")
+    b = meter.frame(LUX, counter=3, title=b"SAG\x00\x00\x00\x00\x02")
+    telegrams, problems = run(Pipeline(KEY), [a + b])
+    assert len(telegrams) == 2 and problems == []
+
+
+def test_bad_crc_inside_a_good_frame():
+    bad = bytearray(LUX)
+    bad[50] ^= 0x02                     # the meter encrypted a corrupt telegram
+    frame = meter.frame(bytes(bad))
+    pipe = Pipeline(KEY)
+    telegrams, problems = run(pipe, [frame + meter.frame(LUX, counter=2)])
+    assert telegrams == [LUX]
+    assert len(problems) == 1 and problems[0][0] == 0
+    assert problems[0][1].startswith("decrypted telegram: CRC mismatch")
+    assert pipe.crc_failures == 1
+
+
+def test_decrypted_payload_that_is_not_dsmr():
+    pipe = Pipeline(KEY)
+    telegrams, problems = run(pipe, [meter.frame(b"\x0f\x00\x00\x00\x01 not a telegram")])
+    assert telegrams == [] and pipe.bad_frames == 1
+    assert problems[0][1].startswith("decrypted frame is not a DSMR telegram")
+
+
+def test_plain_telegrams_pass_through_with_or_without_key():
+    stream = meter.NL_TELEGRAM + meter.DSMR22_TELEGRAM
+    for key in (None, KEY):
+        pipe = Pipeline(key)
+        telegrams, problems = run(pipe, [stream])
+        assert telegrams == [meter.NL_TELEGRAM, meter.DSMR22_TELEGRAM] and problems == []
+        assert pipe.no_crc == 1
+
+
+def test_plain_telegram_with_bad_crc_is_dropped():
+    bad = bytearray(meter.NL_TELEGRAM)
+    bad[30] ^= 0x01
+    pipe = Pipeline(None)
+    telegrams, problems = run(pipe, [bytes(bad) + meter.NL_TELEGRAM])
+    assert telegrams == [meter.NL_TELEGRAM]
+    assert len(problems) == 1 and problems[0][1].startswith("CRC mismatch")
+    assert pipe.crc_failures == 1
+
+
+def test_encrypted_frame_without_key():
+    pipe = Pipeline(None)
+    telegrams, problems = run(pipe, [meter.frame(LUX)])
+    assert telegrams == [] and problems == [(0, "encrypted frame, but no key is configured")]
+
+
+def test_status_line():
+    pipe = Pipeline(KEY)
+    run(pipe, [b"xx" + meter.frame(LUX)])
+    assert pipe.status() == ("telegrams 1, tag failures 0, CRC failures 0, replays 0, bad frames 0, "
+                             "dropped bytes 2 (garbage 2), overflow 0")
+
+
+def test_parse_key_messages_never_show_the_key():
+    assert parse_key("00112233445566778899aabbccddeeff") == meter.LUX_AUTH_KEY
+    assert parse_key("00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF") == meter.LUX_AUTH_KEY
+    for bad in ("0011", "00112233445566778899aabbccddeefg", "00112233445566778899aabbccddeeff00"):
+        with pytest.raises(ConfigError) as e:
+            parse_key(bad)
+        assert bad not in str(e.value) and "32 hex digits" in str(e.value)
+
+
+def test_cipher_rejects_bad_key_sizes():
+    with pytest.raises(ConfigError):
+        DlmsCipher(bytes(15))
+
+
+def test_same_results_under_micropython(run_job):
+    """One messy stream through the pipeline under CPython and MicroPython: identical events."""
+    a, b, c, d = (meter.frame(LUX, counter=i) for i in (1, 2, 3, 4))
+    bad = bytearray(c)
+    bad[-3] ^= 0x10
+    stream = (b"\x00junk" + a + os.urandom(300) + b[:200] + b + bytes(bad) + meter.NL_TELEGRAM
+              + meter.frame(LUX, counter=1) + d + meter.DSMR22_TELEGRAM + b"tail")
+    result = run_job({"job": "pipeline", "key": KEY.hex(), "stream": stream.hex(), "chunks": [1, 64, 7, 300, 4096]})
+    telegrams = [bytes.fromhex(e[2]) for e in result["events"] if e[0] == "telegram"]
+    assert telegrams == [LUX, LUX, meter.NL_TELEGRAM, LUX, meter.DSMR22_TELEGRAM]
+    problems = [e[2] for e in result["events"] if e[0] == "problem"]
+    assert any("authentication failed" in p for p in problems)
+    assert any("went backwards" in p for p in problems)
+    assert any("truncated" in p for p in problems)
+    assert result["counters"]["pos"] == len(stream)
+    assert result["counters"]["auth_failures"] == 1 and result["counters"]["replays"] == 1
