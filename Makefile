@@ -1,5 +1,5 @@
 # p1dongle. The two commands that matter:
-#   make sim    decrypt the bundled demo capture with the demo key (the data path, end to end)
+#   make sim    an emulated meter and the dongle's program, telegrams on localhost:2323 (Ctrl-C stops)
 #   make test   every test, under CPython and MicroPython, in a fresh virtualenv
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 # The demo capture is encrypted with this key. It is a demo key: never use it on a real meter.
 DEMO_KEY := 0123456789ABCDEF0123456789ABCDEF
 
-.PHONY: test sim mpy clean
+.PHONY: test sim decrypt-demo mpy clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest host_tests
 
 sim: $(STAMP)
+	$(BIN)/python tools/sim.py run --source meter --key $(DEMO_KEY) --interval 2 --tcp-port 2323
+
+# Decrypt the bundled demo capture (starts mid-frame) with the demo key.
+decrypt-demo: $(STAMP)
 	P1DONGLE_KEY=$(DEMO_KEY) $(BIN)/python tools/sim.py decrypt --verbose --hex samples/demo-capture.hex
 
 # Compile firmware/ for the ESP32 (xtensawin) into build/mpy, as the dongle would load it.

@@ -2,19 +2,29 @@
 """p1dongle on a PC: the dongle's own firmware modules, fed from files and streams.
 
   decrypt   turn a raw capture of a meter's P1 output into the plain DSMR telegrams in it
+  run       the dongle's program: a source (emulated meter, file, TCP P1 reader, serial port)
+            in, plain telegrams out on a TCP port (telnet, Home Assistant)
+  meter     an emulated Luxembourg meter behind an Ethernet P1 reader
 """
 import argparse
+import asyncio
 import os
+import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "firmware"))
 
+from p1dongle import config, dsmr, platform_host  # noqa: E402
+from p1dongle.app import App  # noqa: E402
 from p1dongle.dlms import LUX_AUTH_KEY, parse_key  # noqa: E402
 from p1dongle.errors import ConfigError  # noqa: E402
 from p1dongle.pipeline import TELEGRAM, Pipeline  # noqa: E402
 
+import emulator  # noqa: E402
+
 KEY_ENV = "P1DONGLE_KEY"
+DEMO_KEY = "0123456789ABCDEF0123456789ABCDEF"   # the demo meter's key: never a real meter's
 AUTH_KEY_ENV = "P1DONGLE_AUTH_KEY"
 CHUNK = 4096
 _SEPARATORS = " \t\r\n:,-"
@@ -128,6 +138,139 @@ def cmd_decrypt(args):
     return 1
 
 
+def _log(msg):
+    print(time.strftime("%H:%M:%S ") + msg, flush=True)
+
+
+def _summary(n, telegram):
+    """One console line per telegram: what a user wants to see scroll by."""
+    try:
+        v = dsmr.parse(telegram)
+    except ConfigError:
+        v = {}
+    parts = ["telegram %d: %d bytes" % (n, len(telegram))]
+    for name, label in (("powerTs", "at"), ("totalImportedEnergyP", "import"), ("totalImportedEnergyT1", "import T1"),
+                        ("currentUsage", "using"), ("currentDelivery", "delivering")):
+        if name in v:
+            value, unit = v[name]
+            parts.append("%s %s%s" % (label, value, " " + unit if unit else ""))
+    return ", ".join(parts)
+
+
+def cmd_run(args):
+    settings = {
+        "key": args.key.hex() if args.key else None,
+        "auth_key": args.auth_key.hex(),
+        "source": args.source,
+        "host": args.host,
+        "tcp_port": args.tcp_port,
+        "raw_port": args.raw_port,
+        "max_clients": args.max_clients,
+        "status_interval": args.status_interval,
+        "replay_check": not args.allow_replay,
+    }
+    if args.source == "meter":
+        settings["source"] = "tcp:127.0.0.1:1"        # replaced below, once the meter listens
+        if not args.key:
+            args.key = bytes.fromhex(DEMO_KEY)       # the emulated meter's own key
+            settings["key"] = DEMO_KEY
+    try:
+        cfg = config.check(settings)
+        source = None if args.source == "meter" else platform_host.make_source(cfg, _log)
+    except ConfigError as e:
+        print("run: " + str(e), file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_run(args, cfg, source))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        pass
+    except OSError as e:
+        print("run: %s" % (e.strerror or e), file=sys.stderr)
+        return 1
+    _log("stopped")
+    return 0
+
+
+async def _run(args, cfg, source):
+    # `kill`, systemd, docker stop: stop as cleanly as on Ctrl-C.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
+    tasks = []
+    if source is None:
+        # The emulated meter is a real TCP server, like an Ethernet P1 reader; we connect to it.
+        meter = emulator.EmulatedMeter(args.key, args.auth_key, faults=args.faults)
+        listening = asyncio.get_running_loop().create_future()
+        tasks.append(asyncio.create_task(emulator.serve(meter, "127.0.0.1", 0, args.interval,
+                                                        on_listen=listening.set_result)))
+        port = await listening
+        source = platform_host.make_source(dict(cfg, source="tcp:127.0.0.1:%d" % port), _log)
+        _log("emulated meter: Luxembourg T210-D on 127.0.0.1:%d, a frame every %g s" % (port, args.interval))
+    app = App(cfg, source, _log)
+    done = asyncio.get_running_loop().create_future()
+
+    def on_telegram(telegram):
+        n = app.pipeline.telegrams
+        if not args.quiet:
+            _log(_summary(n, telegram))
+        if args.count and n >= args.count and not done.done():
+            done.set_result(None)
+
+    def on_started(app):
+        port = app.plain.port
+        host = "localhost" if cfg["host"] in ("127.0.0.1", "0.0.0.0") else cfg["host"]
+        _log("connect: telnet %s %d   (Home Assistant: DSMR integration, network, port %d, "
+             "DSMR version 5L)" % (host, port, port))
+        if app.raw:
+            _log("raw frames: port %d" % app.raw.port)
+
+    app.subscribers.append(on_telegram)
+    runner = asyncio.create_task(app.run(on_started))
+    try:
+        await asyncio.wait([runner, done], return_when=asyncio.FIRST_COMPLETED)
+        if not runner.done():
+            await app.drain()       # --count reached: let the clients have the last telegram
+            runner.cancel()
+        try:
+            await runner
+        except asyncio.CancelledError:
+            pass
+    finally:
+        runner.cancel()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(runner, *tasks, return_exceptions=True)
+        _log("status: " + app.status())
+
+
+def cmd_meter(args):
+    meter = emulator.EmulatedMeter(args.key or bytes.fromhex(DEMO_KEY), args.auth_key, faults=args.faults)
+    if args.stdout:
+        out = sys.stdout.buffer
+        try:
+            n = 0
+            while not args.count or n < args.count:
+                out.write(meter.next_bytes())
+                out.flush()
+                n += 1
+                if not args.count or n < args.count:
+                    time.sleep(args.interval)
+        except (KeyboardInterrupt, BrokenPipeError):
+            pass
+        return 0
+
+    def listening(port):
+        _log("emulated meter: Luxembourg T210-D, a frame every %g s, on %s:%d (key %s)" % (
+            args.interval, args.host, port, "given" if args.key else "the demo key"))
+
+    try:
+        asyncio.run(emulator.serve(meter, args.host, args.port, args.interval, args.count, on_listen=listening))
+    except KeyboardInterrupt:
+        pass
+    except OSError as e:
+        print("meter: %s" % (e.strerror or e), file=sys.stderr)
+        return 1
+    return 0
+
+
 def _now_ms():
     return int(time.monotonic() * 1000)
 
@@ -170,14 +313,81 @@ def build_parser():
     d.add_argument("-v", "--verbose", action="store_true",
                    help="end with a status line (telegrams, tag and CRC failures, dropped bytes)")
     d.set_defaults(func=cmd_decrypt, parser=d)   # errors name the subcommand
+
+    r = sub.add_parser(
+        "run", help="run the dongle's program on this PC",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run the dongle's firmware on this PC: read the meter's bytes from SOURCE, decrypt\n"
+                    "and check them, and serve every verified plain telegram on a TCP port, to any\n"
+                    "number of clients (telnet, Home Assistant's DSMR integration, dsmr_parser).\n"
+                    "Problems and a periodic status line go to the console.\n\n"
+                    "sources:\n"
+                    "  meter                 an emulated Luxembourg meter (demo key unless --key)\n"
+                    "  file:PATH             a raw capture, replayed at the UART's pace\n"
+                    "  tcp:HOST:PORT         an Ethernet P1 reader (serial-to-TCP bridge); reconnects\n"
+                    "  serial:DEVICE[@BAUD]  a USB P1 cable (default 115200 8N1)",
+        epilog="example: sim.py run --source tcp:192.168.1.15:3000 --key YOUR32HEXDIGITKEY\n"
+               "         then: telnet localhost 2323")
+    r.add_argument("--source", default="meter", help="where the bytes come from (default: meter)")
+    r.add_argument("--key", type=key_type("--key"), help="the meter's encryption key, 32 hex digits "
+                   "(also $%s); without one, only plain DSMR meters work" % KEY_ENV)
+    r.add_argument("--auth-key", type=key_type("--auth-key"), help="authentication key (default: Luxembourg's)")
+    r.add_argument("--host", default="127.0.0.1",
+                   help="address to serve on (default: 127.0.0.1; 0.0.0.0 for the whole network)")
+    r.add_argument("--tcp-port", type=int, default=2323, metavar="N",
+                   help="port for plain telegrams (default: 2323; 0: any free port)")
+    r.add_argument("--raw-port", type=int, default=0, metavar="N",
+                   help="also serve the raw encrypted frames on this port (default: off)")
+    r.add_argument("--max-clients", type=int, default=8, metavar="N", help="clients per port (default: 8)")
+    r.add_argument("--status-interval", type=int, default=60, metavar="S",
+                   help="seconds between status lines (default: 60; 0: never)")
+    r.add_argument("--interval", type=float, default=10.0, metavar="S",
+                   help="emulated meter: seconds between frames (default: 10, like a real meter)")
+    r.add_argument("--faults", type=int, default=0, metavar="N",
+                   help="emulated meter: every Nth frame comes with noise, a bad tag or a cut (default: 0)")
+    r.add_argument("--count", type=int, default=0, metavar="N", help="stop after N telegrams (default: run until Ctrl-C)")
+    r.add_argument("--allow-replay", action="store_true", help="accept frame counters that go backwards")
+    r.add_argument("-q", "--quiet", action="store_true", help="no line per telegram")
+    r.set_defaults(func=cmd_run, parser=r)
+
+    m = sub.add_parser(
+        "meter", help="an emulated Luxembourg meter behind an Ethernet P1 reader",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Make realistic DSMR 5 telegrams (advancing energy, changing power, current time,\n"
+                    "correct CRC), encrypt them like a Sagemcom T210-D (AES-128-GCM, incrementing frame\n"
+                    "counter) and serve them on a TCP port to every client, like an Ethernet P1 reader,\n"
+                    "or write them to stdout.",
+        epilog="example: sim.py meter --port 3000 --interval 1 &\n"
+               "         sim.py run --source tcp:localhost:3000 --key %s" % DEMO_KEY)
+    m.add_argument("--key", type=key_type("--key"), help="encryption key (default: the demo key %s)" % DEMO_KEY)
+    m.add_argument("--auth-key", type=key_type("--auth-key"), help="authentication key (default: Luxembourg's)")
+    where = m.add_mutually_exclusive_group()
+    where.add_argument("--port", type=int, default=3000, metavar="N", help="TCP port to serve on (default: 3000)")
+    where.add_argument("--stdout", action="store_true", help="write the raw frames to stdout instead")
+    m.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)")
+    m.add_argument("--interval", type=float, default=10.0, metavar="S", help="seconds between frames (default: 10)")
+    m.add_argument("--faults", type=int, default=0, metavar="N",
+                   help="every Nth frame comes with noise, a bad tag or a cut (default: 0, never)")
+    m.add_argument("--count", type=int, default=0, metavar="N", help="stop after N frames (default: never)")
+    m.set_defaults(func=cmd_meter, parser=m)
     return p
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    parser = args.parser
+    if args.command in ("run", "meter"):
+        if args.key is None and os.environ.get(KEY_ENV):
+            try:
+                args.key = parse_key(os.environ[KEY_ENV], "$" + KEY_ENV)
+            except ConfigError as e:
+                parser.error(str(e))
+        if args.auth_key is None:
+            args.auth_key = LUX_AUTH_KEY
+        if args.interval <= 0 or args.count < 0 or args.faults < 0:
+            parser.error("--interval must be positive, --count and --faults not negative")
     if args.command == "decrypt":
-        parser = args.parser
         # Keys from the environment are checked the same way, with the same (key-free) messages.
         for name, env in (("key", KEY_ENV), ("auth_key", AUTH_KEY_ENV)):
             if getattr(args, name) is None and os.environ.get(env):

@@ -6,6 +6,12 @@
 #   aes_ecb(key) - an AES-128 block encryptor with encrypt(src, dst) over whole blocks:
 #                  cryptolib (hardware AES on the ESP32) or the `cryptography` package
 #   ticks_ms / ticks_diff - a wrapping millisecond clock and the difference of two readings
+#   sleep_ms(ms)  - asyncio sleep in milliseconds
+#   wait_for(aw, s) - await with a timeout (asyncio.TimeoutError); CPython 3.11's own wait_for can
+#                  swallow a cancellation that races with the result, and then Ctrl-C hangs
+#   close_stream(writer)  - close an asyncio stream now, even with unsent data queued (a stalled
+#                  client must not hold up its own removal)
+#   listening_port(server, port) - the port an asyncio server listens on (port 0: the one picked)
 #   MICROPYTHON  - True under MicroPython, for the few choices (viper fast paths) made at import
 import sys
 
@@ -13,6 +19,7 @@ MICROPYTHON = sys.implementation.name == "micropython"
 
 if MICROPYTHON:
     from micropython import const
+    import asyncio
     import cryptolib
     import time
 
@@ -28,8 +35,22 @@ if MICROPYTHON:
 
     ticks_ms = time.ticks_ms
     ticks_diff = time.ticks_diff
+    sleep_ms = asyncio.sleep_ms
+    wait_for = asyncio.wait_for
+
+    def listening_port(server, port):
+        # MicroPython's Server keeps its socket to itself: ask for a real port, not 0.
+        return port
+
+    async def close_stream(writer):
+        # MicroPython's StreamWriter.close() does nothing; wait_closed() closes the socket.
+        try:
+            await writer.wait_closed()
+        except Exception:   # noqa: BLE001 - already closed or reset
+            pass
 
 else:
+    import asyncio
     import time
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -48,6 +69,27 @@ else:
 
     def ticks_diff(a, b):
         return a - b
+
+    async def sleep_ms(ms):
+        await asyncio.sleep(ms / 1000)
+
+    if hasattr(asyncio, "timeout"):         # 3.11+
+        async def wait_for(aw, timeout):
+            async with asyncio.timeout(timeout):
+                return await aw
+    else:
+        wait_for = asyncio.wait_for
+
+    def listening_port(server, port):
+        return server.sockets[0].getsockname()[1]
+
+    async def close_stream(writer):
+        # close() would first flush what a stalled client never reads; abort() drops it.
+        try:
+            writer.transport.abort()
+            await writer.wait_closed()
+        except Exception:   # noqa: BLE001 - already closed or reset
+            pass
 
 
 def aes_ecb(key):

@@ -5,6 +5,8 @@
 # Used by the dongle's RX task and by the host tools alike. push() yields events in stream order:
 #   (TELEGRAM, offset, telegram bytes, has_crc)   a telegram that passed every check, byte-exact
 #   (PROBLEM, offset, message, None)              one line a user can act on; never a key
+#   (FRAME, offset, frame bytes, None)            with raw_frames=True: each encrypted frame as
+#                                                 received, before it is opened (for the raw port)
 # The counters (and status()) say how many of each happened.
 from .compat import const
 from .dlms import LUX_AUTH_KEY, DlmsCipher
@@ -14,6 +16,7 @@ from .frames import DLMS, DROPPED, DSMR, NONE, REASONS, REJECTED, FrameAssembler
 
 TELEGRAM = const(1)
 PROBLEM = const(2)
+FRAME = const(3)
 
 _WHY = (
     "garbage, no frame start (noise, or wrong baud rate or RX inversion)",
@@ -25,9 +28,12 @@ _WHY = (
 
 
 class Pipeline:
-    def __init__(self, key=None, auth_key=LUX_AUTH_KEY, max_frame=4096, timeout_ms=5000, replay_check=True):
+    def __init__(self, key=None, auth_key=LUX_AUTH_KEY, max_frame=4096, timeout_ms=5000, replay_check=True,
+                 raw_frames=False):
         self.frames = FrameAssembler(max_frame, timeout_ms=timeout_ms)
         self.cipher = DlmsCipher(key, auth_key, max_frame, replay_check) if key else None
+        self.raw_frames = raw_frames
+        self._opening = False    # the frame at the head was handed out raw; open it next
         self.telegrams = 0       # telegrams passed on
         self.no_crc = 0          # of those, DSMR 2/3 telegrams that carry no CRC
         self.auth_failures = 0   # DLMS frames whose GCM tag did not match
@@ -73,6 +79,9 @@ class Pipeline:
     def _next(self, now_ms):
         """One step of the assembler: None when it needs bytes, else an event (kind 0: nothing to say)."""
         fa = self.frames
+        if self._opening:
+            self._opening = False
+            return self._open(fa)
         kind = fa.pop(now_ms)
         if kind == NONE:
             return None
@@ -85,6 +94,13 @@ class Pipeline:
                 fa.reject(e)         # maybe two telegrams run together: rescan it
                 return (0, 0, None, None)
             return self._telegram(fa.frame_pos, fa.frame, has_crc)
+        if self.raw_frames:
+            self._opening = True
+            return (FRAME, fa.frame_pos, bytes(fa.frame), None)
+        return self._open(fa)
+
+    def _open(self, fa):
+        """Decrypt and check the DLMS frame the assembler holds."""
         if self.cipher is None:
             self.no_key += 1
             return (PROBLEM, fa.frame_pos, "encrypted frame, but no key is configured", None)

@@ -1,0 +1,99 @@
+# The dongle's program: source -> pipeline -> TCP ports (and whoever else subscribes).
+#
+# The same App runs on the ESP32 (source: the UART), under the MicroPython unix port and under
+# CPython (source: a TCP P1 reader, a file, a serial port or the emulated meter). It owns the
+# counters and the status line. The RX loop never waits for an output: publishing only queues.
+import asyncio
+
+from .compat import sleep_ms, ticks_diff, ticks_ms
+from .pipeline import FRAME, PROBLEM, TELEGRAM, Pipeline
+from .tcpserver import TcpServer
+
+
+class App:
+    def __init__(self, cfg, source, log=print):
+        self.cfg = cfg
+        self.source = source
+        self.log = log
+        self.pipeline = Pipeline(cfg["key"], cfg["auth_key"], cfg["max_frame"], cfg["timeout_ms"],
+                                 cfg["replay_check"], raw_frames=bool(cfg["raw_port"]))
+        self.plain = TcpServer("plaintext", cfg["max_clients"], cfg["queue_len"], self.status, log)
+        self.raw = TcpServer("raw", cfg["max_clients"], cfg["queue_len"], self.status, log) if cfg["raw_port"] else None
+        self.subscribers = []     # callables(telegram bytes): MQTT, the simulator's console, tests
+        self.started = ticks_ms()
+
+    def status(self):
+        up = ticks_diff(ticks_ms(), self.started) // 1000
+        clients = len(self.plain.clients) + (len(self.raw.clients) if self.raw else 0)
+        return "up %dh%02dm%02ds, %s, clients %d" % (
+            up // 3600, up // 60 % 60, up % 60, self.pipeline.status(), clients)
+
+    async def start(self):
+        """Open the TCP ports. Returns when they listen."""
+        cfg = self.cfg
+        await self.plain.start(cfg["host"], cfg["tcp_port"])
+        if self.raw:
+            await self.raw.start(cfg["host"], cfg["raw_port"])
+        self.log("p1dongle: reading %s; plain telegrams on port %d%s%s" % (
+            self.source.describe(), self.plain.port,
+            ", raw frames on port %d" % self.raw.port if self.raw else "",
+            "" if cfg["key"] else " (no key: plain DSMR meters only)"))
+
+    async def run(self, on_started=None):
+        """Open the ports, then move bytes until the source ends (a file) or forever (a meter).
+
+        on_started(app) is called once the ports listen. Cancel the task to stop."""
+        await self.start()
+        if on_started:
+            on_started(self)
+        ticker = asyncio.create_task(self._status_loop()) if self.cfg["status_interval"] else None
+        try:
+            await self._rx()
+            await self.drain()
+        finally:
+            if ticker:
+                ticker.cancel()
+            await self.stop()
+
+    async def stop(self):
+        await self.plain.stop()
+        if self.raw:
+            await self.raw.stop()
+        await self.source.close()
+
+    async def _rx(self):
+        pipe = self.pipeline
+        while True:
+            data = await self.source.read()
+            now = ticks_ms()
+            if not data:
+                self._dispatch(pipe.flush(now))
+                self.log("p1dongle: end of input; " + self.status())
+                return
+            self._dispatch(pipe.push(data, now))
+
+    def _dispatch(self, events):
+        for kind, pos, what, _ in events:
+            if kind == TELEGRAM:
+                self.plain.publish(what)
+                for sub in self.subscribers:
+                    try:
+                        sub(what)
+                    except Exception as e:   # noqa: BLE001 - a broken output must not stop the meter
+                        self.log("p1dongle: output failed: %r" % e)
+            elif kind == FRAME:
+                self.raw.publish(what)
+            elif kind == PROBLEM:
+                self.log("offset %d: %s" % (pos, what))
+
+    async def drain(self, limit_ms=5000):
+        """Give the clients a moment to receive what is queued for them (the input ended)."""
+        t0 = ticks_ms()
+        servers = [s for s in (self.plain, self.raw) if s]
+        while ticks_diff(ticks_ms(), t0) < limit_ms and not all(s.idle() for s in servers):
+            await sleep_ms(20)
+
+    async def _status_loop(self):
+        while True:
+            await asyncio.sleep(self.cfg["status_interval"])
+            self.log("status: " + self.status())

@@ -1,0 +1,118 @@
+# The dongle's settings: a JSON file on flash (/p1dongle.json), written by `tools/flash.py config`.
+#
+#   {"key": "<32 hex digits>", "wifi": {"ssid": "home", "password": "..."}}
+#
+# is enough for a Luxembourg meter; everything else has a default (DEFAULTS below). load() checks
+# every setting and raises ConfigError with one line that says which one is wrong and why. The
+# messages never contain a key or a password.
+import json
+
+from .dlms import LUX_AUTH_KEY, parse_key
+from .errors import ConfigError
+
+DEFAULTS = {
+    "key": None,               # the meter's encryption key; none: plain DSMR meters only
+    "auth_key": None,          # authentication key; none: Luxembourg's 000102..EEFF
+    "source": "uart",          # uart | tcp:HOST:PORT | file:PATH (host and unix port: not uart)
+    "host": "0.0.0.0",         # address the TCP ports listen on
+    "tcp_port": 23,            # plaintext telegrams (telnet, Home Assistant's DSMR integration);
+                               # 0: any free port (host tools print the one picked)
+    "raw_port": 0,             # the meter's raw frames, as received; 0: off
+    "max_clients": 8,          # per port
+    "queue_len": 8,            # telegrams a client may fall behind before it is dropped
+    "status_interval": 60,     # seconds between status lines on the console; 0: never
+    "max_frame": 4096,         # longest frame or telegram accepted, bytes
+    "timeout_ms": 5000,        # a partial frame older than this is dropped
+    "replay_check": True,      # refuse frame counters that go backwards
+    "wifi": None,              # {"ssid": ..., "password": ...}
+    "uart": None,              # see UART_DEFAULTS
+}
+
+UART_DEFAULTS = {
+    "id": 1,
+    "rx": 16,                  # GPIO the P1 data line (via the level shifter) is wired to
+    "request_pin": None,       # GPIO that drives the P1 data-request line high, if wired
+    "baud": 115200,            # DSMR 4/5 and Luxembourg; DSMR 2.2 meters: 9600 with bits 7, parity "even"
+    "bits": 8,
+    "parity": None,            # None, "even" or "odd"
+    "stop": 1,
+    "invert": True,            # P1 is open-collector, inverted: RX inversion in the UART
+    "rxbuf": 4096,             # the UART's own buffer; covers several frames while Wi-Fi is busy
+}
+
+_PORTS = ("tcp_port", "raw_port")
+_COUNTS = {"max_clients": (1, 32), "queue_len": (1, 64), "status_interval": (0, 86400),
+           "max_frame": (64, 65535), "timeout_ms": (100, 600000)}
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        raise ConfigError("no config file %s: write one with tools/flash.py config" % path)
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        raise ConfigError("config file %s is not valid JSON" % path)
+    return check(raw)
+
+
+def check(raw):
+    """A dict of settings -> the complete settings, keys as bytes. Raises ConfigError."""
+    if not isinstance(raw, dict):
+        raise ConfigError("config must be a JSON object")
+    cfg = dict(DEFAULTS)
+    for name in raw:
+        if name not in DEFAULTS:
+            raise ConfigError("unknown setting %r (known: %s)" % (name, ", ".join(sorted(DEFAULTS))))
+        cfg[name] = raw[name]
+    for name in ("key", "auth_key"):
+        if cfg[name] is not None and not isinstance(cfg[name], str):
+            raise ConfigError("%s must be a string of 32 hex digits" % name)
+    cfg["key"] = parse_key(cfg["key"], "key") if cfg["key"] else None
+    cfg["auth_key"] = parse_key(cfg["auth_key"], "auth_key") if cfg["auth_key"] else LUX_AUTH_KEY
+    for name in _PORTS:
+        _int(cfg, name, 0, 65535)
+    for name in _COUNTS:
+        _int(cfg, name, _COUNTS[name][0], _COUNTS[name][1])
+    if cfg["raw_port"] and cfg["raw_port"] == cfg["tcp_port"]:
+        raise ConfigError("raw_port and tcp_port must differ")
+    if not isinstance(cfg["source"], str) or not cfg["source"]:
+        raise ConfigError("source must be uart, tcp:HOST:PORT or file:PATH")
+    if not isinstance(cfg["replay_check"], bool):
+        raise ConfigError("replay_check must be true or false")
+    wifi = cfg["wifi"]
+    if wifi is not None and (not isinstance(wifi, dict) or not isinstance(wifi.get("ssid"), str)
+                             or not isinstance(wifi.get("password", ""), str)):
+        raise ConfigError('wifi must be {"ssid": "...", "password": "..."}')
+    cfg["uart"] = _uart(cfg["uart"] or {})
+    return cfg
+
+
+def _uart(raw):
+    if not isinstance(raw, dict):
+        raise ConfigError("uart must be a JSON object")
+    u = dict(UART_DEFAULTS)
+    for name in raw:
+        if name not in UART_DEFAULTS:
+            raise ConfigError("unknown uart setting %r (known: %s)" % (name, ", ".join(sorted(UART_DEFAULTS))))
+        u[name] = raw[name]
+    _int(u, "baud", 300, 921600, "uart ")
+    _int(u, "bits", 7, 8, "uart ")
+    _int(u, "stop", 1, 2, "uart ")
+    _int(u, "rx", 0, 48, "uart ")
+    _int(u, "rxbuf", 256, 65536, "uart ")
+    if u["parity"] not in (None, "even", "odd"):
+        raise ConfigError('uart parity must be null, "even" or "odd"')
+    if u["request_pin"] is not None:
+        _int(u, "request_pin", 0, 48, "uart ")
+    if not isinstance(u["invert"], bool):
+        raise ConfigError("uart invert must be true or false")
+    return u
+
+
+def _int(cfg, name, lo, hi, where=""):
+    v = cfg[name]
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise ConfigError("%s%s must be a whole number from %d to %d" % (where, name, lo, hi))

@@ -1,0 +1,55 @@
+# The target is a PC or the MicroPython unix port: the meter's bytes come from a TCP P1 reader, a
+# file or (CPython) a serial port, and the network is already there.
+import asyncio
+
+from .errors import ConfigError
+from .sources import parse_source
+
+
+def make_source(cfg, log=print):
+    text = cfg["source"]
+    if text == "uart":
+        raise ConfigError("source uart exists only on the dongle; here use tcp:HOST:PORT, file:PATH "
+                          "or serial:DEVICE[@BAUD]")
+    if text.startswith("serial:"):
+        return SerialSource(text[7:], cfg["uart"])
+    return parse_source(text, log)
+
+
+def start_network(cfg, log=print):
+    pass
+
+
+class SerialSource:
+    """A USB P1 cable (CPython with pyserial). serial:DEVICE[@BAUD]; framing from the uart settings."""
+
+    def __init__(self, spec, uart):
+        try:
+            import serial
+        except ImportError:
+            raise ConfigError("source serial: needs pyserial (pip install pyserial)")
+        at = spec.find("@")
+        device, baud = (spec[:at], spec[at + 1:]) if at >= 0 else (spec, str(uart["baud"]))
+        if not device or not baud.isdigit():
+            raise ConfigError("source serial: needs DEVICE[@BAUD], e.g. serial:/dev/ttyUSB0@115200")
+        parity = {None: serial.PARITY_NONE, "even": serial.PARITY_EVEN, "odd": serial.PARITY_ODD}[uart["parity"]]
+        self.name = "serial:%s@%s" % (device, baud)
+        try:
+            # USB P1 cables invert in hardware, so no inversion here.
+            self.port = serial.Serial(device, int(baud), bytesize=uart["bits"], parity=parity,
+                                      stopbits=uart["stop"], timeout=0.2)
+        except (OSError, serial.SerialException) as e:
+            raise ConfigError("source serial: cannot open %s: %s" % (device, e))
+
+    def describe(self):
+        return self.name
+
+    async def read(self):
+        loop = asyncio.get_running_loop()
+        while True:
+            data = await loop.run_in_executor(None, self.port.read, 512)
+            if data:
+                return data
+
+    async def close(self):
+        self.port.close()

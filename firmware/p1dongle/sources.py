@@ -1,0 +1,121 @@
+# Where the meter's bytes come from, when not from the dongle's own UART (platform_esp32 has that).
+#
+# A source has one coroutine, read(), that returns the next chunk of bytes: as soon as some are
+# there, of any size. It returns b"" only when the input has ended for good (end of a file); a
+# network source never ends: it reconnects, and says so in the log.
+#
+#   tcp:HOST:PORT   an Ethernet P1 reader (serial-to-TCP bridge), or `sim.py meter`
+#   file:PATH       a raw capture, replayed at the UART's pace
+import asyncio
+
+from .compat import close_stream, sleep_ms, wait_for
+from .errors import ConfigError
+
+CHUNK = 512
+
+
+class TcpSource:
+    def __init__(self, host, port, log=print, idle_s=60, backoff_max_s=30):
+        self.host = host
+        self.port = port
+        self.log = log
+        self.idle_s = idle_s              # no byte for this long: the connection is half-open
+        self.backoff_max_s = backoff_max_s
+        self.reader = None
+        self.writer = None
+        self.fresh = False
+        self.delay = 1                    # seconds before the next attempt; doubles, capped
+        self.connects = 0
+
+    def describe(self):
+        return "tcp:%s:%d" % (self.host, self.port)
+
+    async def read(self):
+        while True:
+            if self.reader is None:
+                try:
+                    self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+                    self.fresh = True
+                except OSError as e:
+                    await self._retry("cannot connect: %s" % _why(e))
+                    continue
+            try:
+                data = await wait_for(self.reader.read(CHUNK), self.idle_s)
+                why = "closed by the other end"
+            except asyncio.TimeoutError:
+                data = None
+                why = "nothing received for %d s" % self.idle_s
+            except OSError as e:
+                data = None
+                why = _why(e)
+            if data:
+                if self.fresh:
+                    # Only the first bytes prove the connection (MicroPython connects lazily).
+                    self.fresh = False
+                    self.connects += 1
+                    self.delay = 1
+                    self.log("source %s: connected" % self.describe())
+                return data
+            await self._disconnect()
+            await self._retry(why)
+
+    async def _retry(self, why):
+        self.log("source %s: %s, retrying in %d s" % (self.describe(), why, self.delay))
+        await asyncio.sleep(self.delay)
+        self.delay = min(self.delay * 2, self.backoff_max_s)
+
+    async def _disconnect(self):
+        w = self.writer
+        self.reader = self.writer = None
+        if w is not None:
+            await close_stream(w)
+
+    async def close(self):
+        await self._disconnect()
+
+
+class FileSource:
+    """A capture file, fed in UART-sized chunks at the pace the UART would deliver them."""
+
+    def __init__(self, path, baud=115200, chunk=64):
+        self.path = path
+        self.chunk = chunk
+        self.delay_ms = chunk * 10 * 1000 // baud if baud else 0   # 10 bits per byte on the wire
+        self.f = open(path, "rb")
+
+    def describe(self):
+        return "file:" + self.path
+
+    async def read(self):
+        data = self.f.read(self.chunk)
+        if not data:
+            return b""
+        await sleep_ms(self.delay_ms)
+        return data
+
+    async def close(self):
+        self.f.close()
+
+
+def parse_source(text, log=print):
+    """'tcp:HOST:PORT' or 'file:PATH' -> a source. Raises ConfigError with a usable message."""
+    colon = text.find(":")
+    kind, rest = (text[:colon], text[colon + 1:]) if colon >= 0 else (text, "")
+    if kind == "tcp":
+        colon = rest.rfind(":")
+        host, port = rest[:max(colon, 0)], rest[colon + 1:]
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError("source tcp: needs HOST:PORT, e.g. tcp:192.168.1.15:23")
+        return TcpSource(host, int(port), log)
+    if kind == "file":
+        try:
+            return FileSource(rest)
+        except OSError:
+            raise ConfigError("source file: cannot open %s" % rest)
+    raise ConfigError("unknown source %r: use tcp:HOST:PORT or file:PATH" % kind)
+
+
+def _why(e):
+    # OSError text differs between CPython ("[Errno 111] Connection refused") and MicroPython
+    # ("[Errno 111] ECONNREFUSED"); both start with the errno.
+    return str(e) or e.__class__.__name__

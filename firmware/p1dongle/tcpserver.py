@@ -1,0 +1,143 @@
+# Fan each telegram out to every connected TCP client (telnet, Home Assistant's DSMR reader, ...).
+#
+# publish() is synchronous and never waits: it only appends to each client's bounded queue, so the
+# UART side can never be held up by the network. Every client has its own writer task that sends
+# whole telegrams one after the other (never two interleaved). A client that stops reading fills
+# its queue and is dropped; a client that resets, closes or vanishes only ends its own tasks.
+#
+# A client may send a line "status": it gets the status line back (the only thing ever sent that
+# is not a telegram, and only on request). Everything else a client sends is ignored.
+import asyncio
+
+from .compat import close_stream, listening_port, wait_for
+
+
+class _Client:
+    def __init__(self, writer, peer):
+        self.writer = writer
+        self.peer = peer
+        self.queue = []
+        self.ready = asyncio.Event()
+        self.task = None
+        self.gone = False
+        self.busy = False     # a write is under way
+        self.closing = False  # the client closed its side: finish the queue, then close
+
+
+class TcpServer:
+    def __init__(self, name, max_clients=8, queue_len=8, status=None, log=print):
+        self.name = name                  # "plaintext" or "raw", for the log
+        self.max_clients = max_clients
+        self.queue_len = queue_len        # telegrams a client may fall behind before it is dropped
+        self.status = status              # callable giving the status line, or None
+        self.log = log
+        self.clients = []
+        self.server = None
+        self.port = None
+        self.refused = 0                  # connections turned away: too many clients
+        self.dropped = 0                  # clients dropped because they did not keep up
+
+    async def start(self, host, port):
+        self.server = await asyncio.start_server(self._serve, host, port)
+        self.port = listening_port(self.server, port)
+
+    async def stop(self):
+        for c in list(self.clients):
+            self._drop(c)
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+            self.server = None
+
+    def idle(self):
+        """True when every client has been sent everything queued for it."""
+        for c in self.clients:
+            if c.queue or c.busy:
+                return False
+        return True
+
+    def publish(self, data):
+        """Queue data (one whole telegram or frame) for every client. Never blocks."""
+        for c in self.clients:
+            if c.gone:
+                continue
+            if len(c.queue) >= self.queue_len:
+                self.dropped += 1
+                self.log("%s port: dropping %s, it stopped reading" % (self.name, c.peer))
+                self._drop(c)
+            else:
+                c.queue.append(data)
+                c.ready.set()
+
+    def _drop(self, c):
+        # Ends the client's writer task; its clean-up closes the connection.
+        if not c.gone:
+            c.gone = True
+            c.task.cancel()
+
+    async def _serve(self, reader, writer):
+        peer = _peer(writer)
+        if len(self.clients) >= self.max_clients:
+            self.refused += 1
+            try:
+                writer.write(b"p1dongle: too many clients (%d), try again later\r\n" % self.max_clients)
+                await wait_for(writer.drain(), 2)
+            except Exception:   # noqa: BLE001 - whatever the socket did, it is closed below
+                pass
+            await close_stream(writer)
+            return
+        c = _Client(writer, peer)
+        self.clients.append(c)
+        c.task = asyncio.create_task(self._pump(c))
+        self.log("%s port: %s connected (%d clients)" % (self.name, peer, len(self.clients)))
+        await self._listen(reader, c)
+
+    async def _listen(self, reader, c):
+        # Read what the client sends: "status" requests. End of stream means the client has gone:
+        # a half-closed socket is indistinguishable from a closed one here, and keeping closed
+        # ones until a write fails would let clients that come and go use up every slot.
+        try:
+            while not c.gone:
+                line = await reader.readline()
+                if not line:
+                    break
+                if line.strip().lower() == b"status" and self.status is not None and not c.gone:
+                    if len(c.queue) < self.queue_len:
+                        c.queue.append((self.status() + "\r\n").encode())
+                        c.ready.set()
+        except Exception:   # noqa: BLE001 - a reset while reading
+            self._drop(c)
+            return
+        # Closed by the client: send what is queued (a status reply), then close.
+        c.closing = True
+        c.ready.set()
+
+    async def _pump(self, c):
+        w = c.writer
+        try:
+            while True:
+                while not c.queue:
+                    if c.closing:
+                        return
+                    c.ready.clear()
+                    await c.ready.wait()
+                c.busy = True
+                w.write(c.queue.pop(0))
+                await w.drain()
+                c.busy = False
+        except Exception:   # noqa: BLE001 - reset, broken pipe, timeout: this client is gone
+            pass
+        finally:
+            c.gone = True
+            if c in self.clients:
+                self.clients.remove(c)
+            self.log("%s port: %s disconnected (%d clients)" % (self.name, c.peer, len(self.clients)))
+            await close_stream(w)
+
+
+def _peer(writer):
+    # CPython gives (host, port); MicroPython's unix port a raw sockaddr: then just "a client".
+    p = writer.get_extra_info("peername")
+    if isinstance(p, tuple) and len(p) >= 2:
+        return "%s:%s" % (p[0], p[1])
+    return "a client"
