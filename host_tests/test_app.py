@@ -237,3 +237,37 @@ def test_emulated_meter_frames_decrypt_and_advance():
         counters.append(int.from_bytes(meter_out[i + 14:i + 18], "big"))
         i += 13 + n
     assert counters == [1, 2, 3, 4]
+
+
+def test_raw_port_forwards_the_encrypted_frames_as_received():
+    tgs = telegrams(4)
+    parts = stream_with_faults(tgs)
+    reader = P1Reader()
+    raw_port = free_port()
+    app = sim("run", "--source", "tcp:127.0.0.1:%d" % reader.port, "--key", KEY_HEX, "--tcp-port", "0",
+              "--raw-port", str(raw_port), "--status-interval", "0", "-q")
+    try:
+        port = int(app.expect(r"connect: telnet localhost (\d+)").group(1))
+        app.expect(r"raw frames: port %d" % raw_port)
+        reader.accept()
+        raw = connect(raw_port)
+        app.expect(r"raw port: .* connected \(1 clients\)")
+        plain = connect(port)
+        app.expect(r"plaintext port: .* connected \(1 clients\)")
+        for part in parts:
+            reader.send(part)
+        assert read_telegrams(plain, len(tgs)) == tgs
+        # every genuine frame as the meter sent it: not the noise, the bad tag or the cut-off piece
+        expected = parts[0] + parts[2] + parts[4] + b"".join(parts[6:])
+        raw.settimeout(10)
+        got = b""
+        while len(got) < len(expected):
+            chunk = raw.recv(65536)
+            assert chunk, "raw port closed early"
+            got += chunk
+        assert got == expected
+        raw.close()
+        plain.close()
+    finally:
+        reader.close()
+        app.stop()

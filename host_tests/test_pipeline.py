@@ -189,3 +189,17 @@ def test_same_results_under_micropython(run_job):
     assert any("truncated" in p for p in problems)
     assert result["counters"]["pos"] == len(stream)
     assert result["counters"]["auth_failures"] == 1 and result["counters"]["replays"] == 1
+
+
+def test_raw_frames_are_the_genuine_ones_each_just_before_its_telegram():
+    from p1dongle.pipeline import FRAME
+    good, older = meter.frame(LUX, counter=2), meter.frame(LUX, counter=1)
+    bad = bytearray(meter.frame(LUX, counter=3))
+    bad[-1] ^= 1
+    pipe = Pipeline(KEY, raw_frames=True)
+    events = list(pipe.push(good + older + bytes(bad), 0)) + list(pipe.flush(0))
+    assert [(e[0], e[2]) for e in events if e[0] != PROBLEM] == [(FRAME, good), (TELEGRAM, LUX)]
+    assert pipe.replays == 1 and pipe.auth_failures == 1
+    # without a key nothing can be checked: every frame goes to the raw port
+    pipe = Pipeline(None, raw_frames=True)
+    assert [e[2] for e in pipe.push(good + older, 0) if e[0] == FRAME] == [good, older]

@@ -6,7 +6,8 @@
 #   (TELEGRAM, offset, telegram bytes, has_crc)   a telegram that passed every check, byte-exact
 #   (PROBLEM, offset, message, None)              one line a user can act on; never a key
 #   (FRAME, offset, frame bytes, None)            with raw_frames=True: each encrypted frame as
-#                                                 received, before it is opened (for the raw port)
+#                                                 received (for the raw port), just before what it
+#                                                 held; with a key, only frames whose tag matched
 # The counters (and status()) say how many of each happened.
 from .compat import const
 from .dlms import LUX_AUTH_KEY, DlmsCipher
@@ -33,7 +34,8 @@ class Pipeline:
         self.frames = FrameAssembler(max_frame, timeout_ms=timeout_ms)
         self.cipher = DlmsCipher(key, auth_key, max_frame, replay_check) if key else None
         self.raw_frames = raw_frames
-        self._opening = False    # the frame at the head was handed out raw; open it next
+        self._later = None       # an event to hand out after the FRAME event that preceded it
+        self._genuine = False    # the frame just opened is the meter's own (raw port)
         self.telegrams = 0       # telegrams passed on
         self.no_crc = 0          # of those, DSMR 2/3 telegrams that carry no CRC
         self.auth_failures = 0   # DLMS frames whose GCM tag did not match
@@ -79,9 +81,10 @@ class Pipeline:
     def _next(self, now_ms):
         """One step of the assembler: None when it needs bytes, else an event (kind 0: nothing to say)."""
         fa = self.frames
-        if self._opening:
-            self._opening = False
-            return self._open(fa)
+        if self._later is not None:
+            ev = self._later
+            self._later = None
+            return ev
         kind = fa.pop(now_ms)
         if kind == NONE:
             return None
@@ -94,15 +97,19 @@ class Pipeline:
                 fa.reject(e)         # maybe two telegrams run together: rescan it
                 return (0, 0, None, None)
             return self._telegram(fa.frame_pos, fa.frame, has_crc)
-        if self.raw_frames:
-            self._opening = True
+        self._genuine = False
+        ev = self._open(fa)
+        if self.raw_frames and self._genuine:
+            # Its tag matched and it is no replay (or there is no key to check): raw port first.
+            self._later = ev
             return (FRAME, fa.frame_pos, bytes(fa.frame), None)
-        return self._open(fa)
+        return ev
 
     def _open(self, fa):
         """Decrypt and check the DLMS frame the assembler holds."""
         if self.cipher is None:
             self.no_key += 1
+            self._genuine = True
             return (PROBLEM, fa.frame_pos, "encrypted frame, but no key is configured", None)
         try:
             plain = self.cipher.decrypt(fa.frame)
@@ -113,6 +120,7 @@ class Pipeline:
             fa.reject(e)             # maybe not a frame at all: rescan it
             return (0, 0, None, None)
         # The tag matched, so the framing was right: whatever is wrong now is inside.
+        self._genuine = True
         try:
             has_crc = check(plain)
         except CrcError as e:
