@@ -29,7 +29,7 @@ DEFAULTS = {
 }
 
 UART_DEFAULTS = {
-    "id": 1,
+    "id": 2,                   # UART 2: UART 1's default pins (GPIO9/10) are the flash chip's
     "rx": 16,                  # GPIO the P1 data line (via the level shifter) is wired to
     "request_pin": None,       # GPIO that drives the P1 data-request line high, if wired
     "baud": 115200,            # DSMR 4/5 and Luxembourg; DSMR 2.2 meters: 9600 with bits 7, parity "even"
@@ -78,6 +78,8 @@ def check(raw):
         _int(cfg, name, _COUNTS[name][0], _COUNTS[name][1])
     if cfg["raw_port"] and cfg["raw_port"] == cfg["tcp_port"]:
         raise ConfigError("raw_port and tcp_port must differ")
+    if not isinstance(cfg["host"], str) or not cfg["host"]:
+        raise ConfigError("host must be an address, e.g. 0.0.0.0")
     if not isinstance(cfg["source"], str) or not cfg["source"]:
         raise ConfigError("source must be uart, tcp:HOST:PORT or file:PATH")
     if not isinstance(cfg["replay_check"], bool):
@@ -98,6 +100,7 @@ def _uart(raw):
         if name not in UART_DEFAULTS:
             raise ConfigError("unknown uart setting %r (known: %s)" % (name, ", ".join(sorted(UART_DEFAULTS))))
         u[name] = raw[name]
+    _int(u, "id", 0, 2, "uart ")
     _int(u, "baud", 300, 921600, "uart ")
     _int(u, "bits", 7, 8, "uart ")
     _int(u, "stop", 1, 2, "uart ")

@@ -96,15 +96,24 @@ class TcpServer:
         # Read what the client sends: "status" requests. End of stream means the client has gone:
         # a half-closed socket is indistinguishable from a closed one here, and keeping closed
         # ones until a write fails would let clients that come and go use up every slot.
+        # Small reads and our own short line buffer: MicroPython's readline() would keep growing
+        # for a client that never sends a newline, until the dongle runs out of memory.
+        line = b""
         try:
             while not c.gone:
-                line = await reader.readline()
-                if not line:
+                data = await reader.read(64)
+                if not data:
                     break
-                if line.strip().lower() == b"status" and self.status is not None and not c.gone:
-                    if len(c.queue) < self.queue_len:
-                        c.queue.append((self.status() + "\r\n").encode())
-                        c.ready.set()
+                line += data
+                while b"\n" in line:
+                    i = line.find(b"\n")
+                    if line[:i].strip().lower() == b"status" and self.status is not None and not c.gone:
+                        if len(c.queue) < self.queue_len:
+                            c.queue.append((self.status() + "\r\n").encode())
+                            c.ready.set()
+                    line = line[i + 1:]
+                if len(line) > 32:
+                    line = b""              # no command is that long: noise, ignore it
         except Exception:   # noqa: BLE001 - a reset while reading
             self._drop(c)
             return
