@@ -60,13 +60,7 @@ def load(path):
 
 def check(raw):
     """A dict of settings -> the complete settings, keys as bytes. Raises ConfigError."""
-    if not isinstance(raw, dict):
-        raise ConfigError("config must be a JSON object")
-    cfg = dict(DEFAULTS)
-    for name in raw:
-        if name not in DEFAULTS:
-            raise ConfigError("unknown setting %r (known: %s)" % (name, ", ".join(sorted(DEFAULTS))))
-        cfg[name] = raw[name]
+    cfg = _merge(raw, DEFAULTS, "config must be a JSON object", "unknown setting")
     for name in ("key", "auth_key"):
         if cfg[name] is not None and not isinstance(cfg[name], str):
             raise ConfigError("%s must be a string of 32 hex digits" % name)
@@ -93,13 +87,7 @@ def check(raw):
 
 
 def _uart(raw):
-    if not isinstance(raw, dict):
-        raise ConfigError("uart must be a JSON object")
-    u = dict(UART_DEFAULTS)
-    for name in raw:
-        if name not in UART_DEFAULTS:
-            raise ConfigError("unknown uart setting %r (known: %s)" % (name, ", ".join(sorted(UART_DEFAULTS))))
-        u[name] = raw[name]
+    u = _merge(raw, UART_DEFAULTS, "uart must be a JSON object", "unknown uart setting")
     _int(u, "id", 0, 2, "uart ")
     _int(u, "baud", 300, 921600, "uart ")
     _int(u, "bits", 7, 8, "uart ")
@@ -113,6 +101,18 @@ def _uart(raw):
     if not isinstance(u["invert"], bool):
         raise ConfigError("uart invert must be true or false")
     return u
+
+
+def _merge(raw, defaults, not_object, unknown):
+    """defaults overlaid with raw; a name not in defaults is a typo worth saying."""
+    if not isinstance(raw, dict):
+        raise ConfigError(not_object)
+    out = dict(defaults)
+    for name in raw:
+        if name not in defaults:
+            raise ConfigError("%s %r (known: %s)" % (unknown, name, ", ".join(sorted(defaults))))
+        out[name] = raw[name]
+    return out
 
 
 def _int(cfg, name, lo, hi, where=""):
