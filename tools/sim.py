@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from p1dongle import config, dsmr, platform_host  # noqa: E402
 from p1dongle.app import App  # noqa: E402
 from p1dongle.dlms import LUX_AUTH_KEY, parse_key  # noqa: E402
-from p1dongle.errors import ConfigError  # noqa: E402
+from p1dongle.errors import ConfigError, TelegramError  # noqa: E402
 from p1dongle.pipeline import TELEGRAM, Pipeline  # noqa: E402
 
 import emulator  # noqa: E402
@@ -146,7 +146,7 @@ def _summary(n, telegram):
     """One console line per telegram: what a user wants to see scroll by."""
     try:
         v = dsmr.parse(telegram)
-    except ConfigError:
+    except TelegramError:
         v = {}
     parts = ["telegram %d: %d bytes" % (n, len(telegram))]
     for name, label in (("powerTs", "at"), ("totalImportedEnergyP", "import"), ("totalImportedEnergyT1", "import T1"),
@@ -377,28 +377,21 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     parser = args.parser
-    if args.command in ("run", "meter"):
-        if args.key is None and os.environ.get(KEY_ENV):
+    # Keys from the environment are checked the same way, with the same (key-free) messages.
+    for name, env in (("key", KEY_ENV), ("auth_key", AUTH_KEY_ENV)):
+        if getattr(args, name) is None and os.environ.get(env):
             try:
-                args.key = parse_key(os.environ[KEY_ENV], "$" + KEY_ENV)
+                setattr(args, name, parse_key(os.environ[env], "$" + env))
             except ConfigError as e:
                 parser.error(str(e))
-        if args.auth_key is None:
-            args.auth_key = LUX_AUTH_KEY
+    if args.auth_key is None:
+        args.auth_key = LUX_AUTH_KEY
+    if args.command in ("run", "meter"):
         if args.interval <= 0 or args.count < 0 or args.faults < 0:
             parser.error("--interval must be positive, --count and --faults not negative")
     if args.command == "decrypt":
-        # Keys from the environment are checked the same way, with the same (key-free) messages.
-        for name, env in (("key", KEY_ENV), ("auth_key", AUTH_KEY_ENV)):
-            if getattr(args, name) is None and os.environ.get(env):
-                try:
-                    setattr(args, name, parse_key(os.environ[env], "$" + env))
-                except ConfigError as e:
-                    parser.error(str(e))
         if args.key is None:
             parser.error("--key is required (or set $%s)" % KEY_ENV)
-        if args.auth_key is None:
-            args.auth_key = LUX_AUTH_KEY
         if not 64 <= args.max_frame <= 65535:
             parser.error("--max-frame must be between 64 and 65535")
         if args.timeout_ms <= 0:
