@@ -37,8 +37,8 @@ def mpy_cross():
 MICROPYPATH = ".frozen:" + FIRMWARE
 
 
-def run_script(interpreter, script, arg, timeout=300):
-    env = dict(os.environ, MICROPYPATH=MICROPYPATH, PYTHONPATH=FIRMWARE)
+def run_script(interpreter, script, arg, timeout=300, micropypath=MICROPYPATH):
+    env = dict(os.environ, MICROPYPATH=micropypath, PYTHONPATH=FIRMWARE)
     # The job files and their JSON answers are big (thousands of test vectors): give the harness
     # room. The firmware's own memory budget is measured by `make bench`, not here.
     extra = ["-X", "heapsize=64M"] if interpreter != sys.executable else []

@@ -168,3 +168,10 @@ def split(data, sizes):
         i += n
         k += 1
     return out
+
+
+def record(pipe):
+    """Make pipe emit its events into the returned list, as (kind, offset, what, has_crc) tuples."""
+    events = []
+    pipe.emit = lambda *event: events.append(event)
+    return events

@@ -38,25 +38,25 @@ def gcm_encrypt(cases):
 def pipeline(job):
     key = unhexlify(job["key"]) if job.get("key") else None
     auth = unhexlify(job["auth_key"]) if job.get("auth_key") else unhexlify("00112233445566778899AABBCCDDEEFF")
-    pipe = Pipeline(key, auth, max_frame=job.get("max_frame", 4096), timeout_ms=job.get("timeout_ms", 5000))
-    data = unhexlify(job["stream"])
-    sizes = job.get("chunks") or [len(data) or 1]
     events = []
 
-    def take(evs):
-        for kind, pos, what, has_crc in evs:
-            if kind == TELEGRAM:
-                events.append(["telegram", pos, hx(what), has_crc])
-            else:
-                events.append(["problem", pos, what])
+    def emit(kind, pos, what, has_crc):
+        if kind == TELEGRAM:
+            events.append(["telegram", pos, hx(what), has_crc])
+        else:
+            events.append(["problem", pos, what])
 
+    pipe = Pipeline(key, auth, max_frame=job.get("max_frame", 4096), timeout_ms=job.get("timeout_ms", 5000),
+                    emit=emit)
+    data = unhexlify(job["stream"])
+    sizes = job.get("chunks") or [len(data) or 1]
     i = k = 0
     while i < len(data):
         n = sizes[k % len(sizes)]
-        take(pipe.push(data[i:i + n], 0))
+        pipe.push(data[i:i + n], 0)
         i += n
         k += 1
-    take(pipe.flush(0))
+    pipe.flush(0)
     fa = pipe.frames
     counters = {
         "telegrams": pipe.telegrams, "no_crc": pipe.no_crc, "auth_failures": pipe.auth_failures,
@@ -64,6 +64,37 @@ def pipeline(job):
         "dropped": list(fa.dropped), "overflow": fa.ring.overflow, "pos": fa.pos,
     }
     return {"events": events, "counters": counters, "status": pipe.status()}
+
+
+def loops_job(cases):
+    """Every hot loop, in every implementation this interpreter can run, on the same cases."""
+    from p1dongle import compat, loops
+    impls = [("portable", loops)]
+    if sys.implementation.name == "micropython":
+        from p1dongle import loops_viper
+        impls.append(("viper", loops_viper))
+    out = {"chosen": compat.loops.__name__, "files": {}}
+    for name, mod in impls:
+        out["files"][name] = getattr(mod, "__file__", "")
+        res = []
+        for c in cases:
+            data = unhexlify(c["data"])
+            s, e = c["start"], c["end"]
+            y = bytearray(unhexlify(c["y"]))
+            mod.ghash(y, mod.ghash_table(unhexlify(c["h"])), data, s, e)
+            dst = bytearray(unhexlify(c["dst"]))
+            mod.xor_into(dst, c["doff"], data, s, unhexlify(c["ks"]), e - s)
+            cp = bytearray(unhexlify(c["dst"]))
+            mod.copy(cp, c["doff"], data, s, e - s)
+            ctr = bytearray(16 * c["blocks"])
+            mod.fill_counters(ctr, unhexlify(c["iv"]), c["blocks"], c["first"])
+            other = bytearray(data)
+            if c["flip"] >= 0:
+                other[c["flip"]] ^= 0x80
+            res.append([hx(y), hx(dst), hx(cp), hx(ctr), mod.crc16(data, s, e, c["crc"]),
+                        mod.equal(data, s, other, s, e - s)])
+        out[name] = res
+    return out
 
 
 def dsmr_job(telegrams):
@@ -95,6 +126,8 @@ def main():
         result = dsmr_job(job["telegrams"])
     elif kind == "pipeline":
         result = pipeline(job)
+    elif kind == "loops":
+        result = loops_job(job["cases"])
     else:
         raise ValueError("unknown job " + kind)
     print(json.dumps(result))

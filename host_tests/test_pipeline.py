@@ -13,10 +13,10 @@ KEY = meter.KEY
 
 
 def run(pipe, chunks, now=0):
-    events = []
+    events = meter.record(pipe)
     for c in chunks:
-        events.extend(pipe.push(c, now))
-    events.extend(pipe.flush(now))
+        pipe.push(c, now)
+    pipe.flush(now)
     telegrams = [e[2] for e in events if e[0] == TELEGRAM]
     problems = [(e[1], e[2]) for e in events if e[0] == PROBLEM]
     return telegrams, problems
@@ -197,9 +197,13 @@ def test_raw_frames_are_the_genuine_ones_each_just_before_its_telegram():
     bad = bytearray(meter.frame(LUX, counter=3))
     bad[-1] ^= 1
     pipe = Pipeline(KEY, raw_frames=True)
-    events = list(pipe.push(good + older + bytes(bad), 0)) + list(pipe.flush(0))
+    events = meter.record(pipe)
+    pipe.push(good + older + bytes(bad), 0)
+    pipe.flush(0)
     assert [(e[0], e[2]) for e in events if e[0] != PROBLEM] == [(FRAME, good), (TELEGRAM, LUX)]
     assert pipe.replays == 1 and pipe.auth_failures == 1
     # without a key nothing can be checked: every frame goes to the raw port
     pipe = Pipeline(None, raw_frames=True)
-    assert [e[2] for e in pipe.push(good + older, 0) if e[0] == FRAME] == [good, older]
+    events = meter.record(pipe)
+    pipe.push(good + older, 0)
+    assert [e[2] for e in events if e[0] == FRAME] == [good, older]

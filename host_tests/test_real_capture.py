@@ -63,10 +63,10 @@ def test_in_a_noisy_stream_in_uart_chunks_on_both_interpreters(run_job):
     """Noise, the frame, the frame cut short, the frame again, 64-byte reads: two telegrams."""
     stream = os.urandom(50) + FRAME + FRAME[:300] + FRAME + b"\x00" * 20
     pipe = Pipeline(bytes.fromhex(KEY_HEX))
-    events = []
+    events = meter.record(pipe)
     for chunk in meter.split(stream, [64]):
-        events.extend(pipe.push(chunk, 0))
-    events.extend(pipe.flush(0))
+        pipe.push(chunk, 0)
+    pipe.flush(0)
     telegrams = [e[2] for e in events if e[0] == TELEGRAM]
     assert len(telegrams) == 2 and telegrams[0] == telegrams[1] and dsmr.check(telegrams[0]) is True
     assert any(e[0] == PROBLEM and "truncated" in e[2] for e in events)

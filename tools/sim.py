@@ -98,29 +98,28 @@ def _chunks(path, as_hex):
 
 
 def cmd_decrypt(args):
-    pipe = Pipeline(args.key, args.auth_key, max_frame=args.max_frame, timeout_ms=args.timeout_ms,
-                    replay_check=not args.allow_replay)
     out = sys.stdout.buffer
 
-    def emit(events):
-        for kind, pos, what, _ in events:
-            if kind == TELEGRAM:
-                out.write(what)
-                out.flush()
-            else:
-                print("offset %d: %s" % (pos, what), file=sys.stderr, flush=True)
+    def emit(kind, pos, what, has_crc):
+        if kind == TELEGRAM:
+            out.write(what)
+            out.flush()
+        else:
+            print("offset %d: %s" % (pos, what), file=sys.stderr, flush=True)
 
+    pipe = Pipeline(args.key, args.auth_key, max_frame=args.max_frame, timeout_ms=args.timeout_ms,
+                    replay_check=not args.allow_replay, emit=emit)
     try:
         for chunk in _chunks(args.input, args.hex):
-            emit(pipe.push(chunk, _now_ms()))
-        emit(pipe.flush(_now_ms()))
+            pipe.push(chunk, _now_ms())
+        pipe.flush(_now_ms())
     except OSError as e:
         if isinstance(e, BrokenPipeError):
             return 0 if pipe.telegrams else 1
         print("decrypt: cannot read %s: %s" % (args.input, e.strerror or e), file=sys.stderr)
         return 1
     except ValueError as e:
-        emit(pipe.flush(_now_ms()))
+        pipe.flush(_now_ms())
         print("decrypt: %s" % e, file=sys.stderr)
         return 0 if pipe.telegrams else 1
     if args.verbose:

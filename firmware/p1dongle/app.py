@@ -16,7 +16,7 @@ class App:
         self.source = source
         self.log = log
         self.pipeline = Pipeline(cfg["key"], cfg["auth_key"], cfg["max_frame"], cfg["timeout_ms"],
-                                 cfg["replay_check"], raw_frames=bool(cfg["raw_port"]))
+                                 cfg["replay_check"], raw_frames=bool(cfg["raw_port"]), emit=self._event)
         self.plain = TcpServer("plaintext", cfg["max_clients"], cfg["queue_len"], self.status, log)
         self.raw = TcpServer("raw", cfg["max_clients"], cfg["queue_len"], self.status, log) if cfg["raw_port"] else None
         self.subscribers = []     # callables(telegram bytes): MQTT, the simulator's console, tests
@@ -67,24 +67,23 @@ class App:
             data = await self.source.read()
             now = ticks_ms()
             if not data:
-                self._dispatch(pipe.flush(now))
+                pipe.flush(now)
                 self.log("p1dongle: end of input; " + self.status())
                 return
-            self._dispatch(pipe.push(data, now))
+            pipe.push(data, now)
 
-    def _dispatch(self, events):
-        for kind, pos, what, _ in events:
-            if kind == TELEGRAM:
-                self.plain.publish(what)
-                for sub in self.subscribers:
-                    try:
-                        sub(what)
-                    except Exception as e:   # noqa: BLE001 - a broken output must not stop the meter
-                        self.log("p1dongle: output failed: %r" % e)
-            elif kind == FRAME:
-                self.raw.publish(what)
-            elif kind == PROBLEM:
-                self.log("offset %d: %s" % (pos, what))
+    def _event(self, kind, pos, what, has_crc):
+        if kind == TELEGRAM:
+            self.plain.publish(what)
+            for sub in self.subscribers:
+                try:
+                    sub(what)
+                except Exception as e:   # noqa: BLE001 - a broken output must not stop the meter
+                    self.log("p1dongle: output failed: %r" % e)
+        elif kind == FRAME:
+            self.raw.publish(what)
+        elif kind == PROBLEM:
+            self.log("offset %d: %s" % (pos, what))
 
     async def drain(self, limit_ms=5000):
         """Give the clients a moment to receive what is queued for them (the input ended)."""

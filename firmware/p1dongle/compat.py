@@ -12,7 +12,9 @@
 #   close_stream(writer)  - close an asyncio stream now, even with unsent data queued (a stalled
 #                  client must not hold up its own removal)
 #   listening_port(server, port) - the port an asyncio server listens on (port 0: the one picked)
-#   MICROPYTHON  - True under MicroPython, for the few choices (viper fast paths) made at import
+#   loops        - the data path's hot loops (GHASH, CTR xor, CRC, copies): machine code from
+#                  loops_viper.py where MicroPython has the native emitter, else plain loops.py
+#   MICROPYTHON  - True under MicroPython
 import sys
 
 MICROPYTHON = sys.implementation.name == "micropython"
@@ -90,6 +92,17 @@ else:
             await writer.wait_closed()
         except Exception:   # noqa: BLE001 - already closed or reset
             pass
+
+
+if MICROPYTHON:
+    try:
+        from . import loops_viper as loops
+    except (SyntaxError, ValueError, NotImplementedError):
+        # A build without the native emitter (SyntaxError when compiling from source,
+        # ValueError for a frozen .mpy made for another architecture).
+        from . import loops
+else:
+    from . import loops
 
 
 def aes_ecb(key):

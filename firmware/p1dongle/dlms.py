@@ -9,6 +9,7 @@
 # reading, and some P1 readers repeat the last frame to a new client.) Counters are only
 # remembered from frames whose tag matched, so forged frames cannot push the counter forward and
 # lock out the meter.
+from .compat import loops
 from .errors import ConfigError, FrameError, ReplayError
 from .gcm import Gcm
 
@@ -28,24 +29,27 @@ def parse_key(text, what="key"):
     return bytes(int(s[i:i + 2], 16) for i in range(0, 32, 2))
 
 
-def header(frame):
-    """(header length, length field) of a DB frame, checked against the frame's size."""
-    if len(frame) < 11 or frame[0] != 0xDB or frame[1] != 8:
+def header(frame, n=-1):
+    """Length of the header of the DB frame in frame[0:n] (up to the security byte), checked
+    against the frame's size."""
+    if n < 0:
+        n = len(frame)
+    if n < 11 or frame[0] != 0xDB or frame[1] != 8:
         raise FrameError("not a general-glo-ciphering frame (expected DB 08)")
     b = frame[10]
     if b < 0x80:
         h, length = 11, b
-    elif b == 0x81 and len(frame) >= 12:
+    elif b == 0x81 and n >= 12:
         h, length = 12, frame[11]
-    elif b == 0x82 and len(frame) >= 13:
+    elif b == 0x82 and n >= 13:
         h, length = 13, (frame[11] << 8) | frame[12]
     else:
         raise FrameError("bad length field 0x%02X" % b)
-    if h + length != len(frame):
-        raise FrameError("length field says %d bytes, frame has %d" % (length, len(frame) - h))
+    if h + length != n:
+        raise FrameError("length field says %d bytes, frame has %d" % (length, n - h))
     if length < 5 + TAG_LEN:
         raise FrameError("frame too short for security header and tag")
-    return h, length
+    return h
 
 
 class DlmsCipher:
@@ -56,32 +60,41 @@ class DlmsCipher:
         self._aad = bytearray(17)
         self._aad[1:17] = auth_key
         self._iv = bytearray(12)
-        self._out = bytearray(max_frame)
-        self._out_mv = memoryview(self._out)
+        self.plain = bytearray(max_frame)   # the last plaintext, plain[0:n] (see decrypt)
+        self.plain_mv = memoryview(self.plain)
         self.replay_check = replay_check
-        self.system_title = None    # of the last verified frame
+        self._title = bytearray(8)          # system title of the last verified frame
+        self._have_title = False
         self.frame_counter = -1
 
-    def decrypt(self, frame):
-        """Plaintext of a verified frame, as a memoryview valid until the next call.
+    @property
+    def system_title(self):
+        return bytes(self._title) if self._have_title else None
 
-        Raises FrameError (layout), AuthError (tag), ReplayError (counter went backwards)."""
-        h, length = header(frame)
+    def decrypt(self, frame, n=-1):
+        """Verify and decrypt the frame in frame[0:n]; the plaintext is left in self.plain[0:length],
+        valid until the next call. Returns its length.
+
+        Raises FrameError (layout), AuthError (tag), ReplayError (counter went backwards). Works in
+        place on the caller's buffer: nothing is allocated for a good frame."""
+        if n < 0:
+            n = len(frame)
+        h = header(frame, n)
         sc = frame[h]
         if sc & 0x30 != 0x30:
             raise FrameError("security byte 0x%02X: only encrypted and authenticated frames (0x30) are supported" % sc)
-        end = h + length
         iv = self._iv
-        iv[0:8] = frame[2:10]
-        iv[8:12] = frame[h + 1:h + 5]
+        loops.copy(iv, 0, frame, 2, 8)          # system title
+        loops.copy(iv, 8, frame, h + 1, 4)      # frame counter
         self._aad[0] = sc
-        n = self._gcm.decrypt_into(iv, self._aad, frame[h + 5:end - TAG_LEN], frame[end - TAG_LEN:end], self._out_mv)
-        counter = int.from_bytes(iv[8:12], "big")
-        same_meter = self.system_title is not None and self.system_title == iv[0:8]
+        length = self._gcm.open_into(iv, self._aad, frame, h + 5, n - TAG_LEN, TAG_LEN, self.plain)
+        counter = (iv[8] << 24) | (iv[9] << 16) | (iv[10] << 8) | iv[11]
+        same_meter = self._have_title and loops.equal(self._title, 0, iv, 0, 8)
         if self.replay_check and same_meter and counter < self.frame_counter:
             raise ReplayError("frame counter %d went backwards (last %d): replayed frame dropped"
                               % (counter, self.frame_counter))
         if not same_meter:
-            self.system_title = bytes(iv[0:8])
+            loops.copy(self._title, 0, iv, 0, 8)
+            self._have_title = True
         self.frame_counter = counter
-        return self._out_mv[:n]
+        return length

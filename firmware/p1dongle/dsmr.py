@@ -9,37 +9,36 @@
 #                                DSMR 2.2/3 telegrams end with a bare '!' and carry no CRC
 #
 # The telegram bytes themselves are never changed: consumers get exactly what the meter sent.
-from array import array
-
+from .compat import loops
 from .errors import CrcError, TelegramError
-
-# CRC-16/ARC (poly 0x8005 reflected = 0xA001, init 0, no final xor), one table lookup per byte.
-_TABLE = array("H", [0] * 256)
-for _i in range(256):
-    _c = _i
-    for _ in range(8):
-        _c = (_c >> 1) ^ 0xA001 if _c & 1 else _c >> 1
-    _TABLE[_i] = _c
 
 
 def crc16(data, crc=0):
     """CRC-16/ARC of data (bytes, bytearray or memoryview); pass crc to continue a running one."""
-    table = _TABLE
-    for b in data:
-        crc = (crc >> 8) ^ table[(crc ^ b) & 0xFF]
-    return crc
+    return loops.crc16(data, 0, len(data), crc)
 
 
-_HEX = b"0123456789ABCDEFabcdef"
 _TRAILING = b"\r\n\x00 "
 
 
-def check(telegram):
-    """True when the telegram's CRC is right, False for a telegram without a CRC (DSMR 2.2/3).
+def _hex_value(c):
+    # 0-15 for an ASCII hex digit of either case, -1 for anything else
+    if 0x30 <= c <= 0x39:
+        return c - 0x30
+    c |= 0x20
+    if 0x61 <= c <= 0x66:
+        return c - 0x57
+    return -1
+
+
+def check(telegram, n=-1):
+    """True when the telegram in telegram[0:n] has the right CRC, False for one without a CRC
+    (DSMR 2.2/3). n defaults to the whole buffer.
 
     Raises CrcError when the CRC does not match and TelegramError when this is no telegram.
     Trailing CR/LF/NUL/space after the CRC are tolerated (decrypted payloads vary)."""
-    n = len(telegram)
+    if n < 0:
+        n = len(telegram)
     if n == 0 or telegram[0] != 0x2F:    # '/'
         raise TelegramError("does not start with '/'")
     end = n
@@ -50,11 +49,13 @@ def check(telegram):
     bang = end - 5
     if bang < 1 or telegram[bang] != 0x21:
         raise TelegramError("no '!' end line")
+    sent = 0
     for i in range(bang + 1, end):
-        if telegram[i] not in _HEX:
+        d = _hex_value(telegram[i])
+        if d < 0:
             raise TelegramError("CRC after '!' is not 4 hex digits")
-    sent = int(bytes(telegram[bang + 1:end]).decode(), 16)
-    got = crc16(memoryview(telegram)[:bang + 1])
+        sent = (sent << 4) | d
+    got = loops.crc16(telegram, 0, bang + 1, 0)
     if sent != got:
         raise CrcError("CRC mismatch: telegram says %04X, content gives %04X" % (sent, got))
     return True

@@ -14,9 +14,10 @@
 # dropped range is reported once, in stream order, as a DROPPED event.
 #
 # Use:
-#   fa.feed(chunk)                     -> bytes taken (the ring refuses what does not fit)
+#   fa.feed(chunk[, start])            -> bytes taken (the ring refuses what does not fit)
 #   ev = fa.pop(now_ms)                -> NONE (need more bytes), DLMS, DSMR or DROPPED
-#     DLMS / DSMR: fa.frame (memoryview, valid until the next pop), fa.frame_pos (stream offset)
+#     DLMS / DSMR: fa.buf[0:fa.frame_len] holds the frame until the next pop (fa.frame: the same
+#                  as a memoryview), fa.frame_pos its stream offset
 #     DROPPED:     fa.drop_pos, fa.drop_len, fa.drop_reason (index into REASONS), fa.drop_error
 #   fa.reject(err)                     the last frame was no good: rescan it
 #   fa.flush()                         end of input: what is incomplete now will never complete
@@ -64,13 +65,14 @@ class FrameAssembler:
         if ring_size < max_frame:
             ring_size = 2 * max_frame
         self.ring = RingBuffer(ring_size)
+        self.feed = self.ring.write     # feed(chunk[, start]): one call less per UART read
         self.max_frame = max_frame
         self.timeout_ms = timeout_ms
-        self._out = bytearray(max_frame)
-        self._out_mv = memoryview(self._out)
+        self.buf = bytearray(max_frame)
+        self._buf_mv = memoryview(self.buf)
+        self.frame_len = 0
         self.dropped = [0] * len(REASONS)   # bytes dropped, per reason
         self.pos = 0                        # stream offset of the oldest byte in the ring
-        self.frame = None
         self.frame_pos = 0
         self.drop_pos = 0
         self.drop_len = 0
@@ -87,9 +89,13 @@ class FrameAssembler:
         self._since = None      # when the candidate at the head was first seen
         self._scan = 1          # how far a plain telegram has been searched for its end
         self._eof = False
+        self._n = 0             # what _judge found: a length, or a reason when the verdict is _BAD
+        self._kind = NONE       # and the kind of frame
+        self._need = 0          # length of the DB frame at the head while it is incomplete
 
-    def feed(self, data):
-        return self.ring.write(data)
+    @property
+    def frame(self):
+        return self._buf_mv[:self.frame_len]
 
     def flush(self):
         self._eof = True
@@ -109,8 +115,14 @@ class FrameAssembler:
             self._advance(self._consume)
             self._consume = 0
         ring = self.ring
+        if (self._need > ring.count and self._since is not None and not self._eof
+                and ticks_diff(now_ms, self._since) <= self.timeout_ms):
+            # The DB frame at the head is still incomplete, and its header was judged already:
+            # the per-chunk case, kept short.
+            return NONE
         while ring.count:
-            verdict, n, kind = self._judge()
+            verdict = self._judge()
+            n = self._n
             if verdict == _WAIT:
                 if self._eof:
                     verdict, n = _BAD, TRUNCATED
@@ -139,63 +151,70 @@ class FrameAssembler:
             self._sticky_error = None
             if verdict == _WAIT:
                 return NONE
-            ring.copy_to(0, n, self._out_mv)
-            self.frame = self._out_mv[:n]
+            ring.copy_to(0, n, self.buf)
+            self.frame_len = n
             self.frame_pos = self.pos
             self._consume = n
-            return kind
+            return self._kind
         if self._eof and self._run_len:
             return self._end_run()
         return NONE
 
     # -- judging the head of the ring ------------------------------------------------------------
 
+    def _verdict(self, verdict, n, kind):
+        # Results go in attributes, not a tuple: a tuple is a heap object on MicroPython.
+        self._n = n
+        self._kind = kind
+        return verdict
+
     def _judge(self):
-        """(verdict, length or reason, kind) for the bytes at the head of the ring."""
+        """The verdict on the bytes at the head of the ring; self._n, self._kind say the rest."""
         b = self.ring[0]
         if b == 0xDB:
             return self._judge_dlms()
         if b == 0x2F:
             return self._judge_dsmr()
         i = self._next_start(1, self.ring.count)
-        return _SKIP, (self.ring.count if i < 0 else i), NONE
+        return self._verdict(_SKIP, (self.ring.count if i < 0 else i), NONE)
 
     def _judge_dlms(self):
         ring = self.ring
         c = ring.count
         if c < 11:
             if c >= 2 and ring[1] != 8:
-                return _BAD, GARBAGE, NONE
-            return _WAIT, 0, NONE
+                return self._verdict(_BAD, GARBAGE, NONE)
+            return self._verdict(_WAIT, 0, NONE)
         if ring[1] != 8:
-            return _BAD, GARBAGE, NONE
+            return self._verdict(_BAD, GARBAGE, NONE)
         b = ring[10]
         if b < 0x80:
             length, h = b, 11
         elif b == 0x81:
             if c < 12:
-                return _WAIT, 0, NONE
+                return self._verdict(_WAIT, 0, NONE)
             length, h = ring[11], 12
         elif b == 0x82:
             if c < 13:
-                return _WAIT, 0, NONE
+                return self._verdict(_WAIT, 0, NONE)
             length, h = (ring[11] << 8) | ring[12], 13
         else:
-            return _BAD, GARBAGE, NONE
+            return self._verdict(_BAD, GARBAGE, NONE)
         if c <= h:
-            return _WAIT, 0, NONE
+            return self._verdict(_WAIT, 0, NONE)
         sc = ring[h]
         if not security_ok(sc):
-            return _BAD, GARBAGE, NONE
+            return self._verdict(_BAD, GARBAGE, NONE)
         # security byte + frame counter, and the tag when the frame is authenticated
         if length < (17 if sc & 0x10 else 5):
-            return _BAD, GARBAGE, NONE
+            return self._verdict(_BAD, GARBAGE, NONE)
         total = h + length
         if total > self.max_frame:
-            return _BAD, TOO_LONG, NONE
+            return self._verdict(_BAD, TOO_LONG, NONE)
         if c < total:
-            return _WAIT, 0, NONE
-        return _FRAME, total, DLMS
+            self._need = total
+            return self._verdict(_WAIT, 0, NONE)
+        return self._verdict(_FRAME, total, DLMS)
 
     def _judge_dsmr(self):
         ring = self.ring
@@ -203,11 +222,11 @@ class FrameAssembler:
         # The identification line starts with a three-letter manufacturer id (IEC 62056-21).
         for i in (1, 2, 3):
             if i < c and not _letter(ring[i]):
-                return _BAD, GARBAGE, NONE
+                return self._verdict(_BAD, GARBAGE, NONE)
         if c < 5:
-            return _WAIT, 0, NONE
+            return self._verdict(_WAIT, 0, NONE)
         if not 0x21 <= ring[4] <= 0x7E:
-            return _BAD, GARBAGE, NONE
+            return self._verdict(_BAD, GARBAGE, NONE)
         end = c if c < self.max_frame else self.max_frame
         bang = ring.find(_BANG, self._scan, end)
         # A new frame starting before the end means this telegram was cut short. Telegrams are
@@ -219,35 +238,35 @@ class FrameAssembler:
             if nxt < 0:
                 break
             if ring[nxt] == 0xDB:
-                return _BAD, TRUNCATED, NONE
+                return self._verdict(_BAD, TRUNCATED, NONE)
             if nxt + 4 >= c:
                 self._scan = nxt    # too few bytes behind that '/' to tell yet
-                return _WAIT, 0, NONE
+                return self._verdict(_WAIT, 0, NONE)
             if self._header_at(nxt):
-                return _BAD, TRUNCATED, NONE
+                return self._verdict(_BAD, TRUNCATED, NONE)
             i = nxt + 1
         if bang < 0:
             if c >= self.max_frame:
-                return _BAD, TOO_LONG, NONE
+                return self._verdict(_BAD, TOO_LONG, NONE)
             self._scan = end
-            return _WAIT, 0, NONE
+            return self._verdict(_WAIT, 0, NONE)
         self._scan = bang
         if c < bang + 3:
-            return _WAIT, 0, NONE
+            return self._verdict(_WAIT, 0, NONE)
         if ring[bang + 1] == 13 and ring[bang + 2] == 10:
             total = bang + 3            # DSMR 2/3: no CRC
         else:
             if c < bang + 7:
-                return _WAIT, 0, NONE
+                return self._verdict(_WAIT, 0, NONE)
             for i in range(bang + 1, bang + 5):
                 if not _hexdigit(ring[i]):
-                    return _BAD, GARBAGE, NONE
+                    return self._verdict(_BAD, GARBAGE, NONE)
             if ring[bang + 5] != 13 or ring[bang + 6] != 10:
-                return _BAD, GARBAGE, NONE
+                return self._verdict(_BAD, GARBAGE, NONE)
             total = bang + 7
         if total > self.max_frame:
-            return _BAD, TOO_LONG, NONE
-        return _FRAME, total, DSMR
+            return self._verdict(_BAD, TOO_LONG, NONE)
+        return self._verdict(_FRAME, total, DSMR)
 
     def _header_at(self, i):
         ring = self.ring
@@ -267,6 +286,7 @@ class FrameAssembler:
         self.ring.discard(n)
         self.pos += n
         self._since = None
+        self._need = 0
         self._scan = 1
 
     def _drop(self, n):

@@ -2,18 +2,22 @@
 #
 #   bytes -> frames (FrameAssembler) -> dlms (DlmsCipher: GCM + replay check) -> dsmr.check -> events
 #
-# Used by the dongle's RX task and by the host tools alike. push() yields events in stream order:
-#   (TELEGRAM, offset, telegram bytes, has_crc)   a telegram that passed every check, byte-exact
-#   (PROBLEM, offset, message, None)              one line a user can act on; never a key
-#   (FRAME, offset, frame bytes, None)            with raw_frames=True: each encrypted frame as
-#                                                 received (for the raw port), just before what it
-#                                                 held; with a key, only frames whose tag matched
+# Used by the dongle's RX task and by the host tools alike. push() and flush() call
+# emit(kind, offset, what, has_crc) for each event, in stream order:
+#   TELEGRAM, offset, telegram bytes, has_crc   a telegram that passed every check, byte-exact
+#   PROBLEM, offset, message, None              one line a user can act on; never a key
+#   FRAME, offset, frame bytes, None            with raw_frames=True: each encrypted frame as
+#                                               received (for the raw port), just before what it
+#                                               held; with a key, only frames whose tag matched
 # The counters (and status()) say how many of each happened.
+#
+# A callback rather than a generator or a list of tuples: on the dongle each of those is a heap
+# object per chunk, and the RX path is meant to allocate nothing but the telegram it hands out.
 from .compat import const
 from .dlms import LUX_AUTH_KEY, DlmsCipher
 from .dsmr import check
 from .errors import AuthError, CrcError, FrameError, ReplayError, TelegramError
-from .frames import DLMS, DROPPED, DSMR, NONE, REASONS, REJECTED, FrameAssembler
+from .frames import DROPPED, DSMR, NONE, REASONS, REJECTED, FrameAssembler
 
 TELEGRAM = const(1)
 PROBLEM = const(2)
@@ -30,12 +34,11 @@ _WHY = (
 
 class Pipeline:
     def __init__(self, key=None, auth_key=LUX_AUTH_KEY, max_frame=4096, timeout_ms=5000, replay_check=True,
-                 raw_frames=False):
+                 raw_frames=False, emit=None):
         self.frames = FrameAssembler(max_frame, timeout_ms=timeout_ms)
         self.cipher = DlmsCipher(key, auth_key, max_frame, replay_check) if key else None
         self.raw_frames = raw_frames
-        self._later = None       # an event to hand out after the FRAME event that preceded it
-        self._genuine = False    # the frame just opened is the meter's own (raw port)
+        self.emit = emit or _ignore
         self.telegrams = 0       # telegrams passed on
         self.no_crc = 0          # of those, DSMR 2/3 telegrams that carry no CRC
         self.auth_failures = 0   # DLMS frames whose GCM tag did not match
@@ -45,97 +48,90 @@ class Pipeline:
         self.no_key = 0          # DLMS frames seen without a key to open them
 
     def push(self, data, now_ms):
-        """Feed a chunk of any size; yield the events it completes."""
+        """Feed a chunk of any size; emit the events it completes."""
         fa = self.frames
-        mv = memoryview(data)
-        n = len(mv)
+        n = len(data)
         i = 0
         while True:
-            took = fa.feed(mv[i:]) if i < n else 0
+            took = fa.feed(data, i) if i < n else 0
             i += took
             popped = False
-            while True:
-                ev = self._next(now_ms)
-                if ev is None:
-                    break
+            while self._step(now_ms):
                 popped = True
-                if ev[0]:
-                    yield ev
             if i >= n or (not took and not popped):
                 # Done, or the ring is full and nothing can leave it (the assembler's size rules
                 # make that impossible; the rest of the chunk is counted as ring overflow).
                 if i < n:
-                    fa.ring.write(mv[i:])
+                    fa.feed(data, i)
                 return
 
     def flush(self, now_ms):
         """End of input: report what is left over."""
         self.frames.flush()
-        while True:
-            ev = self._next(now_ms)
-            if ev is None:
-                return
-            if ev[0]:
-                yield ev
+        while self._step(now_ms):
+            pass
 
-    def _next(self, now_ms):
-        """One step of the assembler: None when it needs bytes, else an event (kind 0: nothing to say)."""
+    def _step(self, now_ms):
+        """One step of the assembler, emitting what it found. False when it needs more bytes."""
         fa = self.frames
-        if self._later is not None:
-            ev = self._later
-            self._later = None
-            return ev
         kind = fa.pop(now_ms)
         if kind == NONE:
-            return None
+            return False
         if kind == DROPPED:
-            return self._dropped(fa)
-        if kind == DSMR:
+            self._dropped(fa)
+        elif kind == DSMR:
             try:
-                has_crc = check(fa.frame)
+                has_crc = check(fa.buf, fa.frame_len)
             except (CrcError, TelegramError) as e:
                 fa.reject(e)         # maybe two telegrams run together: rescan it
-                return (0, 0, None, None)
-            return self._telegram(fa.frame_pos, fa.frame, has_crc)
-        self._genuine = False
-        ev = self._open(fa)
-        if self.raw_frames and self._genuine:
-            # Its tag matched and it is no replay (or there is no key to check): raw port first.
-            self._later = ev
-            return (FRAME, fa.frame_pos, bytes(fa.frame), None)
-        return ev
+                return True
+            self._telegram(fa.frame_pos, fa.frame, has_crc)
+        else:
+            self._open(fa)
+        return True
 
     def _open(self, fa):
         """Decrypt and check the DLMS frame the assembler holds."""
-        if self.cipher is None:
+        cipher = self.cipher
+        if cipher is None:
             self.no_key += 1
-            self._genuine = True
-            return (PROBLEM, fa.frame_pos, "encrypted frame, but no key is configured", None)
+            self._raw(fa)
+            self.emit(PROBLEM, fa.frame_pos, "encrypted frame, but no key is configured", None)
+            return
         try:
-            plain = self.cipher.decrypt(fa.frame)
+            n = cipher.decrypt(fa.buf, fa.frame_len)
         except ReplayError as e:
             self.replays += 1
-            return (PROBLEM, fa.frame_pos, str(e), None)
+            self.emit(PROBLEM, fa.frame_pos, str(e), None)
+            return
         except (AuthError, FrameError) as e:
             fa.reject(e)             # maybe not a frame at all: rescan it
-            return (0, 0, None, None)
+            return
         # The tag matched, so the framing was right: whatever is wrong now is inside.
-        self._genuine = True
+        self._raw(fa)
         try:
-            has_crc = check(plain)
+            has_crc = check(cipher.plain, n)
         except CrcError as e:
             self.crc_failures += 1
-            return (PROBLEM, fa.frame_pos, "decrypted telegram: " + str(e), None)
+            self.emit(PROBLEM, fa.frame_pos, "decrypted telegram: " + str(e), None)
+            return
         except TelegramError as e:
             self.bad_frames += 1
-            return (PROBLEM, fa.frame_pos, "decrypted frame is not a DSMR telegram: " + str(e), None)
-        return self._telegram(fa.frame_pos, plain, has_crc)
+            self.emit(PROBLEM, fa.frame_pos, "decrypted frame is not a DSMR telegram: " + str(e), None)
+            return
+        self._telegram(fa.frame_pos, cipher.plain_mv[:n], has_crc)
+
+    def _raw(self, fa):
+        # A genuine frame (its tag matched and it is no replay, or there is no key to check it):
+        # the raw port gets it before what it held.
+        if self.raw_frames:
+            self.emit(FRAME, fa.frame_pos, bytes(fa.frame), None)
 
     def _telegram(self, pos, data, has_crc):
         self.telegrams += 1
         if not has_crc:
             self.no_crc += 1
-        return (TELEGRAM, pos, bytes(data), has_crc)
+        self.emit(TELEGRAM, pos, bytes(data), has_crc)
 
     def _dropped(self, fa):
         err = fa.drop_error
@@ -149,7 +145,7 @@ class Pipeline:
             msg = "%s (%d bytes dropped)" % (err, fa.drop_len)
         else:
             msg = "%d bytes dropped: %s" % (fa.drop_len, _WHY[fa.drop_reason])
-        return (PROBLEM, fa.drop_pos, msg, None)
+        self.emit(PROBLEM, fa.drop_pos, msg, None)
 
     def status(self):
         fa = self.frames
@@ -158,3 +154,7 @@ class Pipeline:
                 "dropped bytes %d%s, overflow %d" % (
                     self.telegrams, self.auth_failures, self.crc_failures, self.replays, self.bad_frames,
                     sum(fa.dropped), " (" + dropped + ")" if dropped else "", fa.ring.overflow))
+
+
+def _ignore(kind, pos, what, has_crc):
+    pass

@@ -3,14 +3,15 @@
 # Allocated once. Writing never raises: what does not fit is refused and counted in `overflow`
 # (like a UART FIFO that overruns). Bytes stay in the ring until the reader discards them, so the
 # assembler can look at a candidate frame, hand it out, and still rescan it if it turns out bad.
-# Reading copies exactly the bytes asked for, into a buffer the caller owns.
+# Reading copies exactly the bytes asked for, into a buffer the caller owns. Copies go through
+# compat.loops with offsets, never through slices (a slice is a new heap object on MicroPython).
+from .compat import loops
 
 
 class RingBuffer:
     def __init__(self, size):
         self.size = size
         self._buf = bytearray(size)
-        self._mv = memoryview(self._buf)
         self._head = 0      # physical index of the oldest byte
         self.count = 0      # bytes held
         self.overflow = 0   # bytes refused because the ring was full
@@ -18,25 +19,24 @@ class RingBuffer:
     def free(self):
         return self.size - self.count
 
-    def write(self, data):
-        """Append as much of data as fits; return how many bytes were taken."""
-        n = len(data)
+    def write(self, data, start=0):
+        """Append as much of data[start:] as fits; return how many bytes were taken."""
+        n = len(data) - start
         room = self.size - self.count
         if n > room:
             self.overflow += n - room
             n = room
-        if n == 0:
+        if n <= 0:
             return 0
-        src = memoryview(data)
         tail = self._head + self.count
         if tail >= self.size:
             tail -= self.size
         first = self.size - tail
         if first > n:
             first = n
-        self._mv[tail:tail + first] = src[:first]
+        loops.copy(self._buf, tail, data, start, first)
         if first < n:
-            self._mv[0:n - first] = src[first:n]
+            loops.copy(self._buf, 0, data, start + first, n - first)
         self.count += n
         return n
 
@@ -74,10 +74,10 @@ class RingBuffer:
             a -= self.size
         first = self.size - a
         if first >= n:
-            dst[0:n] = self._mv[a:a + n]
+            loops.copy(dst, 0, self._buf, a, n)
         else:
-            dst[0:first] = self._mv[a:self.size]
-            dst[first:n] = self._mv[0:n - first]
+            loops.copy(dst, 0, self._buf, a, first)
+            loops.copy(dst, first, self._buf, 0, n - first)
 
     def discard(self, n):
         """Forget the n oldest bytes."""

@@ -1,0 +1,153 @@
+"""The hot loops: the portable ones (loops.py) and the machine-code ones (loops_viper.py) give the
+same bytes as a plain reference, under CPython, under MicroPython from source and from .mpy files
+with native code (the way the dongle loads them)."""
+import json
+import os
+import random
+import subprocess
+import sys
+
+import meter
+from conftest import FIRMWARE, HERE, run_script
+from p1dongle import loops
+
+import pytest
+
+_R = 0xE1 << 120
+
+
+def gf_mult(x, y):
+    # NIST SP 800-38D, algorithm 1, bit by bit: the slow obvious way.
+    z, v = 0, y
+    for i in range(127, -1, -1):
+        if (x >> i) & 1:
+            z ^= v
+        v = (v >> 1) ^ _R if v & 1 else v >> 1
+    return z
+
+
+def ref_ghash(y, h, data):
+    acc, hv = int.from_bytes(y, "big"), int.from_bytes(h, "big")
+    for i in range(0, len(data), 16):
+        acc = gf_mult(acc ^ int.from_bytes(data[i:i + 16].ljust(16, b"\0"), "big"), hv)
+    return acc.to_bytes(16, "big")
+
+
+def make_cases(n=60, seed=4):
+    rnd = random.Random(seed)
+    rb = lambda k: bytes(rnd.getrandbits(8) for _ in range(k))  # noqa: E731
+    lengths = [0, 1, 15, 16, 17, 31, 32, 33, 64, 100, 255, 1200] + [rnd.randint(0, 300) for _ in range(n)]
+    cases = []
+    for i, length in enumerate(lengths):
+        s = rnd.randint(0, 9)
+        data = rb(s + length + rnd.randint(0, 9))
+        doff = rnd.randint(0, 5)
+        cases.append({
+            "data": data.hex(), "start": s, "end": s + length,
+            "y": (bytes(16) if i % 3 == 0 else rb(16)).hex(), "h": rb(16).hex(),
+            "dst": rb(doff + length + 3).hex(), "doff": doff, "ks": rb(length).hex(),
+            "iv": rb(12).hex(), "blocks": rnd.randint(1, 33),
+            "first": rnd.choice([2, 1000, 0x7FFFFFF0, 0xFFFFFFF0, rnd.getrandbits(32)]),
+            "crc": rnd.choice([0, rnd.getrandbits(16)]),
+            "flip": s + rnd.randrange(length) if length and i % 2 else -1,
+        })
+    return cases
+
+
+def expected(c):
+    data, s, e = bytes.fromhex(c["data"]), c["start"], c["end"]
+    y = ref_ghash(bytes.fromhex(c["y"]), bytes.fromhex(c["h"]), data[s:e])
+    dst = bytearray.fromhex(c["dst"])
+    ks = bytes.fromhex(c["ks"])
+    cp = bytearray(dst)
+    for i in range(e - s):
+        cp[c["doff"] + i] = data[s + i]
+        dst[c["doff"] + i] = data[s + i] ^ ks[i]
+    ctr = b"".join(bytes.fromhex(c["iv"]) + ((c["first"] + i) & 0xFFFFFFFF).to_bytes(4, "big")
+                   for i in range(c["blocks"]))
+    crc = c["crc"]
+    for b in data[s:e]:     # the bitwise CRC-16/ARC of tests/meter.py, continued from crc
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return [y.hex(), dst.hex(), cp.hex(), ctr.hex(), crc, c["flip"] < 0]
+
+
+CASES = make_cases()
+EXPECTED = [expected(c) for c in CASES]
+
+
+def test_reference_crc_is_the_one_the_tests_use():
+    assert expected({**CASES[5], "crc": 0})[4] == meter.crc16_arc(bytes.fromhex(CASES[5]["data"])[
+        CASES[5]["start"]:CASES[5]["end"]])
+
+
+def test_portable_loops_match_the_reference_on_cpython(tmp_path):
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"job": "loops", "cases": CASES}))
+    result = run_script(sys.executable, os.path.join(HERE, "mp_job.py"), str(job))
+    assert result["chosen"] == "p1dongle.loops"
+    assert result["portable"] == EXPECTED
+
+
+def test_ghash_matches_the_reference_a_block_at_a_time():
+    # Folding block by block gives what folding all at once gives (the state really is the state).
+    h, data = os.urandom(16), os.urandom(100)
+    t = loops.ghash_table(h)
+    y = bytearray(16)
+    for i in range(0, 100, 16):
+        loops.ghash(y, t, data, i, min(i + 16, 100))
+    assert bytes(y) == ref_ghash(bytes(16), h, data)
+
+
+def test_viper_loops_match_under_micropython(micropython, tmp_path):
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"job": "loops", "cases": CASES}))
+    result = run_script(micropython, os.path.join(HERE, "mp_job.py"), str(job))
+    assert result["chosen"] == "p1dongle.loops_viper"     # the fast path is the one in use
+    assert result["viper"] == EXPECTED
+    assert result["portable"] == EXPECTED
+
+
+@pytest.fixture(scope="module")
+def native_build(mpy_cross, tmp_path_factory):
+    """firmware/p1dongle compiled to .mpy for this machine's CPU, viper functions as machine code."""
+    arch = {"x86_64": "x64", "aarch64": "arm64"}.get(os.uname().machine)
+    if arch is None:
+        pytest.fail("no mpy-cross architecture known for %s: add it here" % os.uname().machine)
+    out = tmp_path_factory.mktemp("native")
+    pkg = out / "p1dongle"
+    pkg.mkdir()
+    src = os.path.join(FIRMWARE, "p1dongle")
+    for f in sorted(os.listdir(src)):
+        if f.endswith(".py"):
+            proc = subprocess.run([mpy_cross, "-march=" + arch, "-o", str(pkg / (f[:-3] + ".mpy")), f],
+                                  cwd=src, capture_output=True, text=True)
+            assert proc.returncode == 0, proc.stderr
+    return ".frozen:" + str(out)
+
+
+def test_native_mpy_loops_match(micropython, native_build, tmp_path):
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"job": "loops", "cases": CASES}))
+    result = run_script(micropython, os.path.join(HERE, "mp_job.py"), str(job), micropypath=native_build)
+    assert result["files"]["viper"].endswith("loops_viper.mpy")
+    assert result["chosen"] == "p1dongle.loops_viper"
+    assert result["viper"] == EXPECTED
+
+
+def test_native_mpy_pipeline_decrypts_like_cpython(micropython, native_build, tmp_path):
+    """The whole data path from .mpy files: frames in UART chunks, with noise and a bad tag."""
+    frames = [meter.frame(meter.LUX_TELEGRAM, counter=i) for i in (1, 2, 3)]
+    bad = bytearray(frames[1])
+    bad[-3] ^= 1
+    stream = b"noise" + frames[0] + bytes(bad) + frames[2]
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"job": "pipeline", "key": meter.KEY.hex(), "stream": stream.hex(), "chunks": [64]}))
+    script = os.path.join(HERE, "mp_job.py")
+    native = run_script(micropython, script, str(job), micropypath=native_build)
+    assert native == run_script(sys.executable, script, str(job))
+    telegrams = [bytes.fromhex(e[2]) for e in native["events"] if e[0] == "telegram"]
+    assert telegrams == [meter.LUX_TELEGRAM, meter.LUX_TELEGRAM]
+    assert native["counters"]["auth_failures"] == 1
+
