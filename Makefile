@@ -1,6 +1,7 @@
 # p1dongle. The two commands that matter:
 #   make sim    an emulated meter and the dongle's program, telegrams on localhost:2323 (Ctrl-C stops)
 #   make test   every test, under CPython and MicroPython, in a fresh virtualenv
+#   make bench  how long a frame takes and what it allocates, per interpreter
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 # The demo capture is encrypted with this key. It is a demo key: never use it on a real meter.
 DEMO_KEY := 0123456789ABCDEF0123456789ABCDEF
 
-.PHONY: test sim decrypt-demo mpy clean
+.PHONY: test sim bench decrypt-demo mpy clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +23,12 @@ test: $(STAMP)
 
 sim: $(STAMP)
 	$(BIN)/python tools/sim.py run --source meter --key $(DEMO_KEY) --interval 2 --tcp-port 2323
+
+# Time and heap per frame under MicroPython (viper and portable loops) and CPython; figures, not
+# pass/fail. The JSON lets you compare commits.
+bench: $(STAMP)
+	mkdir -p build
+	$(BIN)/python tools/bench.py --json build/bench.json
 
 # Decrypt the bundled demo capture (starts mid-frame) with the demo key.
 decrypt-demo: $(STAMP)
