@@ -38,6 +38,8 @@ def gcm_encrypt(cases):
 def pipeline(job):
     key = unhexlify(job["key"]) if job.get("key") else None
     auth = unhexlify(job["auth_key"]) if job.get("auth_key") else unhexlify("00112233445566778899AABBCCDDEEFF")
+    if job.get("key_only"):
+        auth = None
     events = []
 
     def emit(kind, pos, what, has_crc):
@@ -47,7 +49,7 @@ def pipeline(job):
             events.append(["problem", pos, what])
 
     pipe = Pipeline(key, auth, max_frame=job.get("max_frame", 4096), timeout_ms=job.get("timeout_ms", 5000),
-                    emit=emit)
+                    emit=emit, layout=job.get("layout", "auto"))
     data = unhexlify(job["stream"])
     sizes = job.get("chunks") or [len(data) or 1]
     i = k = 0
@@ -62,6 +64,7 @@ def pipeline(job):
         "telegrams": pipe.telegrams, "no_crc": pipe.no_crc, "auth_failures": pipe.auth_failures,
         "crc_failures": pipe.crc_failures, "replays": pipe.replays, "bad_frames": pipe.bad_frames,
         "dropped": list(fa.dropped), "overflow": fa.ring.overflow, "pos": fa.pos,
+        "unauthenticated": pipe.unauthenticated,
     }
     return {"events": events, "counters": counters, "status": pipe.status()}
 
@@ -92,7 +95,7 @@ def loops_job(cases):
             if c["flip"] >= 0:
                 other[c["flip"]] ^= 0x80
             res.append([hx(y), hx(dst), hx(cp), hx(ctr), mod.crc16(data, s, e, c["crc"]),
-                        mod.equal(data, s, other, s, e - s)])
+                        mod.equal(data, s, other, s, e - s), mod.crc16_x25(data, s, e), mod.sum8(data, s, e)])
         out[name] = res
     return out
 

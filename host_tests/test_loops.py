@@ -70,7 +70,12 @@ def expected(c):
         crc ^= b
         for _ in range(8):
             crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return [y.hex(), dst.hex(), cp.hex(), ctr.hex(), crc, c["flip"] < 0]
+    x25 = 0xFFFF
+    for b in data[s:e]:     # CRC-16/X-25 bit by bit: reflected 0x1021, init and final xor 0xFFFF
+        x25 ^= b
+        for _ in range(8):
+            x25 = (x25 >> 1) ^ 0x8408 if x25 & 1 else x25 >> 1
+    return [y.hex(), dst.hex(), cp.hex(), ctr.hex(), crc, c["flip"] < 0, x25 ^ 0xFFFF, sum(data[s:e]) & 0xFF]
 
 
 CASES = make_cases()
@@ -164,3 +169,11 @@ def test_the_data_path_allocates_only_the_telegram(micropython):
     assert r["alloc_telegram"] >= r["telegram_bytes"]
     assert r["alloc_per_frame"] - r["alloc_telegram"] <= 64, r
     assert r["heap_peak"] <= 32 * 1024, r
+
+
+def test_x25_reference_is_the_one_hdlc_uses():
+    # The check value of CRC-16/X-25 ("123456789" -> 0x906E), and dlms_cosem's FCS of a frame.
+    from dlms_cosem.crc import CRCCCITT
+    assert loops.crc16_x25(b"123456789", 0, 9) == 0x906E
+    data = bytes(range(40))
+    assert loops.crc16_x25(data, 0, 40).to_bytes(2, "little") == CRCCCITT().calculate_for(data)

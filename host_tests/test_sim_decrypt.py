@@ -54,7 +54,8 @@ def test_wrong_key_exit_1_with_one_line_per_frame(tmp_path):
     assert len(lines) == 3
     assert lines[0].startswith("offset 0: authentication failed: wrong key or authentication key")
     assert lines[1].startswith("offset %d: authentication failed" % len(meter.frame(LUX)))
-    assert lines[2] == "decrypt: no telegram recovered: every encrypted frame failed authentication: check --key and --auth-key"
+    assert lines[2] == ("decrypt: no telegram recovered: every encrypted frame failed authentication: check --key "
+                        "and --auth-key (a utility that gives out no authentication key: --auth-key none)")
     assert wrong not in err and KEY_HEX not in err.upper()
 
 

@@ -4,7 +4,7 @@ Runs tools/bench_job.py under the MicroPython unix port (with the viper loops th
 once more with the portable ones for comparison) and under CPython, then prints one table:
 time per 1.2 KB Luxembourg frame fed in 64-byte UART reads (assembler + decrypt + tag check + CRC),
 the same as a percentage of a calibration loop (`for i in range(100000): x += i`) timed in the
-same run, the ESP32 time that percentage implies, bytes allocated per frame and the pipeline's
+same run, the ESP32 time that percentage implies (a rough guide: see below), bytes allocated per frame and the pipeline's
 heap. --json FILE writes the figures for comparing commits. Nothing here passes or fails.
 
 The ESP32 estimate assumes the calibration loop takes 0.5 s on an ESP32 at 240 MHz (0.75 s at
@@ -127,8 +127,9 @@ def main(argv=None):
     first = results[0]
     print("p1dongle bench: one %d-byte Luxembourg frame (%d-byte telegram) in %d-byte reads; medians, best of 3 rounds"
           % (first["frame_bytes"], first["telegram_bytes"], first["chunk_bytes"]))
-    print("(%% = time / calibration loop in the same run; ESP32 assumes the loop takes %s)" % ", ".join(
-        "%.2f s at %d MHz" % (s, m) for m, s in sorted(ESP32_CAL_S.items(), reverse=True)))
+    print("(%% = time / calibration loop in the same run; the ESP32 rows assume the loop takes %s there and"
+          % ", ".join("%.2f s at %d MHz" % (s, m) for m, s in sorted(ESP32_CAL_S.items(), reverse=True)))
+    print(" scale viper code and AES like bytecode, so they overstate: the dongle has AES in hardware)")
     print()
     print(table(results, ref))
     if args.json:

@@ -15,7 +15,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "firmware"))
 
-from p1dongle import config, dsmr, platform_host  # noqa: E402
+from p1dongle import config, dsmr, meters, platform_host  # noqa: E402
 from p1dongle.app import App  # noqa: E402
 from p1dongle.dlms import LUX_AUTH_KEY, parse_key  # noqa: E402
 from p1dongle.errors import ConfigError, TelegramError  # noqa: E402
@@ -31,8 +31,13 @@ _SEPARATORS = " \t\r\n:,-"
 _HEXDIGITS = "0123456789abcdefABCDEF"
 
 
-def key_type(what):
+KEY_ONLY = "none"      # --auth-key none: decrypt without checking tags (never the default)
+
+
+def key_type(what, none_ok=False):
     def parse(text):
+        if none_ok and text.strip().lower() == KEY_ONLY:
+            return KEY_ONLY
         try:
             return parse_key(text, what)
         except ConfigError as e:
@@ -108,7 +113,7 @@ def cmd_decrypt(args):
             print("offset %d: %s" % (pos, what), file=sys.stderr, flush=True)
 
     pipe = Pipeline(args.key, args.auth_key, max_frame=args.max_frame, timeout_ms=args.timeout_ms,
-                    replay_check=not args.allow_replay, emit=emit)
+                    replay_check=not args.allow_replay, emit=emit, layout=meters.profile(args.meter)[4])
     try:
         for chunk in _chunks(args.input, args.hex):
             pipe.push(chunk, _now_ms())
@@ -127,7 +132,8 @@ def cmd_decrypt(args):
     if pipe.telegrams:
         return 0
     if pipe.auth_failures:
-        hint = "every encrypted frame failed authentication: check --key and --auth-key"
+        hint = ("every encrypted frame failed authentication: check --key and --auth-key "
+                "(a utility that gives out no authentication key: --auth-key none)")
     elif pipe.frames.pos == 0:
         hint = "the input is empty"
     else:
@@ -159,7 +165,8 @@ def _summary(n, telegram):
 def cmd_run(args):
     settings = {
         "key": args.key.hex() if args.key else None,
-        "auth_key": args.auth_key.hex(),
+        "auth_key": args.auth_key.hex() if args.auth_key else KEY_ONLY,
+        "meter": args.meter,
         "source": args.source,
         "host": args.host,
         "tcp_port": args.tcp_port,
@@ -196,7 +203,8 @@ async def _run(args, cfg, source):
     tasks = []
     if source is None:
         # The emulated meter is a real TCP server, like an Ethernet P1 reader; we connect to it.
-        meter = emulator.EmulatedMeter(args.key, args.auth_key, faults=args.faults)
+        # (key-only mode: the meter still signs with the usual key; the dongle does not check)
+        meter = emulator.EmulatedMeter(args.key, args.auth_key or LUX_AUTH_KEY, faults=args.faults)
         listening = asyncio.get_running_loop().create_future()
         tasks.append(asyncio.create_task(emulator.serve(meter, "127.0.0.1", 0, args.interval,
                                                         on_listen=listening.set_result)))
@@ -299,9 +307,13 @@ def build_parser():
                    help="capture file, or - for stdin (default: -)")
     d.add_argument("--key", type=key_type("--key"),
                    help="the meter's 16-byte encryption key (GUEK), 32 hex digits, from your grid operator")
-    d.add_argument("--auth-key", type=key_type("--auth-key"),
+    d.add_argument("--auth-key", type=key_type("--auth-key", True),
                    help="the authentication key (GAK), 32 hex digits; default: Luxembourg's "
-                        "00112233445566778899AABBCCDDEEFF")
+                        "00112233445566778899AABBCCDDEEFF; 'none': decrypt WITHOUT checking tags, "
+                        "for utilities that hand out the encryption key only (Energie Steiermark)")
+    d.add_argument("--meter", default="auto", choices=meters.names(), metavar="PROFILE",
+                   help="meter profile: how data-notifications are laid out (default: auto); one of "
+                        + ", ".join(meters.names()))
     d.add_argument("--hex", action="store_true", help="the input is hex text, not binary")
     d.add_argument("--max-frame", type=int, default=4096, metavar="BYTES",
                    help="longest frame or telegram accepted (default: 4096)")
@@ -330,7 +342,10 @@ def build_parser():
     r.add_argument("--source", default="meter", help="where the bytes come from (default: meter)")
     r.add_argument("--key", type=key_type("--key"), help="the meter's encryption key, 32 hex digits "
                    "(also $%s); without one, only plain DSMR meters work" % KEY_ENV)
-    r.add_argument("--auth-key", type=key_type("--auth-key"), help="authentication key (default: Luxembourg's)")
+    r.add_argument("--auth-key", type=key_type("--auth-key", True),
+                   help="authentication key (default: Luxembourg's; 'none': tags not checked)")
+    r.add_argument("--meter", default="auto", choices=meters.names(), metavar="PROFILE",
+                   help="meter profile (default: auto); one of " + ", ".join(meters.names()))
     r.add_argument("--host", default="127.0.0.1",
                    help="address to serve on (default: 127.0.0.1; 0.0.0.0 for the whole network)")
     r.add_argument("--tcp-port", type=int, default=2323, metavar="N",
@@ -385,6 +400,10 @@ def main(argv=None):
                 parser.error(str(e))
     if args.auth_key is None:
         args.auth_key = LUX_AUTH_KEY
+    elif args.auth_key == KEY_ONLY:
+        if args.command == "meter":
+            parser.error("the emulated meter needs an authentication key to make its tags")
+        args.auth_key = None            # key-only mode: the status line says so
     if args.command in ("run", "meter"):
         if args.interval <= 0 or args.count < 0 or args.faults < 0:
             parser.error("--interval must be positive, --count and --faults not negative")

@@ -16,10 +16,12 @@ class App:
         self.source = source
         self.log = log
         self.pipeline = Pipeline(cfg["key"], cfg["auth_key"], cfg["max_frame"], cfg["timeout_ms"],
-                                 cfg["replay_check"], raw_frames=bool(cfg["raw_port"]), emit=self._event)
+                                 cfg["replay_check"], raw_frames=bool(cfg["raw_port"]), emit=self._event,
+                                 layout=cfg.get("layout", "auto"))
         self.plain = TcpServer("plaintext", cfg["max_clients"], cfg["queue_len"], self.status, log)
         self.raw = TcpServer("raw", cfg["max_clients"], cfg["queue_len"], self.status, log) if cfg["raw_port"] else None
         self.subscribers = []     # callables(telegram bytes): MQTT, the simulator's console, tests
+        self._rxbuf = bytearray(512)  # every read from the meter lands here: no allocation per read
         self.started = ticks_ms()
 
     def status(self):
@@ -64,13 +66,13 @@ class App:
     async def _rx(self):
         pipe = self.pipeline
         while True:
-            data = await self.source.read()
+            n = await self.source.readinto(self._rxbuf)
             now = ticks_ms()
-            if not data:
+            if not n:
                 pipe.flush(now)
                 self.log("p1dongle: end of input; " + self.status())
                 return
-            pipe.push(data, now)
+            pipe.push(self._rxbuf, now, n)
 
     def _event(self, kind, pos, what, has_crc):
         if kind == TELEGRAM:

@@ -12,6 +12,8 @@
 #   close_stream(writer)  - close an asyncio stream now, even with unsent data queued (a stalled
 #                  client must not hold up its own removal)
 #   listening_port(server, port) - the port an asyncio server listens on (port 0: the one picked)
+#   stream_readinto(reader, buf) - read what is there into buf, return how many bytes (0: closed);
+#                  CPython's StreamReader has no readinto
 #   loops        - the data path's hot loops (GHASH, CTR xor, CRC, copies): machine code from
 #                  loops_viper.py where MicroPython has the native emitter, else plain loops.py
 #   MICROPYTHON  - True under MicroPython
@@ -43,6 +45,10 @@ if MICROPYTHON:
     def listening_port(server, port):
         # MicroPython's Server keeps its socket to itself: ask for a real port, not 0.
         return port
+
+    async def stream_readinto(reader, buf):
+        n = await reader.readinto(buf)
+        return n or 0
 
     async def close_stream(writer):
         # MicroPython's StreamWriter.close() does nothing; wait_closed() closes the socket.
@@ -84,6 +90,11 @@ else:
 
     def listening_port(server, port):
         return server.sockets[0].getsockname()[1]
+
+    async def stream_readinto(reader, buf):
+        data = await reader.read(len(buf))
+        buf[:len(data)] = data
+        return len(data)
 
     async def close_stream(writer):
         # close() would first flush what a stalled client never reads; abort() drops it.

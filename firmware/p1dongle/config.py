@@ -7,12 +7,16 @@
 # messages never contain a key or a password.
 import json
 
+from . import meters
 from .dlms import LUX_AUTH_KEY, parse_key
 from .errors import ConfigError
 
 DEFAULTS = {
+    "meter": "auto",           # a profile from meters.py: UART framing and value layout
     "key": None,               # the meter's encryption key; none: plain DSMR meters only
-    "auth_key": None,          # authentication key; none: Luxembourg's 000102..EEFF
+    "auth_key": None,          # authentication key; unset: Luxembourg's 00112233..EEFF;
+                               # "none": key-only mode, tags NOT checked (utilities that give
+                               # customers no authentication key, e.g. Energie Steiermark)
     "source": "uart",          # uart | tcp:HOST:PORT | file:PATH (host and unix port: not uart)
     "host": "0.0.0.0",         # address the TCP ports listen on
     "tcp_port": 23,            # plaintext telegrams (telnet, Home Assistant's DSMR integration);
@@ -65,7 +69,11 @@ def check(raw):
         if cfg[name] is not None and not isinstance(cfg[name], str):
             raise ConfigError("%s must be a string of 32 hex digits" % name)
     cfg["key"] = parse_key(cfg["key"], "key") if cfg["key"] else None
-    cfg["auth_key"] = parse_key(cfg["auth_key"], "auth_key") if cfg["auth_key"] else LUX_AUTH_KEY
+    cfg["auth_key"] = auth_key(cfg["auth_key"])
+    prof = meters.profile(cfg["meter"]) if isinstance(cfg["meter"], str) else None
+    if prof is None:
+        raise ConfigError("meter must be one of: " + ", ".join(meters.names()))
+    cfg["layout"] = prof[4]
     for name in _PORTS:
         _int(cfg, name, 0, 65535)
     for name in _COUNTS:
@@ -82,12 +90,23 @@ def check(raw):
     if wifi is not None and (not isinstance(wifi, dict) or not isinstance(wifi.get("ssid"), str)
                              or not isinstance(wifi.get("password", ""), str)):
         raise ConfigError('wifi must be {"ssid": "...", "password": "..."}')
-    cfg["uart"] = _uart(cfg["uart"] or {})
+    cfg["uart"] = _uart(cfg["uart"] or {}, prof)
     return cfg
 
 
-def _uart(raw):
-    u = _merge(raw, UART_DEFAULTS, "uart must be a JSON object", "unknown uart setting")
+def auth_key(text):
+    """The authentication key setting: unset -> Luxembourg's; "none" -> None (key-only mode)."""
+    if not text:
+        return LUX_AUTH_KEY
+    if text.strip().lower() == "none":
+        return None
+    return parse_key(text, "auth_key")
+
+
+def _uart(raw, prof):
+    defaults = dict(UART_DEFAULTS)
+    defaults["baud"], defaults["bits"], defaults["parity"], defaults["stop"] = prof[0], prof[1], prof[2], prof[3]
+    u = _merge(raw, defaults, "uart must be a JSON object", "unknown uart setting")
     _int(u, "id", 0, 2, "uart ")
     _int(u, "baud", 300, 921600, "uart ")
     _int(u, "bits", 7, 8, "uart ")

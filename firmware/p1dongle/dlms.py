@@ -1,8 +1,18 @@
 # Open a DLMS general-glo-ciphering frame (as cut by frames.py) with the meter's keys.
 #
-#   DB 08 <system title: 8> <BER length> <security byte> <frame counter: 4> <ciphertext> <tag: 12>
+#   DB 08 <system title: 8> <BER length> <security byte> <frame counter: 4> <ciphertext> [<tag: 12>]
 #   IV  = system title || frame counter
 #   AAD = security byte || authentication key
+#
+# Security byte (suite 0 in the low nibble):
+#   0x30 / 0x31  encrypted and authenticated: AES-128-GCM, the tag is checked before anything is
+#                decrypted (Luxembourg, most Austrian meters)
+#   0x20 / 0x21  encrypted only, no tag (Netz NOE's Sagemcom/Kaifa meters): GCM's counter mode
+#                alone; the link checksum and the payload's own structure are all that check it
+#   key-only mode (auth_key=None, never the default): a 0x30 frame is decrypted without checking
+#                its tag, for utilities that give customers the encryption key only (Energie
+#                Steiermark); the DSMR CRC inside is the check
+# `authenticated` says whether the last frame's tag was checked, for the status line.
 #
 # The frame counter must not go backwards per system title: an older frame played again is
 # refused after its tag checks out. (The same frame twice in a row passes: it carries the same
@@ -47,18 +57,21 @@ def header(frame, n=-1):
         raise FrameError("bad length field 0x%02X" % b)
     if h + length != n:
         raise FrameError("length field says %d bytes, frame has %d" % (length, n - h))
-    if length < 5 + TAG_LEN:
-        raise FrameError("frame too short for security header and tag")
+    if length < 5:
+        raise FrameError("frame too short for its security header")
     return h
 
 
 class DlmsCipher:
     def __init__(self, key, auth_key=LUX_AUTH_KEY, max_frame=4096, replay_check=True):
-        if len(key) != 16 or len(auth_key) != 16:
+        if len(key) != 16 or (auth_key is not None and len(auth_key) != 16):
             raise ConfigError("key and authentication key must be 16 bytes")
         self._gcm = Gcm(key)
+        self.key_only = auth_key is None
+        self.authenticated = False
         self._aad = bytearray(17)
-        self._aad[1:17] = auth_key
+        if auth_key is not None:
+            self._aad[1:17] = auth_key
         self._iv = bytearray(12)
         self.plain = bytearray(max_frame)   # the last plaintext, plain[0:n] (see decrypt)
         self.plain_mv = memoryview(self.plain)
@@ -77,17 +90,27 @@ class DlmsCipher:
 
         Raises FrameError (layout), AuthError (tag), ReplayError (counter went backwards). Works in
         place on the caller's buffer: nothing is allocated for a good frame."""
-        if n < 0:
+        if n < 0 or n > len(frame):
             n = len(frame)
         h = header(frame, n)
         sc = frame[h]
-        if sc & 0x30 != 0x30:
-            raise FrameError("security byte 0x%02X: only encrypted and authenticated frames (0x30) are supported" % sc)
         iv = self._iv
         loops.copy(iv, 0, frame, 2, 8)          # system title
         loops.copy(iv, 8, frame, h + 1, 4)      # frame counter
-        self._aad[0] = sc
-        length = self._gcm.open_into(iv, self._aad, frame, h + 5, n - TAG_LEN, TAG_LEN, self.plain)
+        if sc & 0x30 == 0x20:
+            length = self._gcm.ctr_into(iv, frame, h + 5, n, self.plain)
+            self.authenticated = False
+        elif sc & 0x30 != 0x30:
+            raise FrameError("security byte 0x%02X: authentication without encryption is not supported" % sc)
+        elif n - h < 5 + TAG_LEN:
+            raise FrameError("frame too short for security header and tag")
+        elif self.key_only:
+            length = self._gcm.ctr_into(iv, frame, h + 5, n - TAG_LEN, self.plain)
+            self.authenticated = False
+        else:
+            self._aad[0] = sc
+            length = self._gcm.open_into(iv, self._aad, frame, h + 5, n - TAG_LEN, TAG_LEN, self.plain)
+            self.authenticated = True
         counter = (iv[8] << 24) | (iv[9] << 16) | (iv[10] << 8) | iv[11]
         same_meter = self._have_title and loops.equal(self._title, 0, iv, 0, 8)
         if self.replay_check and same_meter and counter < self.frame_counter:

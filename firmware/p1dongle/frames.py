@@ -1,11 +1,20 @@
 # Cut complete frames out of the meter's byte stream.
 #
-# Two kinds of frame are recognised, by their content and length fields, never by timing gaps:
+# Four kinds of frame are recognised, by their content and length fields, never by timing gaps:
 #   DLMS general-glo-ciphering (Luxembourg, Austria on P1):
 #     DB 08 <system title: 8> <BER length: n | 81 n | 82 hi lo> <security byte> <frame counter: 4>
 #     <ciphertext> [<tag: 12>]          the length counts everything after the length field
 #   plain DSMR telegrams (NL, BE, unencrypted meters):
 #     /XXXn<identification>\r\n ... !CRC4\r\n      (DSMR 2/3: "!\r\n" without a CRC)
+#   M-Bus long frames (EN 13757-2; Austrian meters on their M-Bus customer port):
+#     68 L L 68 <C A CI ...: L bytes> <checksum: sum of those mod 256> 16
+#     Some Sagemcom meters put L mod 256 in the length bytes (0x01 for 257): when L does not make
+#     checksum and stop byte fit, L + 256 is tried.
+#   HDLC frames (IEC 62056-46; Wiener Netze, Linz, Wels):
+#     7E <format: Ax xx = type 0xA, segmentation bit 0x08, 11-bit length> <dst, src addresses: bytes
+#     up to one with bit 0 set> <control> <HCS: 2> <information> <FCS: 2> 7E
+#     HCS and FCS are CRC-16/X-25, low byte first. Frames may share a flag (7E A0 ... 7E A0 ... 7E),
+#     and extra flags between frames are fill, not garbage.
 #
 # Bytes stay in the ring until the consumer is done with a frame. A frame whose check fails later
 # (GCM tag, CRC) is handed back with reject(): its first byte is dropped and the rest is scanned
@@ -14,20 +23,23 @@
 # dropped range is reported once, in stream order, as a DROPPED event.
 #
 # Use:
-#   fa.feed(chunk[, start])            -> bytes taken (the ring refuses what does not fit)
-#   ev = fa.pop(now_ms)                -> NONE (need more bytes), DLMS, DSMR or DROPPED
-#     DLMS / DSMR: fa.buf[0:fa.frame_len] holds the frame until the next pop (fa.frame: the same
-#                  as a memoryview), fa.frame_pos its stream offset
+#   fa.feed(chunk[, start[, end]])     -> bytes taken (the ring refuses what does not fit)
+#   ev = fa.pop(now_ms)                -> NONE (need more bytes), DLMS, DSMR, MBUS, HDLC or DROPPED
+#     a frame: fa.buf[0:fa.frame_len] holds it until the next pop (fa.frame: the same as a
+#              memoryview), fa.frame_pos is its stream offset; an HDLC frame that shared its
+#              opening flag with the one before gets the flag put back in buf
 #     DROPPED:     fa.drop_pos, fa.drop_len, fa.drop_reason (index into REASONS), fa.drop_error
 #   fa.reject(err)                     the last frame was no good: rescan it
 #   fa.flush()                         end of input: what is incomplete now will never complete
-from .compat import const, ticks_diff
+from .compat import const, loops, ticks_diff
 from .ringbuf import RingBuffer
 
 NONE = const(0)
 DLMS = const(1)
 DSMR = const(2)
 DROPPED = const(3)
+MBUS = const(4)
+HDLC = const(5)
 
 GARBAGE = const(0)     # bytes before any plausible frame start (noise, wrong baud, wrong key...)
 TOO_LONG = const(1)    # a frame whose length is over max_frame
@@ -40,10 +52,13 @@ _WAIT = const(0)    # a plausible frame starts at the head; more bytes needed
 _BAD = const(1)     # the head byte starts no frame after all
 _FRAME = const(2)   # a complete frame is at the head
 _SKIP = const(3)    # no frame start in the first n bytes
+_FILL = const(4)    # an HDLC flag between frames: step over it quietly
 
 _SLASH = b"/"
 _DB = b"\xdb"
 _BANG = b"!"
+_MBUS_START = b"\x68"
+_FLAG = b"\x7e"
 
 
 def _letter(b):
@@ -65,7 +80,7 @@ class FrameAssembler:
         if ring_size < max_frame:
             ring_size = 2 * max_frame
         self.ring = RingBuffer(ring_size)
-        self.feed = self.ring.write     # feed(chunk[, start]): one call less per UART read
+        self.feed = self.ring.write     # feed(chunk[, start[, end]]): one call less per UART read
         self.max_frame = max_frame
         self.timeout_ms = timeout_ms
         self.buf = bytearray(max_frame)
@@ -91,7 +106,10 @@ class FrameAssembler:
         self._eof = False
         self._n = 0             # what _judge found: a length, or a reason when the verdict is _BAD
         self._kind = NONE       # and the kind of frame
-        self._need = 0          # length of the DB frame at the head while it is incomplete
+        self._need = 0          # length of the frame at the head while it is incomplete
+        self._lead = 0          # 1: the HDLC frame at the head shares the flag that ended the last one
+        self._copied = False    # the judge already copied the frame into buf (to check it)
+        self._hdlc_end = -1     # stream offset just past the last HDLC frame's closing flag
 
     @property
     def frame(self):
@@ -117,7 +135,7 @@ class FrameAssembler:
         ring = self.ring
         if (self._need > ring.count and self._since is not None and not self._eof
                 and ticks_diff(now_ms, self._since) <= self.timeout_ms):
-            # The DB frame at the head is still incomplete, and its header was judged already:
+            # The frame at the head is still incomplete, and its header was judged already:
             # the per-chunk case, kept short.
             return NONE
         while ring.count:
@@ -139,6 +157,13 @@ class FrameAssembler:
                 if self._drop(1):
                     return DROPPED
                 continue
+            if verdict == _FILL:
+                if self._run_len:
+                    if self._drop(1):       # inside a dropped range: part of it
+                        return DROPPED
+                else:
+                    self._advance(1)
+                continue
             if verdict == _SKIP:
                 # No frame start in these bytes: garbage, or the rest of a dropped frame.
                 if self._drop(n):
@@ -151,10 +176,14 @@ class FrameAssembler:
             self._sticky_error = None
             if verdict == _WAIT:
                 return NONE
-            ring.copy_to(0, n, self.buf)
-            self.frame_len = n
-            self.frame_pos = self.pos
+            lead = self._lead
+            if not self._copied:
+                ring.copy_to(0, n, self.buf)
+            self.frame_len = n + lead
+            self.frame_pos = self.pos - lead
             self._consume = n
+            if self._kind == HDLC:
+                self._hdlc_end = self.pos + n
             return self._kind
         if self._eof and self._run_len:
             return self._end_run()
@@ -171,11 +200,19 @@ class FrameAssembler:
     def _judge(self):
         """The verdict on the bytes at the head of the ring; self._n, self._kind say the rest."""
         b = self.ring[0]
+        self._lead = 0
+        self._copied = False
         if b == 0xDB:
             return self._judge_dlms()
         if b == 0x2F:
             return self._judge_dsmr()
-        i = self._next_start(1, self.ring.count)
+        if b == 0x68:
+            return self._judge_mbus()
+        if b == 0x7E:
+            return self._judge_hdlc(0)
+        if b & 0xF0 == 0xA0 and self.pos == self._hdlc_end:
+            return self._judge_hdlc(1)
+        i = self._next_start(1, self.ring.count, True)
         return self._verdict(_SKIP, (self.ring.count if i < 0 else i), NONE)
 
     def _judge_dlms(self):
@@ -268,17 +305,111 @@ class FrameAssembler:
             return self._verdict(_BAD, TOO_LONG, NONE)
         return self._verdict(_FRAME, total, DSMR)
 
+    def _judge_mbus(self):
+        ring = self.ring
+        c = ring.count
+        if c >= 3 and ring[1] != ring[2]:
+            return self._verdict(_BAD, GARBAGE, NONE)
+        if c < 4:
+            return self._verdict(_WAIT, 0, NONE)
+        if ring[3] != 0x68:
+            return self._verdict(_BAD, GARBAGE, NONE)
+        size = ring[1]
+        while size < 0x300:
+            total = size + 6
+            if total > self.max_frame:
+                return self._verdict(_BAD, TOO_LONG, NONE)
+            if c < total:
+                self._need = total
+                return self._verdict(_WAIT, 0, NONE)
+            if size >= 3 and ring[total - 1] == 0x16:
+                buf = self.buf
+                ring.copy_to(0, total, buf)
+                if loops.sum8(buf, 4, 4 + size) == buf[4 + size]:
+                    self._copied = True
+                    return self._verdict(_FRAME, total, MBUS)
+            size += 256
+        return self._verdict(_BAD, GARBAGE, NONE)
+
+    def _judge_hdlc(self, o):
+        # o = 1 when the opening flag is the closing flag of the frame before (no 7E at the head):
+        # ring index i - o is frame byte i.
+        ring = self.ring
+        c = ring.count + o
+        if c < 2:
+            return self._verdict(_WAIT, 0, NONE)
+        f = ring[1 - o]
+        if f == 0x7E and not o:
+            return self._verdict(_FILL, 1, NONE)
+        if f & 0xF0 != 0xA0:
+            return self._verdict(_BAD, GARBAGE, NONE)
+        if c < 3:
+            return self._verdict(_WAIT, 0, NONE)
+        total = (((f & 0x07) << 8) | ring[2 - o]) + 2       # the length leaves out the flags
+        if total < 11:
+            return self._verdict(_BAD, GARBAGE, NONE)
+        if total > self.max_frame:
+            return self._verdict(_BAD, TOO_LONG, NONE)
+        # Addresses: up to 4 bytes each, the last one with bit 0 set. Then control and HCS.
+        i = 3
+        for _ in range(2):
+            k = 0
+            while True:
+                if i >= c:
+                    return self._verdict(_WAIT, 0, NONE)
+                k += 1
+                if ring[i - o] & 1:
+                    break
+                if k == 4:
+                    return self._verdict(_BAD, GARBAGE, NONE)
+                i += 1
+            i += 1
+        hcs_at = i + 1          # after the control byte
+        if hcs_at + 2 >= total - 3:
+            return self._verdict(_BAD, GARBAGE, NONE)   # no information field: not a meter push
+        if c < hcs_at + 2:
+            return self._verdict(_WAIT, 0, NONE)
+        buf = self.buf
+        buf[0] = 0x7E
+        ring.copy_to(0, hcs_at + 2 - o, buf, o)
+        if loops.crc16_x25(buf, 1, hcs_at) != buf[hcs_at] | (buf[hcs_at + 1] << 8):
+            return self._verdict(_BAD, GARBAGE, NONE)
+        if c < total:
+            self._need = total - o
+            return self._verdict(_WAIT, 0, NONE)
+        if ring[total - 1 - o] != 0x7E:
+            return self._verdict(_BAD, GARBAGE, NONE)
+        ring.copy_to(0, total - o, buf, o)
+        if loops.crc16_x25(buf, 1, total - 3) != buf[total - 3] | (buf[total - 2] << 8):
+            return self._verdict(_BAD, GARBAGE, NONE)
+        self._copied = True
+        self._lead = o
+        return self._verdict(_FRAME, total - o, HDLC)
+
     def _header_at(self, i):
         ring = self.ring
         return (_letter(ring[i + 1]) and _letter(ring[i + 2]) and _letter(ring[i + 3])
                 and 0x21 <= ring[i + 4] <= 0x7E)
 
-    def _next_start(self, start, end):
-        """Logical index of the next byte in [start, end) that could start a frame, or -1."""
+    def _next_start(self, start, end, links=False):
+        """Logical index of the next byte in [start, end) that could start a frame, or -1.
+
+        links: M-Bus and HDLC starts too (not inside a DSMR telegram, where 'h' and '~' are text)."""
         ring = self.ring
-        a = ring.find(_DB, start, end)
-        b = ring.find(_SLASH, start, a if a >= 0 else end)
-        return b if b >= 0 else a
+        first = ring.find(_DB, start, end)
+        if first >= 0:
+            end = first
+        b = ring.find(_SLASH, start, end)
+        if b >= 0:
+            first = end = b
+        if links:
+            b = ring.find(_MBUS_START, start, end)
+            if b >= 0:
+                first = end = b
+            b = ring.find(_FLAG, start, end)
+            if b >= 0:
+                first = b
+        return first
 
     # -- moving the head -------------------------------------------------------------------------
 

@@ -2,12 +2,15 @@
 # built without the native emitter. loops_viper.py has the same functions compiled to machine code
 # with @micropython.viper; compat.loops is whichever this interpreter can run. Both take offsets
 # instead of slices, because on MicroPython every slice of a buffer is a new object on the heap.
+# The viper versions do not check bounds: callers keep every range inside its buffer.
 #
 #   copy(dst, doff, src, soff, n)          dst[doff:doff+n] = src[soff:soff+n]  (ranges must not overlap)
 #   xor_into(dst, doff, src, soff, ks, n)  dst[doff+i] = src[soff+i] ^ ks[i]   for i < n
 #   equal(a, aoff, b, boff, n)             the n bytes match; time does not depend on where they differ
 #   fill_counters(ctr, iv, blocks, first)  GCM counter blocks iv || first+i (big-endian), i < blocks
 #   crc16(data, start, end, crc)           CRC-16/ARC of data[start:end], continuing crc
+#   crc16_x25(data, start, end)            CRC-16/X-25 of data[start:end] (HDLC's HCS and FCS)
+#   sum8(data, start, end)                 sum of data[start:end] mod 256 (the M-Bus checksum)
 #   ghash_table(h)                         per-key table for ghash from H = E_K(0^128) (16 bytes)
 #   ghash(y, table, data, start, end)      y = GHASH state (16 bytes, updated in place) folded over
 #                                          data[start:end], the last block padded with zeros
@@ -101,15 +104,20 @@ def fill_counters(ctr, iv, blocks, first):
         struct.pack_into(">I", ctr, o + 12, (first + i) & 0xFFFFFFFF)
 
 
-def crc16_table():
-    # CRC-16/ARC: polynomial 0x8005 reflected (0xA001), init 0, no final xor.
+def reflected_crc_table(poly):
+    # A byte-at-a-time table for a reflected CRC-16 with the given (reflected) polynomial.
     table = []
     for i in range(256):
         c = i
         for _ in range(8):
-            c = (c >> 1) ^ 0xA001 if c & 1 else c >> 1
+            c = (c >> 1) ^ poly if c & 1 else c >> 1
         table.append(c)
     return table
+
+
+def crc16_table():
+    # CRC-16/ARC: polynomial 0x8005 reflected (0xA001), init 0, no final xor.
+    return reflected_crc_table(0xA001)
 
 
 _CRC = tuple(crc16_table())
@@ -120,3 +128,26 @@ def crc16(data, start, end, crc):
     for i in range(start, end):
         crc = (crc >> 8) ^ table[(crc ^ data[i]) & 0xFF]
     return crc
+
+
+def crc16_x25_table():
+    # CRC-16/X-25: polynomial 0x1021 reflected (0x8408), init 0xFFFF, final xor 0xFFFF.
+    return reflected_crc_table(0x8408)
+
+
+_X25 = tuple(crc16_x25_table())
+
+
+def crc16_x25(data, start, end):
+    table = _X25
+    crc = 0xFFFF
+    for i in range(start, end):
+        crc = (crc >> 8) ^ table[(crc ^ data[i]) & 0xFF]
+    return crc ^ 0xFFFF
+
+
+def sum8(data, start, end):
+    s = 0
+    for i in range(start, end):
+        s += data[i]
+    return s & 0xFF

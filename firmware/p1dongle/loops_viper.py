@@ -11,6 +11,7 @@ from array import array
 from . import loops
 
 _CRC = array("H", loops.crc16_table())
+_X25 = array("H", loops.crc16_x25_table())
 
 
 def ghash_table(h):
@@ -159,3 +160,15 @@ def _crc16(data: ptr8, start: int, end: int, crc: int, table: ptr16) -> int:
 
 def crc16(data, start, end, crc):
     return _crc16(data, start, end, crc, _CRC)
+
+
+def crc16_x25(data, start, end):
+    return _crc16(data, start, end, 0xFFFF, _X25) ^ 0xFFFF
+
+
+@micropython.viper
+def sum8(data: ptr8, start: int, end: int) -> int:
+    s = 0
+    for i in range(start, end):
+        s += data[i]
+    return s & 0xFF

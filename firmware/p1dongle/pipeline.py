@@ -1,6 +1,8 @@
 # The data path without its ends: bytes in, verified plain telegrams and problems out.
 #
 #   bytes -> frames (FrameAssembler) -> dlms (DlmsCipher: GCM + replay check) -> dsmr.check -> events
+#   Austrian meters: frames (M-Bus, HDLC) -> link (segments, block transfer) -> dlms -> axdr
+#                    (data-notification) -> render (a DSMR telegram with a CRC) -> events
 #
 # Used by the dongle's RX task and by the host tools alike. push() and flush() call
 # emit(kind, offset, what, has_crc) for each event, in stream order:
@@ -14,10 +16,12 @@
 # A callback rather than a generator or a list of tuples: on the dongle each of those is a heap
 # object per chunk, and the RX path is meant to allocate nothing but the telegram it hands out.
 from .compat import const
+from . import axdr, render
 from .dlms import LUX_AUTH_KEY, DlmsCipher
 from .dsmr import check
 from .errors import AuthError, CrcError, FrameError, ReplayError, TelegramError
-from .frames import DROPPED, DSMR, NONE, REASONS, REJECTED, FrameAssembler
+from .frames import DLMS, DROPPED, DSMR, HDLC, MBUS, NONE, REASONS, REJECTED, FrameAssembler
+from .link import Reassembler
 
 TELEGRAM = const(1)
 PROBLEM = const(2)
@@ -34,9 +38,11 @@ _WHY = (
 
 class Pipeline:
     def __init__(self, key=None, auth_key=LUX_AUTH_KEY, max_frame=4096, timeout_ms=5000, replay_check=True,
-                 raw_frames=False, emit=None):
+                 raw_frames=False, emit=None, layout="auto"):
         self.frames = FrameAssembler(max_frame, timeout_ms=timeout_ms)
         self.cipher = DlmsCipher(key, auth_key, max_frame, replay_check) if key else None
+        self.link = Reassembler(max_frame)
+        self.layout = layout     # data-notification layout: auto, obis or compact (axdr.py)
         self.raw_frames = raw_frames
         self.emit = emit or _ignore
         self.telegrams = 0       # telegrams passed on
@@ -46,14 +52,18 @@ class Pipeline:
         self.replays = 0         # DLMS frames with a frame counter that went backwards
         self.bad_frames = 0      # frames laid out wrongly, or decrypted to something not DSMR
         self.no_key = 0          # DLMS frames seen without a key to open them
+        self.unauthenticated = 0  # telegrams from frames whose tag was not checked (0x20, key-only)
+        self._maker = "DLM"      # for telegrams rendered from DLMS values: the system title's maker
+        self._ident = ""
+        self._apdu_pos = 0       # stream offset of the first link frame of the APDU being collected
 
-    def push(self, data, now_ms):
-        """Feed a chunk of any size; emit the events it completes."""
+    def push(self, data, now_ms, end=-1):
+        """Feed data[0:end] (all of it by default), of any size; emit the events it completes."""
         fa = self.frames
-        n = len(data)
+        n = len(data) if end < 0 else end
         i = 0
         while True:
-            took = fa.feed(data, i) if i < n else 0
+            took = fa.feed(data, i, n) if i < n else 0
             i += took
             popped = False
             while self._step(now_ms):
@@ -62,7 +72,7 @@ class Pipeline:
                 # Done, or the ring is full and nothing can leave it (the assembler's size rules
                 # make that impossible; the rest of the chunk is counted as ring overflow).
                 if i < n:
-                    fa.feed(data, i)
+                    fa.ring.overflow += n - i
                 return
 
     def flush(self, now_ms):
@@ -86,9 +96,79 @@ class Pipeline:
                 fa.reject(e)         # maybe two telegrams run together: rescan it
                 return True
             self._telegram(fa.frame_pos, fa.frame, has_crc)
-        else:
+        elif kind == DLMS:
             self._open(fa)
+        else:
+            self._link(fa, kind)
         return True
+
+    def _link(self, fa, kind):
+        """An M-Bus or HDLC frame, checksums right: add it to the APDU it carries."""
+        self._raw(fa)
+        link = self.link
+        pos = fa.frame_pos
+        try:
+            n = link.mbus(fa.buf, fa.frame_len) if kind == MBUS else link.hdlc(fa.buf, fa.frame_len)
+            if link.fresh:
+                self._apdu_pos = pos     # events name the offset of the APDU's first frame
+            if n < 0:
+                return               # more segments to come
+            pos = self._apdu_pos
+            if link.buf[0] == 0xE0:
+                n = link.block_transfer(link.buf, n)
+                if n < 0:
+                    return
+                self._apdu(pos, link.block, n)
+            else:
+                self._apdu(pos, link.buf, n)
+        except AuthError as e:
+            self.auth_failures += 1
+            self.emit(PROBLEM, pos, str(e), None)
+        except ReplayError as e:
+            self.replays += 1
+            self.emit(PROBLEM, pos, str(e), None)
+        except (FrameError, TelegramError) as e:
+            self.bad_frames += 1
+            self.emit(PROBLEM, pos, str(e), None)
+        except CrcError as e:
+            self.crc_failures += 1
+            self.emit(PROBLEM, pos, "decrypted telegram: " + str(e), None)
+
+    def _apdu(self, pos, apdu, n):
+        """A whole APDU from the link layer: glo-ciphered (DB) or a plain data-notification (0F)."""
+        if apdu[0] == 0xDB:
+            cipher = self.cipher
+            if cipher is None:
+                self.no_key += 1
+                raise FrameError("encrypted frame, but no key is configured")
+            m = cipher.decrypt(apdu, n)
+            self._title(apdu)
+            self._plain(pos, cipher.plain, m, cipher.authenticated)
+        elif apdu[0] == 0x0F:
+            self._maker = "DLM"      # unencrypted: no system title to name the meter
+            self._ident = ""
+            self._plain(pos, apdu, n, False)
+        else:
+            raise FrameError("APDU 0x%02X is neither glo-ciphered (DB) nor a data-notification (0F)" % apdu[0])
+
+    def _title(self, frame):
+        # The system title starts with the maker's three-letter FLAG id (KFM, SAG, ISK, LGZ...).
+        maker = frame[2:5]
+        ok = True
+        for c in maker:
+            ok = ok and 0x41 <= c <= 0x5A
+        self._maker = bytes(maker).decode() if ok else "DLM"
+        self._ident = "".join("%02X" % c for c in frame[5 if ok else 2:10])
+
+    def _plain(self, pos, data, n, authenticated):
+        """Decrypted content: a DSMR telegram (Steiermark) or a data-notification (the others)."""
+        if n and data[0] == 0x2F:
+            has_crc = check(data, n)
+            self._telegram(pos, memoryview(data)[:n], has_crc, authenticated)
+            return
+        note = axdr.decode(data, n)
+        values = note.values(self.layout)
+        self._telegram(pos, render.telegram(values, note.clock, self._maker, self._ident), True, authenticated)
 
     def _open(self, fa):
         """Decrypt and check the DLMS frame the assembler holds."""
@@ -108,18 +188,31 @@ class Pipeline:
             fa.reject(e)             # maybe not a frame at all: rescan it
             return
         # The tag matched, so the framing was right: whatever is wrong now is inside.
-        self._raw(fa)
-        try:
-            has_crc = check(cipher.plain, n)
-        except CrcError as e:
-            self.crc_failures += 1
-            self.emit(PROBLEM, fa.frame_pos, "decrypted telegram: " + str(e), None)
+        plain = cipher.plain
+        if not cipher.authenticated and not (n and (plain[0] == 0x2F or plain[0] == 0x0F)):
+            # No tag to tell a frame from garbage that looks like one: the content must.
+            fa.reject(FrameError("decrypted frame is neither a telegram nor a data-notification"))
             return
-        except TelegramError as e:
+        self._raw(fa)
+        if n and plain[0] == 0x2F:
+            try:
+                has_crc = check(plain, n)
+            except CrcError as e:
+                self.crc_failures += 1
+                self.emit(PROBLEM, fa.frame_pos, "decrypted telegram: " + str(e), None)
+                return
+            except TelegramError as e:
+                self.bad_frames += 1
+                self.emit(PROBLEM, fa.frame_pos, "decrypted frame is not a DSMR telegram: " + str(e), None)
+                return
+            self._telegram(fa.frame_pos, cipher.plain_mv[:n], has_crc, cipher.authenticated)
+            return
+        try:
+            self._title(fa.buf)
+            self._plain(fa.frame_pos, plain, n, cipher.authenticated)
+        except FrameError as e:
             self.bad_frames += 1
             self.emit(PROBLEM, fa.frame_pos, "decrypted frame is not a DSMR telegram: " + str(e), None)
-            return
-        self._telegram(fa.frame_pos, cipher.plain_mv[:n], has_crc)
 
     def _raw(self, fa):
         # A genuine frame (its tag matched and it is no replay, or there is no key to check it):
@@ -127,10 +220,12 @@ class Pipeline:
         if self.raw_frames:
             self.emit(FRAME, fa.frame_pos, bytes(fa.frame), None)
 
-    def _telegram(self, pos, data, has_crc):
+    def _telegram(self, pos, data, has_crc, authenticated=True):
         self.telegrams += 1
         if not has_crc:
             self.no_crc += 1
+        if not authenticated:
+            self.unauthenticated += 1
         self.emit(TELEGRAM, pos, bytes(data), has_crc)
 
     def _dropped(self, fa):
@@ -150,9 +245,13 @@ class Pipeline:
     def status(self):
         fa = self.frames
         dropped = ", ".join("%s %d" % (REASONS[r], fa.dropped[r]) for r in range(len(REASONS)) if fa.dropped[r])
-        return ("telegrams %d, tag failures %d, CRC failures %d, replays %d, bad frames %d, "
+        unauth = ""
+        if self.unauthenticated:
+            unauth = " (%d not authenticated%s)" % (
+                self.unauthenticated, ": key-only mode" if self.cipher and self.cipher.key_only else "")
+        return ("telegrams %d%s, tag failures %d, CRC failures %d, replays %d, bad frames %d, "
                 "dropped bytes %d%s, overflow %d" % (
-                    self.telegrams, self.auth_failures, self.crc_failures, self.replays, self.bad_frames,
+                    self.telegrams, unauth, self.auth_failures, self.crc_failures, self.replays, self.bad_frames,
                     sum(fa.dropped), " (" + dropped + ")" if dropped else "", fa.ring.overflow))
 
 

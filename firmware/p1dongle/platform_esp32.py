@@ -18,19 +18,16 @@ class UartSource:
                          stop=u["stop"], rx=u["rx"], rxbuf=u["rxbuf"], timeout=0,
                          invert=UART.INV_RX if u["invert"] else 0)
         self.stream = asyncio.StreamReader(self.uart)
-        self._buf = bytearray(512)      # read into this, not into a new bytes object per read
-        self._mv = memoryview(self._buf)
         self.name = "uart%d rx=GPIO%d %d baud" % (u["id"], u["rx"], u["baud"])
 
     def describe(self):
         return self.name
 
-    async def read(self):
-        # The view is only valid until the next read: the app copies it into the ring at once.
+    async def readinto(self, buf):
         while True:
-            n = await self.stream.readinto(self._buf)
+            n = await self.stream.readinto(buf)
             if n:
-                return self._mv[:n]
+                return n
 
     async def close(self):
         pass

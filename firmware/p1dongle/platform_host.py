@@ -44,12 +44,13 @@ class SerialSource:
     def describe(self):
         return self.name
 
-    async def read(self):
+    async def readinto(self, buf):
         loop = asyncio.get_running_loop()
         while True:
-            data = await loop.run_in_executor(None, self.port.read, 512)
+            data = await loop.run_in_executor(None, self.port.read, len(buf))
             if data:
-                return data
+                buf[:len(data)] = data
+                return len(data)
 
     async def close(self):
         self.port.close()

@@ -19,9 +19,11 @@ class RingBuffer:
     def free(self):
         return self.size - self.count
 
-    def write(self, data, start=0):
-        """Append as much of data[start:] as fits; return how many bytes were taken."""
-        n = len(data) - start
+    def write(self, data, start=0, end=-1):
+        """Append as much of data[start:end] as fits; return how many bytes were taken."""
+        if end < 0 or end > len(data):
+            end = len(data)
+        n = end - start
         room = self.size - self.count
         if n > room:
             self.overflow += n - room
@@ -67,17 +69,19 @@ class RingBuffer:
                 return i + size - self._head
         return -1
 
-    def copy_to(self, start, n, dst):
-        """Copy logical bytes [start, start + n) into dst[0:n]."""
+    def copy_to(self, start, n, dst, doff=0):
+        """Copy logical bytes [start, start + n) into dst[doff:doff + n]."""
+        if start < 0 or n < 0 or start + n > self.count or doff < 0 or doff + n > len(dst):
+            raise ValueError("ring copy out of range")
         a = self._head + start
         if a >= self.size:
             a -= self.size
         first = self.size - a
         if first >= n:
-            loops.copy(dst, 0, self._buf, a, n)
+            loops.copy(dst, doff, self._buf, a, n)
         else:
-            loops.copy(dst, 0, self._buf, a, first)
-            loops.copy(dst, first, self._buf, 0, n - first)
+            loops.copy(dst, doff, self._buf, a, first)
+            loops.copy(dst, doff + first, self._buf, 0, n - first)
 
     def discard(self, n):
         """Forget the n oldest bytes."""

@@ -1,17 +1,16 @@
 # Where the meter's bytes come from, when not from the dongle's own UART (platform_esp32 has that).
 #
-# A source has one coroutine, read(), that returns the next chunk of bytes: as soon as some are
-# there, of any size. It returns b"" only when the input has ended for good (end of a file); a
-# network source never ends: it reconnects, and says so in the log.
+# A source has one coroutine, readinto(buf), that puts the next bytes into the caller's buffer and
+# returns how many: as soon as some are there, up to len(buf). The buffer is the app's, allocated
+# once, so a UART read on the dongle allocates nothing. It returns 0 only when the input has ended
+# for good (end of a file); a network source never ends: it reconnects, and says so in the log.
 #
 #   tcp:HOST:PORT   an Ethernet P1 reader (serial-to-TCP bridge), or `sim.py meter`
 #   file:PATH       a raw capture, replayed at the UART's pace
 import asyncio
 
-from .compat import close_stream, sleep_ms, wait_for
+from .compat import close_stream, sleep_ms, stream_readinto, wait_for
 from .errors import ConfigError
-
-CHUNK = 512
 
 
 class TcpSource:
@@ -30,7 +29,7 @@ class TcpSource:
     def describe(self):
         return "tcp:%s:%d" % (self.host, self.port)
 
-    async def read(self):
+    async def readinto(self, buf):
         while True:
             if self.reader is None:
                 try:
@@ -40,22 +39,22 @@ class TcpSource:
                     await self._retry("cannot connect: %s" % _why(e))
                     continue
             try:
-                data = await wait_for(self.reader.read(CHUNK), self.idle_s)
+                n = await wait_for(stream_readinto(self.reader, buf), self.idle_s)
                 why = "closed by the other end"
             except asyncio.TimeoutError:
-                data = None
+                n = 0
                 why = "nothing received for %d s" % self.idle_s
             except OSError as e:
-                data = None
+                n = 0
                 why = _why(e)
-            if data:
+            if n:
                 if self.fresh:
                     # Only the first bytes prove the connection (MicroPython connects lazily).
                     self.fresh = False
                     self.connects += 1
                     self.delay = 1
                     self.log("source %s: connected" % self.describe())
-                return data
+                return n
             await self._disconnect()
             await self._retry(why)
 
@@ -86,12 +85,12 @@ class FileSource:
     def describe(self):
         return "file:" + self.path
 
-    async def read(self):
-        data = self.f.read(self.chunk)
-        if not data:
-            return b""
+    async def readinto(self, buf):
+        n = self.f.readinto(memoryview(buf)[:self.chunk])
+        if not n:
+            return 0
         await sleep_ms(self.delay_ms)
-        return data
+        return n
 
     async def close(self):
         self.f.close()

@@ -1,0 +1,125 @@
+# Put a DLMS APDU back together from the link frames that carried it (frames.py cuts and checks
+# them; their checksums are already right when they get here).
+#
+#   M-Bus (EN 13757-2):  68 L L 68 C A CI STSAP DTSAP <data> CS 16
+#       CI: low nibble = segment number (0, 1, 2, ...), bit 4 = last segment
+#   HDLC (IEC 62056-46): 7E <format> <dst> <src> <control> <HCS> <information> <FCS> 7E
+#       format bit 0x0800 = more segments follow; the first segment's information starts with the
+#       LLC header E6 E7 00 (E6 E6 00 seen too), which is not part of the APDU
+#   General block transfer (E0, inside either): E0 <control: bit 7 last block> <block number: 2>
+#       <acknowledged block: 2> <BER length> <block data>; blocks numbered from 1
+#
+# One APDU is assembled at a time, in a buffer allocated once. A segment out of order, a missing
+# first segment or an APDU over max_apdu drops what was collected with a FrameError that says so.
+from .compat import loops
+from .errors import FrameError
+
+
+class Reassembler:
+    def __init__(self, max_apdu=4096):
+        self.max_apdu = max_apdu
+        self.buf = None             # allocated with the first link frame: P1 meters never need it
+        self.n = 0                  # bytes collected for the APDU in progress
+        self.fresh = False          # the last frame added started a new APDU
+        self._next = -1             # M-Bus: the segment number expected next; -1: none started
+        self._hdlc = False          # HDLC: segments of an APDU are being collected
+        self.block = None           # allocated with the first block transfer
+        self.block_n = 0
+        self._next_block = 1
+
+    def mbus(self, frame, n):
+        """Add an M-Bus frame (frame[0:n]); the APDU's length when it is complete, else -1."""
+        ci = frame[6]
+        seq = ci & 0x0F
+        self.fresh = seq == 0
+        if seq == 0:
+            self.n = 0
+        elif seq != self._next:
+            expected = self._next if self._next >= 0 else 0
+            self._next = -1
+            self.n = 0
+            raise FrameError("M-Bus segment %d out of order (expected %d): APDU dropped" % (seq, expected))
+        if n < 11:
+            raise FrameError("M-Bus frame too short for CI and SAPs")
+        self._add(frame, 9, n - 2)
+        if ci & 0x10:
+            self._next = -1
+            return self.n
+        self._next = seq + 1
+        return -1
+
+    def hdlc(self, frame, n):
+        """Add an HDLC frame (frame[0:n], flags included); the APDU's length when it is complete,
+        else -1."""
+        i = 3
+        while not frame[i] & 1:     # destination address
+            i += 1
+        i += 1
+        while not frame[i] & 1:     # source address
+            i += 1
+        start = i + 4               # control, HCS
+        end = n - 3                 # FCS, flag
+        self.fresh = not self._hdlc
+        if not self._hdlc:
+            self.n = 0
+            if end - start < 3 or frame[start] != 0xE6 or frame[start + 2] != 0x00 or frame[start + 1] not in (0xE6, 0xE7):
+                raise FrameError("HDLC frame without the LLC header E6 E7 00")
+            start += 3
+        self._hdlc = bool(frame[1] & 0x08)
+        self._add(frame, start, end)
+        return -1 if self._hdlc else self.n
+
+    def _add(self, frame, start, end):
+        if self.buf is None:
+            self.buf = bytearray(self.max_apdu)
+        size = end - start
+        if size < 0:
+            raise FrameError("link frame too short")
+        if self.n + size > len(self.buf):
+            self.n = 0
+            self._next = -1
+            self._hdlc = False
+            raise FrameError("APDU longer than %d bytes: dropped" % len(self.buf))
+        loops.copy(self.buf, self.n, frame, start, size)
+        self.n += size
+
+    def block_transfer(self, apdu, n):
+        """Add a general-block-transfer APDU (E0 ...); the whole APDU's length in self.block when
+        the last block is in, else -1."""
+        if n < 7:
+            raise FrameError("general block transfer too short")
+        last = apdu[1] & 0x80
+        number = (apdu[2] << 8) | apdu[3]
+        i = 6
+        size = apdu[i]
+        i += 1
+        if size == 0x81:
+            size = apdu[i]
+            i += 1
+        elif size == 0x82:
+            size = (apdu[i] << 8) | apdu[i + 1]
+            i += 2
+        elif size > 0x80:
+            raise FrameError("general block transfer: bad length 0x%02X" % size)
+        if i + size > n:
+            raise FrameError("general block transfer: block data longer than the APDU")
+        if self.block is None:
+            self.block = bytearray(self.max_apdu)
+        if number == 1:
+            self.block_n = 0
+        elif number != self._next_block:
+            expected = self._next_block
+            self._next_block = 1
+            self.block_n = 0
+            raise FrameError("block %d out of order (expected %d): APDU dropped" % (number, expected))
+        if self.block_n + size > len(self.block):
+            self._next_block = 1
+            self.block_n = 0
+            raise FrameError("APDU longer than %d bytes: dropped" % len(self.block))
+        loops.copy(self.block, self.block_n, apdu, i, size)
+        self.block_n += size
+        if last:
+            self._next_block = 1
+            return self.block_n
+        self._next_block = number + 1
+        return -1

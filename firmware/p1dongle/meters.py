@@ -1,0 +1,29 @@
+# Meter profiles: what the `meter` setting means. A profile sets the UART framing the meter's
+# customer port uses and how its data-notifications are laid out; the frame assembler recognises
+# every framing anyway (DB, DSMR, M-Bus, HDLC), so `auto` works wherever the UART settings fit.
+# Settings in "uart" still win over the profile's.
+#
+#   name: (baud, bits, parity, stop, layout, what it is)
+PROFILES = {
+    "auto": (115200, 8, None, 1, "auto", "any P1 meter at 115200 8N1; framing and layout detected"),
+    "lux": (115200, 8, None, 1, "auto", "Luxembourg Smarty, Sagemcom T210-D: DB frames on P1"),
+    "steiermark": (115200, 8, None, 1, "auto",
+                   "Energie Steiermark, Sagemcom T210-D-R: DB frames on P1; encryption key only "
+                   '(set "auth_key": "none")'),
+    "netznoe": (2400, 8, "even", 1, "obis", "Netz NOE (EVN), Kaifa MA309 / Sagemcom T210-D: M-Bus, 0x20"),
+    "tinetz": (2400, 8, "even", 1, "obis", "TINETZ, Kaifa MA309: M-Bus"),
+    "ikb": (2400, 8, "even", 1, "obis", "IKB Innsbruck, Kaifa MA309 / Sagemcom: M-Bus"),
+    "salzburg": (2400, 8, "even", 1, "obis", "Salzburg Netz, Kaifa MA309 / Sagemcom T210-D: M-Bus"),
+    "vkw": (2400, 8, "even", 1, "obis", "Vorarlberg (VKW), Kaifa MA309: M-Bus"),
+    "wienernetze": (115200, 8, None, 1, "compact", "Wiener Netze, Siemens IM350 / Iskra AM550: HDLC"),
+    "linz": (115200, 8, None, 1, "auto", "Linz Netz, Siemens IM350 / L+G E450: HDLC"),
+    "wels": (115200, 8, None, 1, "compact", "eww Wels, Siemens IM350 / Iskra AM550: HDLC"),
+}
+
+
+def profile(name):
+    return PROFILES.get(name)
+
+
+def names():
+    return sorted(PROFILES)

@@ -1,0 +1,292 @@
+"""Austrian meters: M-Bus, HDLC and block-transfer framing, security 0x20 and key-only mode, DLMS
+data-notifications rendered as DSMR telegrams. Published example frames first, then frames built
+by the tests for every framing (segmented and not, broken, run together with garbage), the same
+streams under MicroPython."""
+import os
+import subprocess
+import sys
+
+import austria as at
+import meter
+import pytest
+from conftest import ROOT
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from dlms_cosem.dlms_data import DlmsDataParser
+from dsmr_parser import obis_references as obis_ref
+from dsmr_parser import telegram_specifications
+from dsmr_parser.parsers import TelegramParser
+from p1dongle import dsmr, render
+from p1dongle.pipeline import PROBLEM, TELEGRAM, Pipeline
+
+VECTORS = os.path.join(os.path.dirname(__file__), "vectors")
+
+
+def vector(name):
+    with open(os.path.join(VECTORS, name)) as f:
+        return bytes.fromhex(f.read().strip())
+
+
+def run(pipe, stream, sizes=(64,)):
+    events = meter.record(pipe)
+    for chunk in meter.split(stream, list(sizes)):
+        pipe.push(chunk, 0)
+    pipe.flush(0)
+    return [e[2] for e in events if e[0] == TELEGRAM], [e[2] for e in events if e[0] == PROBLEM]
+
+
+def lines(telegram):
+    return telegram.decode().split("\r\n")
+
+
+# -- published frames --------------------------------------------------------------------------
+
+EVN_KEY = bytes.fromhex("36C66639E48A8CA4D6BC8B282A793BBB")
+
+
+@pytest.mark.parametrize("sizes", [(1,), (7,), (64,), (4096,)])
+def test_netz_noe_documented_example(sizes):
+    """Netz NOE's own example (Kundenschnittstelle document): two M-Bus segments, security 0x20.
+    The document's values: +A 12937 Wh, voltage L1 233.7 V, power factor 1.000, 2021-09-27 09:47:15."""
+    pipe = Pipeline(EVN_KEY)
+    telegrams, problems = run(pipe, vector("netznoe-evn-doc.hex"), sizes)
+    assert problems == [] and len(telegrams) == 1
+    t = telegrams[0]
+    assert dsmr.check(t) is True
+    got = lines(t)
+    for line in ("0-0:1.0.0(210927094715S)", "1-0:1.8.0(000012.937*kWh)", "1-0:32.7.0(233.7*V)",
+                 "1-0:13.7.0(1.000)", "0-0:96.1.0(181220000009)"):
+        assert line in got
+    assert got[0].startswith("/KFM5")
+    assert "1 not authenticated" in pipe.status()       # 0x20 carries no tag: the status says so
+
+
+def test_netz_noe_wrong_key_gives_a_clear_line():
+    telegrams, problems = run(Pipeline(bytes(16)), vector("netznoe-evn-doc.hex"))
+    assert telegrams == [] and len(problems) == 1
+    assert "data-notification" in problems[0] or "not" in problems[0]
+
+
+def test_wiener_netze_am550_example_matches_dlms_cosem():
+    """An Iskra AM550 HDLC frame published with its key: our values against dlms_cosem's reading
+    of the same plaintext (decrypted here with `cryptography`'s AES-CTR)."""
+    frame = vector("wienernetze-am550.hex")
+    key = bytes.fromhex("62DC84B413AF3E16AA271CE9ED04AC74")
+    telegrams, problems = run(Pipeline(key), frame)
+    assert problems == [] and len(telegrams) == 1
+    # reference: DB frame starts after 7E A0 67 CF 02 23 13 HCS(2) E6 E7 00
+    db = frame[12:-3]
+    assert db[:2] == b"\xdb\x08" and db[11] == 0x20
+    iv = db[2:10] + db[12:16] + b"\x00\x00\x00\x02"
+    plain = Cipher(algorithms.AES(key), modes.CTR(iv)).decryptor().update(db[16:])
+    assert plain[0] == 0x0F
+    body = DlmsDataParser().parse(plain[18:])[0]        # after 0F, invoke id, 0C + date-time
+    numbers = [item.value for item in body.value if isinstance(item.value, int)]
+    assert len(numbers) == 8
+    names = ["1-0:1.8.0", "1-0:2.8.0", "1-0:3.8.0", "1-0:4.8.0", "1-0:1.7.0", "1-0:2.7.0", "1-0:3.7.0", "1-0:4.7.0"]
+    units = ["kWh", "kWh", "kvarh", "kvarh", "kW", "kW", "kvar", "kvar"]
+    got = lines(telegrams[0])
+    for name, number, unit in zip(names, numbers, units):
+        width, _ = (6, 3) if unit.endswith("h") else (2, 3)
+        assert "%s(%s*%s)" % (name, render.decimal(number, -3, 3, width), unit) in got
+    assert "1-0:1.8.0(020870.819*kWh)" in got
+
+
+def test_steiermark_key_only_mode():
+    """Energie Steiermark gives customers the encryption key only: --auth-key none decrypts the
+    real frame without checking its tag, and the DSMR CRC inside checks it; with an authentication
+    key that is not the meter's, the tag check refuses it."""
+    frame = vector("steiermark-t210dr.hex")
+    key = bytes.fromhex("A8C74F67ECA8EF9C55C4743FF6F4F031")
+    pipe = Pipeline(key, None)
+    telegrams, problems = run(pipe, frame)
+    assert problems == [] and len(telegrams) == 1
+    got = lines(telegrams[0])
+    assert got[0] == "/EST5\\253717584_A"
+    assert "1-0:1.8.0(007112944*Wh)" in got and "1-0:2.8.0(033153972*Wh)" in got   # the published values
+    assert "key-only mode" in pipe.status()
+    telegrams, problems = run(Pipeline(key, bytes.fromhex("F6089912E1CC910884DFC86E9F028201")), frame)
+    assert telegrams == [] and "authentication failed" in problems[0]
+
+
+def test_steiermark_through_the_tool():
+    env = dict(os.environ, P1DONGLE_KEY="A8C74F67ECA8EF9C55C4743FF6F4F031")
+    cmd = [sys.executable, os.path.join(ROOT, "tools", "sim.py"), "decrypt", "--hex", "-v",
+           os.path.join(VECTORS, "steiermark-t210dr.hex")]
+    plain = subprocess.run(cmd + ["--auth-key", "none"], capture_output=True, env=env, timeout=60)
+    assert plain.returncode == 0 and plain.stdout.startswith(b"/EST5")
+    assert b"key-only mode" in plain.stderr and b"A8C74F67" not in plain.stderr
+    refused = subprocess.run(cmd, capture_output=True, env=env, timeout=60)
+    assert refused.returncode == 1 and refused.stdout == b""
+    assert b"--auth-key none" in refused.stderr          # the hint for utilities without a GAK
+
+
+# -- built frames ---------------------------------------------------------------------------------
+
+NOTE = at.notification(at.NETZNOE_LIKE)
+
+
+def assert_netznoe_like(telegram):
+    assert dsmr.check(telegram) is True
+    got = lines(telegram)
+    for line in at.NETZNOE_LINES:
+        assert line in got, line
+    assert got[0] in ("/KFM56750001234", "/DLM5")     # maker and serial from the system title, if any
+
+
+STREAMS = {
+    "M-Bus, GCM, 2 segments": lambda c: at.mbus(at.glo(NOTE, counter=c)),
+    "M-Bus, GCM, 4 segments": lambda c: at.mbus(at.glo(NOTE, counter=c), size=80),
+    "M-Bus, 0x20, 1 segment": lambda c: at.mbus(at.glo(NOTE, counter=c, sc=0x20), size=250),
+    "M-Bus, L mod 256 quirk": lambda c: at.mbus(at.glo(NOTE, counter=c), size=400, quirk=True),
+    "M-Bus, L = 0x01 (257)": lambda c: at.mbus(at.glo(NOTE, counter=c), size=252, quirk=True),
+    "HDLC, GCM, 1 frame": lambda c: at.hdlc(at.glo(NOTE, counter=c), size=1000),
+    "HDLC, GCM, 3 segments": lambda c: at.hdlc(at.glo(NOTE, counter=c), size=110),
+    "HDLC, shared flags": lambda c: at.hdlc(at.glo(NOTE, counter=c), size=110, shared_flags=True),
+    "HDLC, block transfer": lambda c: b"".join(at.hdlc(b) for b in at.block_transfer(at.glo(NOTE, counter=c), 90)),
+    "HDLC, plain notification": lambda c: at.hdlc(NOTE),
+    "M-Bus, plain notification": lambda c: at.mbus(NOTE),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STREAMS))
+@pytest.mark.parametrize("sizes", [(1,), (64,), (5, 300)])
+def test_every_framing_in_chunks_between_garbage(name, sizes):
+    make = STREAMS[name]
+    prefix, noise = b"\x00\x68\x7e\xa0 noise ", b"more line noise 1234"   # false starts, then none
+    stream = prefix + make(1) + b"\x7e\x7e" + make(2) + noise + make(3)
+    pipe = Pipeline(meter.KEY)
+    telegrams, problems = run(pipe, stream, sizes)
+    assert len(telegrams) == 3, problems
+    for t in telegrams:
+        assert_netznoe_like(t)
+    # Only the garbage was dropped (flags between frames may count): every frame was read as what
+    # it is, not rescued from the inside.
+    garbage = pipe.frames.dropped[0]
+    assert len(prefix) + len(noise) <= garbage <= len(prefix) + len(noise) + 2, pipe.status()
+    assert pipe.frames.dropped[1:] == [0, 0, 0, 0] and pipe.bad_frames == 0, pipe.status()
+
+
+def test_broken_link_frames_are_dropped_and_the_next_comes_through():
+    good = at.mbus(at.glo(NOTE, counter=5))
+    bad_sum = bytearray(at.mbus(at.glo(NOTE, counter=3)))
+    bad_sum[30] ^= 0x01                                  # checksum no longer fits
+    h = bytearray(at.hdlc(at.glo(NOTE, counter=4), size=110))
+    h[40] ^= 0x01                                        # FCS no longer fits
+    telegrams, problems = run(Pipeline(meter.KEY), bytes(bad_sum) + bytes(h) + good)
+    assert len(telegrams) == 1
+    assert_netznoe_like(telegrams[0])
+    assert problems and all("dropped" in p or "segment" in p or "LLC" in p for p in problems)
+
+
+def test_a_lost_segment_is_reported_and_the_next_apdu_decodes():
+    first = at.mbus(at.glo(NOTE, counter=1), size=80)
+    frames = []
+    i = 0
+    while i < len(first):                                # cut into its M-Bus frames
+        n = first[i + 1] + 6
+        frames.append(first[i:i + n])
+        i += n
+    stream = frames[0] + frames[2] + at.mbus(at.glo(NOTE, counter=2))
+    telegrams, problems = run(Pipeline(meter.KEY), stream)
+    assert len(telegrams) == 1 and "segment 2 out of order (expected 1)" in problems[0]
+
+
+def test_wrong_key_on_m_bus_is_one_clear_line_per_frame():
+    pipe = Pipeline(os.urandom(16))
+    telegrams, problems = run(pipe, at.mbus(at.glo(NOTE, counter=1)) + at.mbus(at.glo(NOTE, counter=2)))
+    assert telegrams == [] and pipe.auth_failures == 2
+    assert all(p.startswith("authentication failed: wrong key or authentication key") for p in problems)
+
+
+def test_compact_layout_without_obis_codes():
+    from dlms_cosem import dlms_data as dd
+    values = [9876543, 12, 3456, 78, 1500, 0, 250, 5]
+    note = at.notification([dd.OctetStringData(at.CLOCK)] + [dd.DoubleLongUnsignedData(v) for v in values])
+    telegrams, problems = run(Pipeline(meter.KEY), at.hdlc(at.glo(note, sc=0x20)))
+    assert problems == []
+    got = lines(telegrams[0])
+    for line in ("0-0:1.0.0(261125143045W)", "1-0:1.8.0(009876.543*kWh)", "1-0:2.8.0(000000.012*kWh)",
+                 "1-0:3.8.0(000003.456*kvarh)", "1-0:4.8.0(000000.078*kvarh)", "1-0:1.7.0(01.500*kW)",
+                 "1-0:2.7.0(00.000*kW)", "1-0:3.7.0(00.250*kvar)", "1-0:4.7.0(00.005*kvar)"):
+        assert line in got
+
+
+def test_rendered_telegrams_read_by_dsmr_parser():
+    """Home Assistant's parser reads what we render from DLMS values."""
+    telegrams, _ = run(Pipeline(meter.KEY), at.mbus(at.glo(NOTE)))
+    parsed = TelegramParser(telegram_specifications.V5).parse(telegrams[0].decode())
+    assert str(parsed[obis_ref.ELECTRICITY_IMPORTED_TOTAL].value) == "123456.789"
+    assert str(parsed[obis_ref.CURRENT_ELECTRICITY_USAGE].value) == "1.234"
+    assert str(parsed[obis_ref.INSTANTANEOUS_VOLTAGE_L1].value) == "230.1"
+    assert str(parsed[obis_ref.INSTANTANEOUS_CURRENT_L3].value) == "12.00"
+    values = dsmr.parse(telegrams[0])
+    assert values["totalImportedEnergyP"] == (123456.789, "kWh")
+
+
+@pytest.mark.parametrize("m, e, d, w, text", [
+    (123456789, -3, 3, 6, "123456.789"), (999999999999, -3, 3, 6, "999999999.999"), (42, -3, 3, 6, "000000.042"),
+    (0, 0, 3, 2, "00.000"), (-987, -3, 3, 1, "-0.987"), (2301, -1, 1, 3, "230.1"), (15, 2, 3, 6, "001500.000"),
+    (12345, -5, 2, 3, "000.12"), (12355, -5, 3, 1, "0.124"), (-5, -4, 3, 1, "-0.001"), (-4, -4, 3, 1, "0.000"),
+])
+def test_numbers_are_rendered_from_integers(m, e, d, w, text):
+    assert render.decimal(m, e, d, w) == text
+
+
+def test_the_same_streams_under_micropython(run_job):
+    stream = b"".join(STREAMS[name](k + 1) for k, name in enumerate(sorted(STREAMS)) if "plain" not in name)
+    stream += vector("netznoe-evn-doc.hex")[:100] + b"junk" + at.hdlc(NOTE)
+    result = run_job({"job": "pipeline", "key": meter.KEY.hex(), "stream": stream.hex(), "chunks": [64, 3]})
+    telegrams = [bytes.fromhex(e[2]) for e in result["events"] if e[0] == "telegram"]
+    assert len(telegrams) == len(STREAMS) - 1
+    for t in telegrams:
+        assert_netznoe_like(t)
+    evn = run_job({"job": "pipeline", "key": EVN_KEY.hex(), "stream": vector("netznoe-evn-doc.hex").hex(),
+                   "chunks": [17]})
+    assert evn["counters"]["unauthenticated"] == 1
+    styria = run_job({"job": "pipeline", "key": "A8C74F67ECA8EF9C55C4743FF6F4F031", "key_only": True,
+                      "stream": vector("steiermark-t210dr.hex").hex(), "chunks": [64]})
+    assert [e[0] for e in styria["events"]] == ["telegram"]
+
+
+def test_l_01_is_what_the_stream_really_says():
+    assert at.mbus(at.glo(NOTE), size=252, quirk=True)[:4] == b"\x68\x01\x01\x68"
+
+
+def test_meter_profiles_and_key_only_in_the_settings():
+    from p1dongle import config
+    from p1dongle.errors import ConfigError
+    cfg = config.check({"meter": "netznoe", "key": EVN_KEY.hex()})
+    assert (cfg["uart"]["baud"], cfg["uart"]["bits"], cfg["uart"]["parity"]) == (2400, 8, "even")
+    assert cfg["layout"] == "obis" and cfg["auth_key"] == meter.LUX_AUTH_KEY
+    cfg = config.check({"meter": "netznoe", "uart": {"baud": 9600}})
+    assert cfg["uart"]["baud"] == 9600 and cfg["uart"]["parity"] == "even"     # the user's setting wins
+    assert config.check({"meter": "steiermark", "auth_key": "none"})["auth_key"] is None
+    assert config.check({})["auth_key"] == meter.LUX_AUTH_KEY                    # never key-only by default
+    with pytest.raises(ConfigError, match="meter must be one of: auto, ikb, linz, lux"):
+        config.check({"meter": "graz"})
+
+
+def test_the_firmware_app_reads_an_austrian_meter_under_micropython(micropython, tmp_path):
+    """main.py in the MicroPython unix port, profile netznoe, the documented frame from a P1 reader."""
+    import json
+    from procs import P1Reader, connect, free_port, micropython_app, read_telegrams, request_status
+    reader = P1Reader()
+    port = free_port()
+    cfg = tmp_path / "p1dongle.json"
+    cfg.write_text(json.dumps({"meter": "netznoe", "key": EVN_KEY.hex(), "source": "tcp:127.0.0.1:%d" % reader.port,
+                               "host": "127.0.0.1", "tcp_port": port, "status_interval": 0}))
+    app = micropython_app(micropython, str(cfg))
+    try:
+        app.expect(r"plain telegrams on port %d" % port)
+        reader.accept()
+        client = connect(port)
+        app.expect(r"connected \(1 clients\)")
+        for chunk in meter.split(vector("netznoe-evn-doc.hex"), [40]):
+            reader.send(chunk)
+        got = read_telegrams(client, 1)
+        assert b"1-0:1.8.0(000012.937*kWh)" in got[0] and dsmr.check(got[0]) is True
+        assert "telegrams 1 (1 not authenticated)" in request_status(port)
+        client.close()
+    finally:
+        reader.close()
+        app.stop()
