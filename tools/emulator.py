@@ -1,4 +1,5 @@
-"""An emulated Luxembourg smart meter (Sagemcom T210-D) behind an Ethernet P1 reader.
+"""An emulated smart meter behind an Ethernet P1 reader: Luxembourg (Sagemcom T210-D) by default,
+or one of the Austrian families (profile).
 
 It makes realistic DSMR 5 telegrams (energy registers that advance with the power drawn, power that
 wanders, per-phase voltages and currents, the current time with its S/W season letter, a correct
@@ -6,6 +7,11 @@ CRC), encrypts them as the meter does (AES-128-GCM, IV = system title || frame c
 authentication key, 12-byte tag, frame counter +1 per frame) and serves the frames to every TCP
 client, as a serial-to-TCP bridge does. With faults on, it also sends what real lines do: noise
 between frames, frames with a broken tag, frames cut short.
+
+The Austrian profiles send the same readings as a DLMS data-notification (A-XDR, written here)
+the way those meters do: Netz NOE style in M-Bus segments with security 0x20, TINETZ style with a
+GCM tag, Wiener Netze style as compact values in an HDLC frame, Linz style in HDLC frames carrying
+general block transfer.
 """
 import asyncio
 import os
@@ -16,6 +22,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "firmware"))
 
 from p1dongle.dlms import LUX_AUTH_KEY  # noqa: E402
+from p1dongle.compat import loops  # noqa: E402
 from p1dongle.dsmr import crc16  # noqa: E402
 from p1dongle.gcm import Gcm  # noqa: E402
 from p1dongle.tcpserver import TcpServer  # noqa: E402
@@ -24,6 +31,16 @@ SYSTEM_TITLE = b"SAG" + bytes.fromhex("6770017A3F")
 HEADER = "/Lux5\\253663629_D"
 METER_NAME = "SAG1030700089953"
 FAULTS = ("noise", "bad tag", "truncated")
+
+# profile: (link framing, security byte, content, system title)
+PROFILES = {
+    "lux": ("p1", 0x30, "dsmr", SYSTEM_TITLE),
+    "steiermark": ("p1", 0x30, "dsmr", b"SAG5" + bytes.fromhex("00033FE2")),
+    "netznoe": ("mbus", 0x20, "obis", b"KFM" + bytes.fromhex("6750000009")),
+    "tinetz": ("mbus", 0x30, "obis", b"KFM" + bytes.fromhex("1020000777")),
+    "wienernetze": ("hdlc", 0x20, "compact", b"ISK" + bytes.fromhex("6974A8D899")),
+    "linz": ("hdlc-blocks", 0x30, "obis", b"LGZ" + bytes.fromhex("1030000555")),
+}
 
 
 def ber_length(n):
@@ -34,11 +51,21 @@ def ber_length(n):
     return bytes([0x82, n >> 8, n & 0xFF])
 
 
+def describe(profile):
+    link, sc, content, _ = PROFILES[profile]
+    return "%s (%s, security %02X, %s)" % (
+        profile, {"p1": "DB frames on P1", "mbus": "M-Bus", "hdlc": "HDLC", "hdlc-blocks": "HDLC, block transfer"}[link],
+        sc, "DSMR telegram" if content == "dsmr" else content + " data-notification")
+
+
 class EmulatedMeter:
-    def __init__(self, key, auth_key=LUX_AUTH_KEY, title=SYSTEM_TITLE, counter=1, faults=0, seed=None):
+    def __init__(self, key, auth_key=LUX_AUTH_KEY, title=None, counter=1, faults=0, seed=None, profile="lux"):
+        if profile not in PROFILES:
+            raise ValueError("no emulated meter for profile %r (have: %s)" % (profile, ", ".join(sorted(PROFILES))))
+        self.link, self.sc, self.content, default_title = PROFILES[profile]
         self.gcm = Gcm(key)
         self.auth_key = auth_key
-        self.title = title
+        self.title = title or default_title
         self.counter = counter
         self.faults = faults              # every `faults`-th frame comes with a fault; 0: never
         self.rng = random.Random(seed)
@@ -102,18 +129,59 @@ class EmulatedMeter:
         body = (HEADER + "\r\n\r\n" + "".join(line + "\r\n" for line in lines) + "!").encode()
         return body + ("%04X\r\n" % crc16(body)).encode()
 
+    def notification(self, now=None):
+        """The next readings as a DLMS data-notification (OBIS triples or the compact layout)."""
+        self.telegram(now)                      # advances the registers like the P1 meters
+        t = time.localtime(self.last)
+        clock = bytes([t[0] >> 8, t[0] & 255, t[1], t[2], t[6] + 1, t[3], t[4], t[5], 0,
+                       0x80, 0x00, 0x80 if t[8] > 0 else 0x00])    # deviation not specified
+        use, give = max(self.power, 0.0), max(-self.power, 0.0)
+        wh = (int(self.imported * 1000), int(self.exported * 1000),
+              int(self.reactive_in * 1000), int(self.reactive_out * 1000))
+        if self.content == "compact":
+            items = [_octets(clock)] + [_u32(v) for v in wh] + [_u32(int(use * 1000)), _u32(int(give * 1000)),
+                                                                 _u32(0), _u32(int(100 * abs(self.power)))]
+        else:
+            volts = [int(self.rng.uniform(2280, 2360)) for _ in range(3)]
+            items = _reading((0, 0, 1, 0, 0), _octets(clock))
+            for code, v in zip(((1, 0, 1, 8, 0), (1, 0, 2, 8, 0), (1, 0, 3, 8, 0), (1, 0, 4, 8, 0)), wh):
+                items += _reading(code, _u32(v), 0, 30 if code[2] <= 2 else 32)
+            items += _reading((1, 0, 1, 7, 0), _u32(int(use * 1000)), 0, 27)
+            items += _reading((1, 0, 2, 7, 0), _u32(int(give * 1000)), 0, 27)
+            for c, v in zip((32, 52, 72), volts):
+                items += _reading((1, 0, c, 7, 0), _u16(v), -1, 35)
+            for c, share, v in zip((31, 51, 71), (0.5, 0.3, 0.2), volts):
+                items += _reading((1, 0, c, 7, 0), _u16(int(abs(self.power) * share * 1e6 / v)), -2, 33)
+            items += _reading((1, 0, 13, 7, 0), _u16(int(self.rng.uniform(900, 1000))), -3, 255)
+            items.append(_octets(METER_NAME[-12:].encode()))
+        return b"\x0f" + self.counter.to_bytes(4, "big") + b"\x0c" + clock + _struct(items)
+
     def encrypt(self, plaintext):
-        """A general-glo-ciphering frame around plaintext; the frame counter moves on."""
+        """A general-glo-ciphering frame around plaintext; the frame counter moves on.
+        Security 0x30: GCM with a 12-byte tag; 0x20: encrypted only, no tag."""
         fc = self.counter.to_bytes(4, "big")
         self.counter += 1
-        sealed = self.gcm.encrypt(self.title + fc, b"\x30" + self.auth_key, plaintext, 12)
-        body = b"\x30" + fc + sealed
+        sealed = self.gcm.encrypt(self.title + fc, bytes([self.sc]) + self.auth_key, plaintext, 12)
+        if not self.sc & 0x10:
+            sealed = sealed[:-12]
+        body = bytes([self.sc]) + fc + sealed
         return b"\xdb\x08" + self.title + ber_length(len(body)) + body
+
+    def frame(self, now=None):
+        """One reading, encrypted and wrapped in the profile's link framing."""
+        if self.content == "dsmr":
+            return self.encrypt(self.telegram(now))
+        apdu = self.encrypt(self.notification(now))
+        if self.link == "mbus":
+            return mbus_frames(apdu)
+        if self.link == "hdlc":
+            return hdlc_frames(apdu)
+        return b"".join(hdlc_frames(block) for block in block_transfer(apdu, 120))
 
     def next_bytes(self, now=None):
         """What the meter puts on the line next: one frame, plus a fault now and then."""
         self.frames += 1
-        frame = self.encrypt(self.telegram(now))
+        frame = self.frame(now)
         if not self.faults or self.frames % self.faults:
             return frame
         fault = FAULTS[(self.frames // self.faults) % len(FAULTS)]
@@ -124,7 +192,63 @@ class EmulatedMeter:
             bad[-1] ^= 0x40
             return bytes(bad)
         # truncated: the line dropped the end of one frame; the next one follows at once
-        return frame[:len(frame) // 2] + self.encrypt(self.telegram(now))
+        return frame[:len(frame) // 2] + self.frame(now)
+
+
+# -- A-XDR and link framing, written out here (the firmware only ever reads them) -------------------
+
+def _octets(b):
+    return b"\x09" + ber_length(len(b)) + b
+
+
+def _u32(v):
+    return b"\x06" + (v & 0xFFFFFFFF).to_bytes(4, "big")
+
+
+def _u16(v):
+    return b"\x12" + (v & 0xFFFF).to_bytes(2, "big")
+
+
+def _struct(items):
+    return b"\x02" + ber_length(len(items)) + b"".join(items)
+
+
+def _reading(code, value, scaler=None, unit=None):
+    items = [_octets(bytes(code) + b"\xff"), value]
+    if scaler is not None:
+        items.append(b"\x02\x02\x0f" + (scaler & 0xFF).to_bytes(1, "big") + b"\x16" + bytes([unit]))
+    return items
+
+
+def mbus_frames(apdu, size=245):
+    """M-Bus long frames (C 53, A FF, CI = segment number | 0x10 on the last, STSAP 01, DTSAP 67)."""
+    parts = [apdu[i:i + size] for i in range(0, len(apdu), size)]
+    out = b""
+    for seq, data in enumerate(parts):
+        body = bytes([0x53, 0xFF, seq | (0x10 if seq == len(parts) - 1 else 0), 0x01, 0x67]) + data
+        out += bytes([0x68, len(body), len(body), 0x68]) + body + bytes([sum(body) & 0xFF, 0x16])
+    return out
+
+
+def hdlc_frames(apdu, size=200):
+    """HDLC UI frames (dst CF, src 02 23, control 13), LLC E6 E7 00 first, segmentation bit 0x08."""
+    data = b"\xe6\xe7\x00" + apdu
+    parts = [data[i:i + size] for i in range(0, len(data), size)]
+    out = b""
+    for k, part in enumerate(parts):
+        length = 2 + 3 + 1 + 2 + len(part) + 2          # format, addresses, control, HCS, info, FCS
+        head = bytes([0xA0 | (0x08 if k < len(parts) - 1 else 0) | (length >> 8), length & 255, 0xCF, 0x02, 0x23, 0x13])
+        hcs = loops.crc16_x25(head, 0, len(head)).to_bytes(2, "little")
+        body = head + hcs + part
+        out += b"\x7e" + body + loops.crc16_x25(body, 0, len(body)).to_bytes(2, "little") + b"\x7e"
+    return out
+
+
+def block_transfer(apdu, size):
+    """General block transfer: E0, last-block bit 0x80, block number from 1, ack 0, length, data."""
+    parts = [apdu[i:i + size] for i in range(0, len(apdu), size)]
+    return [b"\xe0" + bytes([0x80 if k == len(parts) - 1 else 0]) + (k + 1).to_bytes(2, "big") + b"\x00\x00"
+            + ber_length(len(part)) + part for k, part in enumerate(parts)]
 
 
 async def serve(meter, host, port, interval, count=0, log=print, on_listen=None):

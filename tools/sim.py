@@ -4,7 +4,7 @@
   decrypt   turn a raw capture of a meter's P1 output into the plain DSMR telegrams in it
   run       the dongle's program: a source (emulated meter, file, TCP P1 reader, serial port)
             in, plain telegrams out on a TCP port (telnet, Home Assistant)
-  meter     an emulated Luxembourg meter behind an Ethernet P1 reader
+  meter     an emulated meter (Luxembourg or an Austrian family) behind an Ethernet P1 reader
 """
 import argparse
 import asyncio
@@ -204,13 +204,15 @@ async def _run(args, cfg, source):
     if source is None:
         # The emulated meter is a real TCP server, like an Ethernet P1 reader; we connect to it.
         # (key-only mode: the meter still signs with the usual key; the dongle does not check)
-        meter = emulator.EmulatedMeter(args.key, args.auth_key or LUX_AUTH_KEY, faults=args.faults)
+        profile = args.meter if args.meter in emulator.PROFILES else "lux"
+        meter = emulator.EmulatedMeter(args.key, args.auth_key or LUX_AUTH_KEY, faults=args.faults, profile=profile)
         listening = asyncio.get_running_loop().create_future()
         tasks.append(asyncio.create_task(emulator.serve(meter, "127.0.0.1", 0, args.interval,
                                                         on_listen=listening.set_result)))
         port = await listening
         source = platform_host.make_source(dict(cfg, source="tcp:127.0.0.1:%d" % port), _log)
-        _log("emulated meter: Luxembourg T210-D on 127.0.0.1:%d, a frame every %g s" % (port, args.interval))
+        _log("emulated meter: %s on 127.0.0.1:%d, a frame every %g s" % (
+            emulator.describe(profile), port, args.interval))
     app = App(cfg, source, _log)
     done = asyncio.get_running_loop().create_future()
 
@@ -249,7 +251,8 @@ async def _run(args, cfg, source):
 
 
 def cmd_meter(args):
-    meter = emulator.EmulatedMeter(args.key or bytes.fromhex(DEMO_KEY), args.auth_key, faults=args.faults)
+    meter = emulator.EmulatedMeter(args.key or bytes.fromhex(DEMO_KEY), args.auth_key, faults=args.faults,
+                                   profile=args.profile)
     if args.stdout:
         out = sys.stdout.buffer
         try:
@@ -265,8 +268,8 @@ def cmd_meter(args):
         return 0
 
     def listening(port):
-        _log("emulated meter: Luxembourg T210-D, a frame every %g s, on %s:%d (key %s)" % (
-            args.interval, args.host, port, "given" if args.key else "the demo key"))
+        _log("emulated meter: %s, a frame every %g s, on %s:%d (key %s)" % (
+            emulator.describe(args.profile), args.interval, args.host, port, "given" if args.key else "the demo key"))
 
     try:
         asyncio.run(emulator.serve(meter, args.host, args.port, args.interval, args.count, on_listen=listening))
@@ -333,7 +336,7 @@ def build_parser():
                     "number of clients (telnet, Home Assistant's DSMR integration, dsmr_parser).\n"
                     "Problems and a periodic status line go to the console.\n\n"
                     "sources:\n"
-                    "  meter                 an emulated Luxembourg meter (demo key unless --key)\n"
+                    "  meter                 an emulated meter: Luxembourg, or the --meter family (demo key)\n"
                     "  file:PATH             a raw capture, replayed at the UART's pace\n"
                     "  tcp:HOST:PORT         an Ethernet P1 reader (serial-to-TCP bridge); reconnects\n"
                     "  serial:DEVICE[@BAUD]  a USB P1 cable (default 115200 8N1)",
@@ -365,7 +368,7 @@ def build_parser():
     r.set_defaults(func=cmd_run, parser=r)
 
     m = sub.add_parser(
-        "meter", help="an emulated Luxembourg meter behind an Ethernet P1 reader",
+        "meter", help="an emulated meter (Luxembourg or Austrian) behind an Ethernet P1 reader",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Make realistic DSMR 5 telegrams (advancing energy, changing power, current time,\n"
                     "correct CRC), encrypt them like a Sagemcom T210-D (AES-128-GCM, incrementing frame\n"
@@ -373,6 +376,9 @@ def build_parser():
                     "or write them to stdout.",
         epilog="example: sim.py meter --port 3000 --interval 1 &\n"
                "         sim.py run --source tcp:localhost:3000 --key %s" % DEMO_KEY)
+    m.add_argument("--profile", default="lux", choices=sorted(emulator.PROFILES),
+                   help="which meter: lux (DSMR in DB frames, default), steiermark, netznoe (M-Bus, 0x20), "
+                        "tinetz (M-Bus, GCM), wienernetze (HDLC, compact), linz (HDLC, block transfer)")
     m.add_argument("--key", type=key_type("--key"), help="encryption key (default: the demo key %s)" % DEMO_KEY)
     m.add_argument("--auth-key", type=key_type("--auth-key"), help="authentication key (default: Luxembourg's)")
     where = m.add_mutually_exclusive_group()

@@ -53,9 +53,8 @@ class Pipeline:
         self.bad_frames = 0      # frames laid out wrongly, or decrypted to something not DSMR
         self.no_key = 0          # DLMS frames seen without a key to open them
         self.unauthenticated = 0  # telegrams from frames whose tag was not checked (0x20, key-only)
-        self._maker = "DLM"      # for telegrams rendered from DLMS values: the system title's maker
-        self._ident = ""
         self._apdu_pos = 0       # stream offset of the first link frame of the APDU being collected
+        self._has_crc = False    # what _content found
 
     def push(self, data, now_ms, end=-1):
         """Feed data[0:end] (all of it by default), of any size; emit the events it completes."""
@@ -95,7 +94,7 @@ class Pipeline:
             except (CrcError, TelegramError) as e:
                 fa.reject(e)         # maybe two telegrams run together: rescan it
                 return True
-            self._telegram(fa.frame_pos, fa.frame, has_crc)
+            self._telegram(fa.frame_pos, bytes(fa.frame), has_crc)
         elif kind == DLMS:
             self._open(fa)
         else:
@@ -135,40 +134,37 @@ class Pipeline:
             self.emit(PROBLEM, pos, "decrypted telegram: " + str(e), None)
 
     def _apdu(self, pos, apdu, n):
-        """A whole APDU from the link layer: glo-ciphered (DB) or a plain data-notification (0F)."""
+        """A whole APDU from the link layer: glo-ciphered (DB) or a plain data-notification (0F).
+        Its link checksums were right, so whatever fails now is reported, not rescanned."""
         if apdu[0] == 0xDB:
             cipher = self.cipher
             if cipher is None:
                 self.no_key += 1
                 raise FrameError("encrypted frame, but no key is configured")
             m = cipher.decrypt(apdu, n)
-            self._title(apdu)
-            self._plain(pos, cipher.plain, m, cipher.authenticated)
+            telegram = self._content(apdu, cipher.plain_mv, m)
+            self._telegram(pos, telegram, self._has_crc, cipher.authenticated)
         elif apdu[0] == 0x0F:
-            self._maker = "DLM"      # unencrypted: no system title to name the meter
-            self._ident = ""
-            self._plain(pos, apdu, n, False)
+            telegram = self._content(None, memoryview(apdu), n)
+            self._telegram(pos, telegram, self._has_crc, False)
         else:
             raise FrameError("APDU 0x%02X is neither glo-ciphered (DB) nor a data-notification (0F)" % apdu[0])
 
-    def _title(self, frame):
-        # The system title starts with the maker's three-letter FLAG id (KFM, SAG, ISK, LGZ...).
-        maker = frame[2:5]
-        ok = True
-        for c in maker:
-            ok = ok and 0x41 <= c <= 0x5A
-        self._maker = bytes(maker).decode() if ok else "DLM"
-        self._ident = "".join("%02X" % c for c in frame[5 if ok else 2:10])
-
-    def _plain(self, pos, data, n, authenticated):
-        """Decrypted content: a DSMR telegram (Steiermark) or a data-notification (the others)."""
+    def _content(self, frame, data, n):
+        """The telegram from decrypted content in data[0:n] (a memoryview), self._has_crc set: a
+        DSMR telegram (Luxembourg, Steiermark) or a data-notification rendered as one (frame: the
+        DB frame whose system title names the meter, or None). Raises CrcError, TelegramError,
+        FrameError. (No tuple returned: the Luxembourg path allocates only the telegram.)"""
         if n and data[0] == 0x2F:
-            has_crc = check(data, n)
-            self._telegram(pos, memoryview(data)[:n], has_crc, authenticated)
-            return
+            self._has_crc = check(data, n)
+            return bytes(data[:n])
+        if not n or data[0] != 0x0F:
+            raise FrameError("decrypted frame is neither a DSMR telegram nor a data-notification")
         note = axdr.decode(data, n)
         values = note.values(self.layout)
-        self._telegram(pos, render.telegram(values, note.clock, self._maker, self._ident), True, authenticated)
+        maker, ident = _meter_name(frame)
+        self._has_crc = True
+        return render.telegram(values, note.clock, maker, ident)
 
     def _open(self, fa):
         """Decrypt and check the DLMS frame the assembler holds."""
@@ -187,32 +183,25 @@ class Pipeline:
         except (AuthError, FrameError) as e:
             fa.reject(e)             # maybe not a frame at all: rescan it
             return
-        # The tag matched, so the framing was right: whatever is wrong now is inside.
-        plain = cipher.plain
-        if not cipher.authenticated and not (n and (plain[0] == 0x2F or plain[0] == 0x0F)):
-            # No tag to tell a frame from garbage that looks like one: the content must.
-            fa.reject(FrameError("decrypted frame is neither a telegram nor a data-notification"))
-            return
-        self._raw(fa)
-        if n and plain[0] == 0x2F:
-            try:
-                has_crc = check(plain, n)
-            except CrcError as e:
+        try:
+            telegram = self._content(fa.buf, cipher.plain_mv, n)
+        except (CrcError, TelegramError, FrameError) as e:
+            if not cipher.authenticated:
+                # No tag proved where this frame ends: it may be a cut frame that swallowed the
+                # start of the next one. Rescan it rather than lose what follows.
+                fa.reject(e)
+                return
+            # The tag matched, so the framing was right: what is wrong is inside.
+            self._raw(fa)
+            if isinstance(e, CrcError):
                 self.crc_failures += 1
                 self.emit(PROBLEM, fa.frame_pos, "decrypted telegram: " + str(e), None)
-                return
-            except TelegramError as e:
+            else:
                 self.bad_frames += 1
                 self.emit(PROBLEM, fa.frame_pos, "decrypted frame is not a DSMR telegram: " + str(e), None)
-                return
-            self._telegram(fa.frame_pos, cipher.plain_mv[:n], has_crc, cipher.authenticated)
             return
-        try:
-            self._title(fa.buf)
-            self._plain(fa.frame_pos, plain, n, cipher.authenticated)
-        except FrameError as e:
-            self.bad_frames += 1
-            self.emit(PROBLEM, fa.frame_pos, "decrypted frame is not a DSMR telegram: " + str(e), None)
+        self._raw(fa)
+        self._telegram(fa.frame_pos, telegram, self._has_crc, cipher.authenticated)
 
     def _raw(self, fa):
         # A genuine frame (its tag matched and it is no replay, or there is no key to check it):
@@ -220,13 +209,13 @@ class Pipeline:
         if self.raw_frames:
             self.emit(FRAME, fa.frame_pos, bytes(fa.frame), None)
 
-    def _telegram(self, pos, data, has_crc, authenticated=True):
+    def _telegram(self, pos, telegram, has_crc, authenticated=True):
         self.telegrams += 1
         if not has_crc:
             self.no_crc += 1
         if not authenticated:
             self.unauthenticated += 1
-        self.emit(TELEGRAM, pos, bytes(data), has_crc)
+        self.emit(TELEGRAM, pos, telegram, has_crc)
 
     def _dropped(self, fa):
         err = fa.drop_error
@@ -257,3 +246,14 @@ class Pipeline:
 
 def _ignore(kind, pos, what, has_crc):
     pass
+
+
+def _meter_name(frame):
+    """(maker, serial) for the header of a rendered telegram, from a DB frame's system title: the
+    maker's three-letter FLAG id (KFM, SAG, ISK, LGZ...) and the rest in hex; ("DLM", "") without."""
+    if frame is None:
+        return "DLM", ""
+    for i in range(2, 5):
+        if not 0x41 <= frame[i] <= 0x5A:
+            return "DLM", "".join("%02X" % c for c in frame[2:10])
+    return bytes(frame[2:5]).decode(), "".join("%02X" % c for c in frame[5:10])
