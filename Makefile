@@ -1,5 +1,6 @@
 # p1dongle. The two commands that matter:
-#   make sim    an emulated meter and the dongle's program, telegrams on localhost:2323 (Ctrl-C stops)
+#   make sim    an emulated meter and the dongle's program, telegrams on localhost:2323 and over MQTT
+#               to a local broker (MQTT=host:port for yours); Ctrl-C stops
 #   make test   every test, under CPython and MicroPython, in a fresh virtualenv
 #   make bench  how long a frame takes and what it allocates, per interpreter
 PYTHON ?= python3
@@ -10,7 +11,7 @@ STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 # The demo capture is encrypted with this key. It is a demo key: never use it on a real meter.
 DEMO_KEY := 0123456789ABCDEF0123456789ABCDEF
 
-.PHONY: test sim bench decrypt-demo mpy clean
+.PHONY: test broker sim bench decrypt-demo mpy clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,11 +19,20 @@ $(STAMP): requirements.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-test: $(STAMP)
+# The MQTT tests run a real broker: Debian's mosquitto, installed here when missing and we may
+# (root, as in CI); otherwise amqtt from requirements.txt stands in.
+broker:
+	@command -v mosquitto >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& (apt-get update -qq && apt-get install -y -qq mosquitto) >/dev/null 2>&1; } \
+		|| echo "mosquitto not installed: the MQTT tests use amqtt"
+
+test: $(STAMP) broker
 	$(BIN)/python -m pytest host_tests
 
+# MQTT=HOST[:PORT] publishes to your broker; by default a local one is started for the demo.
+MQTT ?= auto
 sim: $(STAMP)
-	$(BIN)/python tools/sim.py run --source meter --key $(DEMO_KEY) --interval 2 --tcp-port 2323
+	$(BIN)/python tools/sim.py run --source meter --key $(DEMO_KEY) --interval 2 --tcp-port 2323 --mqtt $(MQTT)
 
 # Time and heap per frame under MicroPython (viper and portable loops) and CPython; figures, not
 # pass/fail. The JSON lets you compare commits.

@@ -9,6 +9,7 @@
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import sys
 import time
@@ -22,10 +23,12 @@ from p1dongle.errors import ConfigError, TelegramError  # noqa: E402
 from p1dongle.pipeline import TELEGRAM, Pipeline  # noqa: E402
 
 import emulator  # noqa: E402
+from broker import LocalBroker  # noqa: E402
 
 KEY_ENV = "P1DONGLE_KEY"
 DEMO_KEY = "0123456789ABCDEF0123456789ABCDEF"   # the demo meter's key: never a real meter's
 AUTH_KEY_ENV = "P1DONGLE_AUTH_KEY"
+MQTT_PASSWORD_ENV = "P1DONGLE_MQTT_PASSWORD"
 CHUNK = 4096
 _SEPARATORS = " \t\r\n:,-"
 _HEXDIGITS = "0123456789abcdefABCDEF"
@@ -174,7 +177,39 @@ def cmd_run(args):
         "max_clients": args.max_clients,
         "status_interval": args.status_interval,
         "replay_check": not args.allow_replay,
+        "device_id": args.device_id,
     }
+    broker = None
+    if args.mqtt:
+        host, port = args.mqtt, 1883
+        if args.mqtt == "auto":
+            # The demo shows MQTT too: a broker of our own on a free port, gone when we stop.
+            try:
+                broker = LocalBroker().start()
+            except (RuntimeError, OSError) as e:
+                print("run: cannot start a local MQTT broker: %s" % e, file=sys.stderr)
+                return 1
+            host, port = "127.0.0.1", broker.port
+            _log("mqtt: started a local %s broker on 127.0.0.1:%d; watch it with:" % (broker.kind, port))
+            if shutil.which("mosquitto_sub"):
+                _log("  mosquitto_sub -h 127.0.0.1 -p %d -t 'p1dongle/#' -t 'homeassistant/#' -v" % port)
+            else:
+                _log("  %s -c \"import paho.mqtt.subscribe as s; s.callback(lambda c, u, m: print(m.topic, "
+                     "m.payload[:70]), ['p1dongle/#', 'homeassistant/#'], hostname='127.0.0.1', port=%d)\""
+                     % (sys.executable, port))
+        elif ":" in args.mqtt:
+            host, _, p = args.mqtt.rpartition(":")
+            port = int(p) if p.isdigit() else -1
+        settings["mqtt"] = {"host": host, "port": port, "user": args.mqtt_user,
+                            "password": args.mqtt_password or os.environ.get(MQTT_PASSWORD_ENV)}
+    try:
+        return _run_with(args, settings)
+    finally:
+        if broker:
+            broker.stop()
+
+
+def _run_with(args, settings):
     if args.source == "meter":
         settings["source"] = "tcp:127.0.0.1:1"        # replaced below, once the meter listens
         if not args.key:
@@ -364,6 +399,14 @@ def build_parser():
                    help="emulated meter: every Nth frame comes with noise, a bad tag or a cut (default: 0)")
     r.add_argument("--count", type=int, default=0, metavar="N", help="stop after N telegrams (default: run until Ctrl-C)")
     r.add_argument("--allow-replay", action="store_true", help="accept frame counters that go backwards")
+    r.add_argument("--mqtt", metavar="HOST[:PORT]",
+                   help="also publish to this MQTT broker (telegram, state JSON, status, Home Assistant "
+                        "discovery); 'auto': start a local one (mosquitto, else amqtt)")
+    r.add_argument("--mqtt-user", metavar="USER", help="MQTT user name")
+    r.add_argument("--mqtt-password", metavar="PASSWORD",
+                   help="MQTT password (better: $%s, which stays out of your shell history)" % MQTT_PASSWORD_ENV)
+    r.add_argument("--device-id", default="p1dongle", metavar="NAME",
+                   help="names this dongle in MQTT topics (p1dongle/NAME/...) and Home Assistant (default: p1dongle)")
     r.add_argument("-q", "--quiet", action="store_true", help="no line per telegram")
     r.set_defaults(func=cmd_run, parser=r)
 

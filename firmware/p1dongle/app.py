@@ -6,12 +6,14 @@
 import asyncio
 
 from .compat import sleep_ms, ticks_diff, ticks_ms
+from .mqtt import MqttClient
+from .mqttout import MqttOutput
 from .pipeline import FRAME, PROBLEM, TELEGRAM, Pipeline
 from .tcpserver import TcpServer
 
 
 class App:
-    def __init__(self, cfg, source, log=print):
+    def __init__(self, cfg, source, log=print, info=None):
         self.cfg = cfg
         self.source = source
         self.log = log
@@ -21,14 +23,46 @@ class App:
         self.plain = TcpServer("plaintext", cfg["max_clients"], cfg["queue_len"], self.status, log)
         self.raw = TcpServer("raw", cfg["max_clients"], cfg["queue_len"], self.status, log) if cfg["raw_port"] else None
         self.subscribers = []     # callables(telegram bytes): MQTT, the simulator's console, tests
+        self.info = info          # () -> {"free_heap": ..., "wifi_rssi": ...} from the platform
+        self.mqtt = None
+        m = cfg.get("mqtt")
+        if m:
+            prefix = m["prefix"]
+            self.mqtt = MqttClient(m["host"], m["port"], cfg["device_id"], m["user"], m["password"],
+                                   m["keepalive"], will=(prefix + "/status", "offline"),
+                                   queue_len=m["queue_len"], log=log, on_connect=self._mqtt_connected)
+            self.mqtt_out = MqttOutput(self.mqtt, prefix, m["discovery_prefix"], cfg["device_id"], log)
+            self.subscribers.append(self.mqtt_out.telegram)
         self._rxbuf = bytearray(512)  # every read from the meter lands here: no allocation per read
         self.started = ticks_ms()
 
     def status(self):
         up = ticks_diff(ticks_ms(), self.started) // 1000
-        clients = len(self.plain.clients) + (len(self.raw.clients) if self.raw else 0)
-        return "up %dh%02dm%02ds, %s, clients %d" % (
-            up // 3600, up // 60 % 60, up % 60, self.pipeline.status(), clients)
+        mqtt = ""
+        if self.mqtt:
+            mqtt = ", mqtt %s" % ("connected" if self.mqtt.connected else "down")
+            if self.mqtt.dropped:
+                mqtt += " (%d messages dropped)" % self.mqtt.dropped
+        return "up %dh%02dm%02ds, %s, clients %d%s" % (
+            up // 3600, up // 60 % 60, up % 60, self.pipeline.status(), self._clients(), mqtt)
+
+    def _clients(self):
+        return len(self.plain.clients) + (len(self.raw.clients) if self.raw else 0)
+
+    def diagnostics(self):
+        p = self.pipeline
+        d = {"uptime": ticks_diff(ticks_ms(), self.started) // 1000, "telegrams": p.telegrams,
+             "tag_failures": p.auth_failures, "crc_failures": p.crc_failures, "replays": p.replays,
+             "bad_frames": p.bad_frames, "dropped_bytes": sum(p.frames.dropped),
+             "unauthenticated": p.unauthenticated, "tcp_clients": self._clients(),
+             "mqtt_dropped": self.mqtt.dropped if self.mqtt else 0, "free_heap": None, "wifi_rssi": None}
+        if self.info:
+            d.update(self.info())
+        return d
+
+    def _mqtt_connected(self, client):
+        self.mqtt_out.online()
+        self.mqtt_out.diagnostics(self.diagnostics())
 
     async def start(self):
         """Open the TCP ports. Returns when they listen."""
@@ -49,12 +83,16 @@ class App:
         if on_started:
             on_started(self)
         ticker = asyncio.create_task(self._status_loop()) if self.cfg["status_interval"] else None
+        mqtt = asyncio.create_task(self.mqtt.run()) if self.mqtt else None
         try:
             await self._rx()
             await self.drain()
         finally:
             if ticker:
                 ticker.cancel()
+            if mqtt:
+                await self.mqtt.stop()
+                mqtt.cancel()
             await self.stop()
 
     async def stop(self):
@@ -91,10 +129,13 @@ class App:
         """Give the clients a moment to receive what is queued for them (the input ended)."""
         t0 = ticks_ms()
         servers = [s for s in (self.plain, self.raw) if s]
-        while ticks_diff(ticks_ms(), t0) < limit_ms and not all(s.idle() for s in servers):
+        while ticks_diff(ticks_ms(), t0) < limit_ms and not (
+                all(s.idle() for s in servers) and (not self.mqtt or self.mqtt.idle())):
             await sleep_ms(20)
 
     async def _status_loop(self):
         while True:
             await asyncio.sleep(self.cfg["status_interval"])
             self.log("status: " + self.status())
+            if self.mqtt:
+                self.mqtt_out.diagnostics(self.diagnostics())

@@ -29,6 +29,8 @@ DEFAULTS = {
     "timeout_ms": 5000,        # a partial frame older than this is dropped
     "replay_check": True,      # refuse frame counters that go backwards
     "wifi": None,              # {"ssid": ..., "password": ...}
+    "device_id": "p1dongle",   # names this dongle: MQTT topics, client id, Home Assistant node
+    "mqtt": None,              # {"host": ...}: publish to a broker (see MQTT_DEFAULTS); none: off
     "uart": None,              # see UART_DEFAULTS
 }
 
@@ -42,6 +44,17 @@ UART_DEFAULTS = {
     "stop": 1,
     "invert": True,            # P1 is open-collector, inverted: RX inversion in the UART
     "rxbuf": 4096,             # the UART's own buffer; covers several frames while Wi-Fi is busy
+}
+
+MQTT_DEFAULTS = {
+    "host": None,              # the broker's name or address (required)
+    "port": 1883,
+    "user": None,
+    "password": None,
+    "prefix": None,            # topics under this; default p1dongle/<device_id>
+    "discovery_prefix": "homeassistant",   # Home Assistant discovery; "" switches it off
+    "keepalive": 60,           # seconds; a broker silent for this long means a dead connection
+    "queue_len": 8,            # telegrams kept while the broker is away (the newest)
 }
 
 _PORTS = ("tcp_port", "raw_port")
@@ -91,7 +104,28 @@ def check(raw):
                              or not isinstance(wifi.get("password", ""), str)):
         raise ConfigError('wifi must be {"ssid": "...", "password": "..."}')
     cfg["uart"] = _uart(cfg["uart"] or {}, prof)
+    if not isinstance(cfg["device_id"], str) or not cfg["device_id"] or "/" in cfg["device_id"]:
+        raise ConfigError("device_id must be a short name without '/'")
+    if cfg["mqtt"] is not None:
+        cfg["mqtt"] = _mqtt(cfg["mqtt"], cfg["device_id"])
     return cfg
+
+
+def _mqtt(raw, device_id):
+    m = _merge(raw, MQTT_DEFAULTS, 'mqtt must be {"host": "...", ...}', "unknown mqtt setting")
+    if not isinstance(m["host"], str) or not m["host"]:
+        raise ConfigError("mqtt host must be the broker's name or address")
+    _int(m, "port", 1, 65535, "mqtt ")
+    _int(m, "keepalive", 5, 3600, "mqtt ")
+    _int(m, "queue_len", 1, 64, "mqtt ")
+    for name in ("user", "password", "prefix"):
+        if m[name] is not None and not isinstance(m[name], str):
+            raise ConfigError("mqtt %s must be a string" % name)
+    if not isinstance(m["discovery_prefix"], str):
+        raise ConfigError("mqtt discovery_prefix must be a string")
+    if not m["prefix"]:
+        m["prefix"] = "p1dongle/" + device_id
+    return m
 
 
 def auth_key(text):

@@ -1,0 +1,245 @@
+"""MQTT with a real broker (mosquitto, else amqtt) started here on a free port, and a real client
+(paho-mqtt) subscribing: every telegram byte-exact, parsed state, Home Assistant discovery; a broker
+that is absent, dies, comes back or refuses the password never stops the dongle or its TCP clients."""
+import json
+import os
+import signal
+import sys
+import threading
+import uuid
+
+import meter
+import paho.mqtt.client as paho
+import pytest
+from conftest import ROOT
+from p1dongle import dsmr
+from procs import SIM, P1Reader, Proc, connect, free_port, micropython_app, read_telegrams, sim
+
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from broker import LocalBroker  # noqa: E402
+
+
+class Subscriber:
+    """paho-mqtt, subscribed to everything, reconnecting by itself; messages kept in order."""
+
+    def __init__(self, port, user=None, password=None):
+        self.messages = []                  # (topic, payload, retain)
+        self.cond = threading.Condition()
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="test-" + uuid.uuid4().hex[:8])
+        if user:
+            self.client.username_pw_set(user, password)
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([("p1dongle/#", 1), ("homeassistant/#", 1)])
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(0.1, 1)
+        self.client.connect_async("127.0.0.1", port)
+        self.client.loop_start()
+
+    def _on_message(self, client, userdata, msg):
+        with self.cond:
+            self.messages.append((msg.topic, msg.payload, msg.retain))
+            self.cond.notify_all()
+
+    def wait(self, pred, timeout=30, what="messages"):
+        with self.cond:
+            if not self.cond.wait_for(lambda: pred(self.messages), timeout):
+                raise AssertionError("no %s within %ss; got %s" % (
+                    what, timeout, [(t, p[:40]) for t, p, _ in self.messages[-20:]]))
+
+    def payloads(self, topic):
+        with self.cond:
+            return [p for t, p, _ in self.messages if t == topic]
+
+    def count(self, topic):
+        return lambda msgs: sum(1 for t, _, _ in msgs if t == topic)
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def until(topic, n):
+    return lambda msgs: sum(1 for t, _, _ in msgs if t == topic) >= n
+
+
+def last_is(topic, payload):
+    def pred(msgs):
+        seen = [p for t, p, _ in msgs if t == topic]
+        return bool(seen) and seen[-1] == payload
+    return pred
+
+
+@pytest.fixture
+def broker():
+    b = LocalBroker().start()
+    yield b
+    b.stop()
+
+
+def run_dongle(port, *extra):
+    return sim("run", "--source", "meter", "--mqtt", "127.0.0.1:%d" % port, "--interval", "0.3",
+               "--tcp-port", "0", "--status-interval", "0", "--device-id", "test1", *extra)
+
+
+# Home Assistant's sensor rules for the classes we use: device_class -> (state classes, units)
+HA_RULES = {
+    "energy": (("total_increasing", "total"), ("Wh", "kWh", "MWh", "GJ")),
+    "power": (("measurement",), ("W", "kW")),
+    "voltage": (("measurement",), ("V", "mV")),
+    "current": (("measurement",), ("A", "mA")),
+    "gas": (("total_increasing", "total"), ("m³", "ft³", "CCF")),
+    "reactive_power": (("measurement",), ("var", "kvar")),
+    "apparent_power": (("measurement",), ("VA", "kVA")),
+}
+
+
+def test_telegrams_state_and_home_assistant_discovery(broker):
+    sub = Subscriber(broker.port)
+    app = run_dongle(broker.port, "--count", "4")
+    try:
+        port = int(app.expect(r"connect: telnet localhost (\d+)").group(1))
+        client = connect(port)
+        tcp = read_telegrams(client, 2)
+        sub.wait(until("p1dongle/test1/telegram", 4), what="4 telegrams")
+        sub.wait(until("p1dongle/test1/state", 4), what="4 states")
+        assert app.p.wait(30) == 0
+    finally:
+        app.stop()
+        sub.close()
+    telegrams = sub.payloads("p1dongle/test1/telegram")
+    for t in telegrams:                                       # byte-exact: CRC still right
+        assert t.startswith(b"/Lux5") and int(t[-6:-2], 16) == meter.crc16_arc(t[:t.index(b"!") + 1])
+    assert set(tcp) <= set(telegrams)                         # the same bytes on TCP and MQTT
+    for t, s in zip(telegrams, sub.payloads("p1dongle/test1/state")):
+        state = json.loads(s)
+        values = dsmr.parse(t)
+        for name, (v, unit) in values.items():
+            assert state[name] == (list(v) if isinstance(v, tuple) else v), name
+            assert state["units"].get(name) == unit
+    assert sub.payloads("p1dongle/test1/status")[-1] in (b"online", b"offline")
+    diag = json.loads(sub.payloads("p1dongle/test1/diagnostics")[-1])
+    for key in ("uptime", "telegrams", "tag_failures", "crc_failures", "dropped_bytes", "tcp_clients",
+                "free_heap", "wifi_rssi", "mqtt_dropped"):
+        assert key in diag
+    # discovery: one retained config per numeric value with a unit, one device, valid classes
+    configs = {}
+    for topic, payload, _ in sub.messages:
+        if topic.startswith("homeassistant/sensor/test1/") and topic.endswith("/config"):
+            configs[topic] = json.loads(payload)
+    by_name = {c["name"]: c for c in configs.values()}
+    last_state = json.loads(sub.payloads("p1dongle/test1/state")[-1])
+    for name, c in by_name.items():
+        assert c["state_topic"] == "p1dongle/test1/state"
+        assert c["availability_topic"] == "p1dongle/test1/status"
+        assert (c["payload_available"], c["payload_not_available"]) == ("online", "offline")
+        assert "['%s']" % name in c["value_template"] and name in last_state
+        assert c["device"]["identifiers"] == by_name["totalImportedEnergyP"]["device"]["identifiers"]
+        if "device_class" in c:
+            states, units = HA_RULES[c["device_class"]]
+            assert c["state_class"] in states and c["unit_of_measurement"] in units, name
+    assert len({c["unique_id"] for c in by_name.values()}) == len(by_name)
+    energy = by_name["totalImportedEnergyP"]
+    assert (energy["device_class"], energy["state_class"], energy["unit_of_measurement"]) == \
+        ("energy", "total_increasing", "kWh")
+    power = by_name["currentUsage"]
+    assert (power["device_class"], power["unit_of_measurement"]) == ("power", "W") and "* 1000" in power["value_template"]
+    assert by_name["voltageL1"]["device_class"] == "voltage" and by_name["currentL1"]["device_class"] == "current"
+    assert by_name["logicalDeviceName"] if "logicalDeviceName" in by_name else True
+    assert "SAG1030700089953" in energy["device"]["name"]     # one HA device per meter, by its id
+
+
+def test_broker_absent_at_start_then_there_and_tcp_never_waits():
+    port = free_port()
+    app = run_dongle(port)
+    b = None
+    sub = None
+    try:
+        tcp_port = int(app.expect(r"connect: telnet localhost (\d+)").group(1))
+        app.expect(r"mqtt mqtt://127.0.0.1:%d: cannot connect.*retrying in 1 s" % port)
+        client = connect(tcp_port)
+        assert len(read_telegrams(client, 3, timeout=10)) == 3    # MQTT down: TCP on time
+        b = LocalBroker(port=port).start()
+        sub = Subscriber(port)
+        app.expect(r"mqtt mqtt://127.0.0.1:%d: connected" % port, timeout=40)
+        sub.wait(last_is("p1dongle/test1/status", b"online"), what="status online")
+        sub.wait(until("p1dongle/test1/telegram", 2), what="telegrams after the broker came")
+        assert app.p.poll() is None
+    finally:
+        app.stop()
+        if sub:
+            sub.close()
+        if b:
+            b.stop()
+
+
+def test_broker_dies_and_returns_then_the_will_says_offline(broker):
+    sub = Subscriber(broker.port)
+    app = run_dongle(broker.port)
+    try:
+        tcp_port = int(app.expect(r"connect: telnet localhost (\d+)").group(1))
+        client = connect(tcp_port)
+        sub.wait(until("p1dongle/test1/telegram", 1), what="a telegram")
+        broker.kill()                                            # mid-stream, no goodbye
+        app.expect(r"mqtt mqtt://127.0.0.1:%d: .*retrying" % broker.port)
+        assert len(read_telegrams(client, 4, timeout=10)) == 4   # TCP clients never notice
+        broker.start()
+        app.expect(r"mqtt mqtt://127.0.0.1:%d: connected" % broker.port, timeout=40)
+        n = len(sub.payloads("p1dongle/test1/telegram"))
+        sub.wait(until("p1dongle/test1/telegram", n + 2), what="telegrams after the restart")
+        sub.wait(last_is("p1dongle/test1/status", b"online"), what="status online again")
+        assert app.p.poll() is None
+        app.p.send_signal(signal.SIGKILL)                        # the dongle dies: its will speaks
+        sub.wait(last_is("p1dongle/test1/status", b"offline"), what="the will: offline")
+    finally:
+        app.stop()
+        sub.close()
+
+
+def test_wrong_credentials_one_clear_line_backoff_and_no_crash():
+    b = LocalBroker(users={"meter": "right-password"}).start()
+    app = run_dongle(b.port, "--mqtt-user", "meter", "--mqtt-password", "wrong-password")
+    try:
+        tcp_port = int(app.expect(r"connect: telnet localhost (\d+)").group(1))
+        line = app.expect(r"mqtt .*retrying in 1 s").string
+        assert "bad user name or password" in line or "not authorised" in line or "connection" in line
+        app.expect(r"mqtt .*retrying in 2 s", timeout=30)                  # backing off
+        assert len(read_telegrams(connect(tcp_port), 2, timeout=10)) == 2
+        assert app.p.poll() is None
+        assert "wrong-password" not in "\n".join(app.seen)
+    finally:
+        app.stop()
+    # the right password, from the environment (where it stays out of the shell history)
+    ok = Proc([sys.executable, SIM, "run", "--source", "meter", "--mqtt", "127.0.0.1:%d" % b.port,
+               "--mqtt-user", "meter", "--interval", "0.3", "--tcp-port", "0", "--status-interval", "0"],
+              env={"P1DONGLE_MQTT_PASSWORD": "right-password"})
+    try:
+        ok.expect(r"mqtt mqtt://127.0.0.1:%d: connected" % b.port)
+    finally:
+        ok.stop()
+        b.stop()
+
+
+def test_the_mqtt_client_under_micropython(micropython, broker, tmp_path):
+    """main.py in the MicroPython unix port publishes to the broker like the CPython tools."""
+    tgs = [meter.telegram(meter.LUX_BODY[:5] + ["1-0:1.7.0(00.%03d*kW)" % i]) for i in range(3)]
+    reader = P1Reader()
+    sub = Subscriber(broker.port)
+    cfg = tmp_path / "p1dongle.json"
+    cfg.write_text(json.dumps({"key": meter.KEY.hex(), "source": "tcp:127.0.0.1:%d" % reader.port,
+                               "host": "127.0.0.1", "tcp_port": free_port(), "status_interval": 0,
+                               "device_id": "mp", "mqtt": {"host": "127.0.0.1", "port": broker.port}}))
+    app = micropython_app(micropython, str(cfg))
+    try:
+        app.expect(r"mqtt mqtt://127.0.0.1:%d: connected" % broker.port)
+        reader.accept()
+        for i, t in enumerate(tgs):
+            reader.send(meter.frame(t, counter=i + 1))
+            sub.wait(until("p1dongle/mp/telegram", i + 1), what="telegram %d" % (i + 1))
+        assert sub.payloads("p1dongle/mp/telegram") == tgs
+        sub.wait(until("p1dongle/mp/state", 3), what="states")
+        assert json.loads(sub.payloads("p1dongle/mp/state")[-1])["currentUsage"] == 0.002
+        assert sub.payloads("p1dongle/mp/status")[-1] == b"online"
+        assert any(t.startswith("homeassistant/sensor/mp/") for t, _, _ in sub.messages)
+    finally:
+        app.stop()
+        reader.close()
+        sub.close()
