@@ -25,7 +25,7 @@ def main(path):
     platform.start_network(cfg, print)
     while True:
         try:
-            asyncio.run(App(cfg, source).run())
+            asyncio.run(App(cfg, source, info=platform.info).run(platform.on_started))
             return                      # the input ended (a file)
         except KeyboardInterrupt:
             return

@@ -75,6 +75,17 @@ def broker():
     b.stop()
 
 
+@pytest.fixture(params=["mosquitto", "amqtt"])
+def any_broker(request):
+    """Both brokers the tools may start: mosquitto (Debian) and the amqtt fallback (PyPI)."""
+    import shutil
+    if request.param == "mosquitto" and not shutil.which("mosquitto"):
+        pytest.fail("mosquitto is not installed: make test installs it (apt-get install mosquitto)")
+    b = LocalBroker(kind=request.param).start()
+    yield b
+    b.stop()
+
+
 def run_dongle(port, *extra):
     return sim("run", "--source", "meter", "--mqtt", "127.0.0.1:%d" % port, "--interval", "0.3",
                "--tcp-port", "0", "--status-interval", "0", "--device-id", "test1", *extra)
@@ -92,7 +103,8 @@ HA_RULES = {
 }
 
 
-def test_telegrams_state_and_home_assistant_discovery(broker):
+def test_telegrams_state_and_home_assistant_discovery(any_broker):
+    broker = any_broker
     sub = Subscriber(broker.port)
     app = run_dongle(broker.port, "--count", "4")
     try:
@@ -243,3 +255,70 @@ def test_the_mqtt_client_under_micropython(micropython, broker, tmp_path):
         app.stop()
         reader.close()
         sub.close()
+
+
+class FreezingProxy:
+    """A TCP relay between the dongle and the broker that can stop passing bytes while keeping
+    both connections open: a half-open link, as when Wi-Fi drops without a FIN."""
+
+    def __init__(self, target_port):
+        import socket
+        self.target = target_port
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(4)
+        self.port = self.server.getsockname()[1]
+        self.socks = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        while True:
+            try:
+                a, _ = self.server.accept()
+            except OSError:
+                return
+            b = socket.create_connection(("127.0.0.1", self.target))
+            self.socks += [a, b]
+            for src, dst in ((a, b), (b, a)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src, dst):
+        try:
+            while True:
+                data = src.recv(4096)
+                if not data:
+                    break
+                self.flowing.wait()          # frozen: hold the bytes, keep the sockets open
+                dst.sendall(data)
+        except OSError:
+            pass
+
+    def close(self):
+        self.flowing.set()
+        for s in self.socks + [self.server]:
+            s.close()
+
+
+def test_a_half_open_connection_is_noticed_and_replaced(broker, tmp_path):
+    """No PINGRESP within the keepalive: the client gives the connection up and connects again."""
+    proxy = FreezingProxy(broker.port)
+    reader = P1Reader()
+    cfg = tmp_path / "p1dongle.json"
+    cfg.write_text(json.dumps({"key": meter.KEY.hex(), "source": "tcp:127.0.0.1:%d" % reader.port,
+                               "host": "127.0.0.1", "tcp_port": free_port(), "status_interval": 0,
+                               "mqtt": {"host": "127.0.0.1", "port": proxy.port, "keepalive": 5}}))
+    app = micropython_app(sys.executable, str(cfg))      # main.py under CPython
+    try:
+        app.expect(r"mqtt mqtt://127.0.0.1:%d: connected" % proxy.port)
+        proxy.flowing.clear()
+        app.expect(r"no answer to ping .*half-open.*retrying", timeout=30)
+        proxy.flowing.set()
+        app.expect(r"mqtt mqtt://127.0.0.1:%d: connected" % proxy.port, timeout=30)
+        assert app.p.poll() is None
+    finally:
+        app.stop()
+        proxy.close()
+        reader.close()

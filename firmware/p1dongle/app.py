@@ -35,6 +35,7 @@ class App:
             self.subscribers.append(self.mqtt_out.telegram)
         self._rxbuf = bytearray(512)  # every read from the meter lands here: no allocation per read
         self.started = ticks_ms()
+        self._receiving = False
 
     def status(self):
         up = ticks_diff(ticks_ms(), self.started) // 1000
@@ -101,7 +102,18 @@ class App:
             await self.raw.stop()
         await self.source.close()
 
+    def receiving(self):
+        """The receive task is running (the watchdog feeds only then)."""
+        return self._receiving
+
     async def _rx(self):
+        self._receiving = True
+        try:
+            await self._rx_loop()
+        finally:
+            self._receiving = False
+
+    async def _rx_loop(self):
         pipe = self.pipeline
         while True:
             n = await self.source.readinto(self._rxbuf)

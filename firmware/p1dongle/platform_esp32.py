@@ -1,7 +1,9 @@
 # The target is the dongle: the meter's bytes come from the UART (inverted RX), the network is
 # Wi-Fi. The only module that imports machine and network.
 import asyncio
+import gc
 
+import machine
 import network
 from machine import UART, Pin
 
@@ -40,7 +42,8 @@ def make_source(cfg, log=print):
 
 
 def start_network(cfg, log=print):
-    """Start joining the Wi-Fi; the UART and the app run meanwhile."""
+    """Start joining the Wi-Fi and say why the dongle last reset; the UART and the app run meanwhile."""
+    log("p1dongle: reset cause: " + _RESET_CAUSES.get(machine.reset_cause(), "unknown"))
     wifi = cfg["wifi"]
     if not wifi:
         log("p1dongle: no wifi settings; serving nothing until they are set")
@@ -50,3 +53,58 @@ def start_network(cfg, log=print):
     if not wlan.isconnected():
         wlan.connect(wifi["ssid"], wifi.get("password", ""))
     log("p1dongle: joining Wi-Fi %s" % wifi["ssid"])
+
+
+_RESET_CAUSES = {
+    machine.PWRON_RESET: "power on", machine.HARD_RESET: "hard reset", machine.WDT_RESET: "watchdog (it hung)",
+    machine.DEEPSLEEP_RESET: "deep sleep", machine.SOFT_RESET: "soft reset",
+}
+
+
+def info():
+    """For the diagnostics topic: free heap and Wi-Fi signal."""
+    wlan = network.WLAN(network.STA_IF)
+    rssi = None
+    if wlan.isconnected():
+        try:
+            rssi = wlan.status("rssi")
+        except (OSError, ValueError):
+            pass
+    return {"free_heap": gc.mem_free(), "wifi_rssi": rssi}
+
+
+def on_started(app):
+    """Tasks the dongle runs beside the app: keep Wi-Fi up, and the hardware watchdog."""
+    asyncio.create_task(_keep_wifi(app.cfg, app.log))
+    asyncio.create_task(_watchdog(app))
+
+
+async def _keep_wifi(cfg, log):
+    # Rejoin with backoff (5 s doubling to 5 min) when the access point goes away; the UART and the
+    # TCP server keep running all along, MQTT reconnects by itself once the network is back.
+    wifi = cfg["wifi"]
+    if not wifi:
+        return
+    wlan = network.WLAN(network.STA_IF)
+    delay = 5
+    while True:
+        await asyncio.sleep(delay)
+        if wlan.isconnected():
+            delay = 5
+            continue
+        log("p1dongle: Wi-Fi %s lost, rejoining (next try in %d s)" % (wifi["ssid"], min(delay * 2, 300)))
+        try:
+            wlan.disconnect()
+            wlan.connect(wifi["ssid"], wifi.get("password", ""))
+        except OSError as e:
+            log("p1dongle: Wi-Fi: %r" % e)
+        delay = min(delay * 2, 300)
+
+
+async def _watchdog(app, timeout_ms=30000):
+    # Fed only while the receive task is alive: a hung event loop or a dead RX task resets the
+    # dongle after timeout_ms (the reset cause says "watchdog" at the next boot).
+    wdt = machine.WDT(timeout=timeout_ms)
+    while app.receiving():
+        wdt.feed()
+        await asyncio.sleep(1)

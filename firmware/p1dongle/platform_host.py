@@ -20,6 +20,14 @@ def start_network(cfg, log=print):
     pass
 
 
+def info():
+    return {}
+
+
+def on_started(app):
+    pass
+
+
 class SerialSource:
     """A USB P1 cable (CPython with pyserial). serial:DEVICE[@BAUD]; framing from the uart settings."""
 
