@@ -322,3 +322,14 @@ def test_a_half_open_connection_is_noticed_and_replaced(broker, tmp_path):
         app.stop()
         proxy.close()
         reader.close()
+
+
+def test_while_the_broker_is_away_the_newest_telegrams_wait_and_the_rest_are_counted():
+    from p1dongle.mqtt import MqttClient
+    c = MqttClient("127.0.0.1", free_port(), queue_len=3, log=lambda m: None)
+    for i in range(10):
+        c.publish("t", b"%d" % i)
+    c.publish("s", b"online", retain=True, qos=1)
+    c.publish("s", b"still online", retain=True, qos=1)     # retained: only the latest, never dropped
+    assert [p for _, p, _ in c._queue] == [b"7", b"8", b"9"] and c.dropped == 7
+    assert c._retained == {"s": (b"still online", 1)}
