@@ -1,6 +1,7 @@
 # On the dongle: read the settings, build the app, run it. Also runs under the MicroPython unix
 # port and CPython: `micropython firmware/main.py settings.json` (a tcp: or file: source there).
 import sys
+import time
 
 import asyncio
 from p1dongle import config
@@ -31,7 +32,7 @@ def main(path):
             return
         except Exception as e:          # noqa: BLE001 - a bug must not take the dongle down for good
             print("p1dongle: stopped by an error: %r; restarting in 5 s" % e)
-            asyncio.run(asyncio.sleep(5))
+            time.sleep(5)
 
 
 main(sys.argv[1] if len(sys.argv) > 1 else "p1dongle.json")

@@ -98,8 +98,9 @@ HA_RULES = {
     "voltage": (("measurement",), ("V", "mV")),
     "current": (("measurement",), ("A", "mA")),
     "gas": (("total_increasing", "total"), ("m³", "ft³", "CCF")),
-    "reactive_power": (("measurement",), ("var", "kvar")),
-    "apparent_power": (("measurement",), ("VA", "kVA")),
+    "reactive_power": (("measurement",), ("var",)),           # kvar only in recent HA versions
+    "apparent_power": (("measurement",), ("VA",)),            # kVA likewise
+    "water": (("total_increasing", "total"), ("m³", "L", "gal")),
 }
 
 
@@ -198,6 +199,12 @@ def test_broker_dies_and_returns_then_the_will_says_offline(broker):
         n = len(sub.payloads("p1dongle/test1/telegram"))
         sub.wait(until("p1dongle/test1/telegram", n + 2), what="telegrams after the restart")
         sub.wait(last_is("p1dongle/test1/status", b"online"), what="status online again")
+        # a second outage starts with a short wait again: the backoff restarts after a good connection
+        broker.kill()
+        app.expect(r"mqtt mqtt://127.0.0.1:%d: .*retrying in 1 s" % broker.port)
+        broker.start()
+        app.expect(r"mqtt mqtt://127.0.0.1:%d: connected" % broker.port, timeout=40)
+        sub.wait(last_is("p1dongle/test1/status", b"online"), what="status online after the second restart")
         assert app.p.poll() is None
         app.p.send_signal(signal.SIGKILL)                        # the dongle dies: its will speaks
         sub.wait(last_is("p1dongle/test1/status", b"offline"), what="the will: offline")
@@ -238,10 +245,10 @@ def test_the_mqtt_client_under_micropython(micropython, broker, tmp_path):
     cfg = tmp_path / "p1dongle.json"
     cfg.write_text(json.dumps({"key": meter.KEY.hex(), "source": "tcp:127.0.0.1:%d" % reader.port,
                                "host": "127.0.0.1", "tcp_port": free_port(), "status_interval": 0,
-                               "device_id": "mp", "mqtt": {"host": "127.0.0.1", "port": broker.port}}))
+                               "device_id": "mp", "mqtt": {"host": "localhost", "port": broker.port}}))
     app = micropython_app(micropython, str(cfg))
     try:
-        app.expect(r"mqtt mqtt://127.0.0.1:%d: connected" % broker.port)
+        app.expect(r"mqtt mqtt://localhost:%d: connected" % broker.port)
         reader.accept()
         for i, t in enumerate(tgs):
             reader.send(meter.frame(t, counter=i + 1))

@@ -14,6 +14,9 @@
 #   listening_port(server, port) - the port an asyncio server listens on (port 0: the one picked)
 #   stream_readinto(reader, buf) - read what is there into buf, return how many bytes (0: closed);
 #                  CPython's StreamReader has no readinto
+#   resolve(host, port) - a host name looked up once to an IPv4 address string (the address as
+#                  given when it is one, or when the lookup fails): MicroPython's lookup blocks the
+#                  event loop, so callers do it once, not on every connection attempt
 #   loops        - the data path's hot loops (GHASH, CTR xor, CRC, copies): machine code from
 #                  loops_viper.py where MicroPython has the native emitter, else plain loops.py
 #   MICROPYTHON  - True under MicroPython
@@ -114,6 +117,19 @@ if MICROPYTHON:
         from . import loops
 else:
     from . import loops
+
+
+def resolve(host, port):
+    import socket
+    try:
+        info = socket.getaddrinfo(host, port, socket.AF_INET)[0][-1]
+    except OSError:
+        return host                       # let the connection attempt say what is wrong
+    if isinstance(info, tuple):           # CPython, MicroPython on the ESP32: (address, port)
+        return info[0]
+    if len(info) >= 8 and info[0] == 2:   # MicroPython's unix port: a raw sockaddr_in
+        return "%d.%d.%d.%d" % (info[4], info[5], info[6], info[7])
+    return host
 
 
 def aes_ecb(key):

@@ -22,7 +22,7 @@
 # PINGRESP, DISCONNECT. Nothing is subscribed: the dongle only publishes.
 import asyncio
 
-from .compat import close_stream, ticks_diff, ticks_ms, wait_for
+from .compat import close_stream, resolve, ticks_diff, ticks_ms, wait_for
 
 _REFUSED = {
     1: "the broker does not speak MQTT 3.1.1",
@@ -105,6 +105,8 @@ class MqttClient:
         self._writer = None
         self._pong = True
         self._stopping = False
+        self._session_ok = False          # the current attempt got as far as CONNACK
+        self._address = None              # the broker's address, once looked up
 
     def describe(self):
         return "mqtt://%s:%d" % (self.host, self.port)
@@ -144,10 +146,11 @@ class MqttClient:
 
     async def run(self):
         delay = 1
+        failures = 0
         while not self._stopping:
+            self._session_ok = False
             try:
                 await self._session()
-                delay = 1
             except asyncio.CancelledError:
                 raise
             except MqttError as e:
@@ -160,12 +163,23 @@ class MqttClient:
                 await self._close()
             if self._stopping:
                 return
+            if self._session_ok:
+                delay = 1                 # it worked for a while: a fresh outage starts short
+                failures = 0
+            else:
+                failures += 1
+                if failures % 10 == 0:
+                    self._address = None  # maybe the broker moved: look its name up again
             self.log("mqtt %s: %s, retrying in %d s" % (self.describe(), self.last_error, delay))
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.backoff_max_s)
 
     async def _session(self):
-        reader, writer = await wait_for(asyncio.open_connection(self.host, self.port), 10)
+        if self._address is None:
+            # Looked up once, not on every attempt: MicroPython's lookup blocks the whole event
+            # loop (and with it the UART) for as long as the name server takes.
+            self._address = resolve(self.host, self.port)
+        reader, writer = await wait_for(asyncio.open_connection(self._address, self.port), 10)
         self._writer = writer
         writer.write(connect_packet(self.client_id, self.keepalive, self.user, self.password, self.will))
         await wait_for(writer.drain(), 10)
@@ -175,16 +189,22 @@ class MqttClient:
         if head[3]:
             raise MqttError("connection refused: " + _REFUSED.get(head[3], "code %d" % head[3]))
         self.connected = True
+        self._session_ok = True
         self.connects += 1
         self.last_error = None
         self._pong = True
         self.log("mqtt %s: connected" % self.describe())
         if self.on_connect:
             self.on_connect(self)
-        self._dirty = list(self._retained)                   # all retained messages, once more
-        for pid in self._inflight:                           # unacknowledged QoS 1: again, DUP
-            p = self._inflight[pid]
-            writer.write(bytes([p[0] | 0x08]) + p[1:])
+        # Retained messages all go out once more (as their latest value, under new packet ids);
+        # other unacknowledged QoS 1 messages go again as they were, marked DUP.
+        self._dirty = list(self._retained)
+        for pid in list(self._inflight):
+            topic, p = self._inflight[pid]
+            if topic in self._retained:
+                del self._inflight[pid]
+            else:
+                writer.write(bytes([p[0] | 0x08]) + p[1:])
         listener = asyncio.create_task(self._listen(reader))
         try:
             await self._send_loop(writer, listener)
@@ -196,6 +216,7 @@ class MqttClient:
         last_ping = ticks_ms()
         interval_ms = self.keepalive * 1000 // 2
         while not self._stopping:
+            self._wake.clear()                  # before sending: a publish from now on wakes us
             while self._dirty:
                 topic = self._dirty.pop(0)
                 payload, qos = self._retained[topic]
@@ -213,7 +234,6 @@ class MqttClient:
                 last_ping = ticks_ms()
             if listener.done():
                 raise MqttError("connection closed by the broker")
-            self._wake.clear()
             try:
                 await wait_for(self._wake.wait(), 1)
             except asyncio.TimeoutError:
@@ -226,7 +246,9 @@ class MqttClient:
             pid = self._pid
         packet = publish_packet(topic, payload, retain, qos, pid)
         if qos:
-            self._inflight[pid] = packet
+            if len(self._inflight) >= 64:               # a broker that never acknowledges
+                del self._inflight[next(iter(self._inflight))]
+            self._inflight[pid] = (topic if retain else None, packet)
         writer.write(packet)
         self.sent += 1
 

@@ -26,9 +26,9 @@ _CLASSES = {
     "V": ("voltage", "measurement", "V", 1),
     "A": ("current", "measurement", "A", 1),
     "m3": ("gas", "total_increasing", "m³", 1),
-    "kvar": ("reactive_power", "measurement", "kvar", 1),
+    "kvar": ("reactive_power", "measurement", "var", 1000),     # var and VA: what every HA version takes
     "kvarh": (None, "total_increasing", "kvarh", 1),
-    "kVA": ("apparent_power", "measurement", "kVA", 1),
+    "kVA": ("apparent_power", "measurement", "VA", 1000),
     "GJ": ("energy", "total_increasing", "GJ", 1),
 }
 
@@ -74,6 +74,8 @@ def discovery(values, prefix, discovery_prefix, device_id):
         if cls is None or isinstance(v, (list, str)) or isinstance(v, bool):
             continue
         device_class, state_class, shown, factor = cls
+        if unit == "m3" and _water(values, name):
+            device_class = "water"
         template = "{{ value_json['%s'] }}" % name if factor == 1 else \
             "{{ (value_json['%s'] * %d) | round(1) }}" % (name, factor)
         config = {
@@ -89,6 +91,14 @@ def discovery(values, prefix, discovery_prefix, device_id):
             config["device_class"] = device_class
         out.append(("%s/sensor/%s/%s/config" % (discovery_prefix, node, slug(name)), json.dumps(config)))
     return out
+
+
+def _water(values, name):
+    # M-Bus channel n says what it measures in mbus<n>DeviceType: 3 gas, 6 warm water, 7 water.
+    if name.startswith("mbus") and len(name) > 4:
+        kind = values.get("mbus" + name[4] + "DeviceType")
+        return kind is not None and kind[0] in (6, 7)
+    return False
 
 
 class MqttOutput:

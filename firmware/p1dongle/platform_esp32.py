@@ -73,10 +73,19 @@ def info():
     return {"free_heap": gc.mem_free(), "wifi_rssi": rssi}
 
 
+_current = [None]       # the app the watchdog watches (main.py makes a new one after an error)
+
+
 def on_started(app):
-    """Tasks the dongle runs beside the app: keep Wi-Fi up, and the hardware watchdog."""
-    asyncio.create_task(_keep_wifi(app.cfg, app.log))
-    asyncio.create_task(_watchdog(app))
+    """Tasks the dongle runs beside the app: keep Wi-Fi up, and the hardware watchdog.
+
+    Started once: MicroPython's asyncio.run does not cancel leftover tasks, so after main.py
+    restarts the app they are still there, and now watch the new app."""
+    first = _current[0] is None
+    _current[0] = app
+    if first:
+        asyncio.create_task(_keep_wifi(app.cfg, app.log))
+        asyncio.create_task(_watchdog())
 
 
 async def _keep_wifi(cfg, log):
@@ -101,10 +110,11 @@ async def _keep_wifi(cfg, log):
         delay = min(delay * 2, 300)
 
 
-async def _watchdog(app, timeout_ms=30000):
+async def _watchdog(timeout_ms=30000):
     # Fed only while the receive task is alive: a hung event loop or a dead RX task resets the
     # dongle after timeout_ms (the reset cause says "watchdog" at the next boot).
     wdt = machine.WDT(timeout=timeout_ms)
-    while app.receiving():
-        wdt.feed()
+    while True:
+        if _current[0].receiving():
+            wdt.feed()
         await asyncio.sleep(1)
