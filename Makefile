@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 # The demo capture is encrypted with this key. It is a demo key: never use it on a real meter.
 DEMO_KEY := 0123456789ABCDEF0123456789ABCDEF
 
-.PHONY: test broker sim bench decrypt-demo mpy clean
+.PHONY: test broker mbedtls firmware-unix sim bench decrypt-demo mpy clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,36 @@ broker:
 		&& (apt-get update -qq && apt-get install -y -qq mosquitto) >/dev/null 2>&1; } \
 		|| echo "mosquitto not installed: the MQTT tests use amqtt"
 
-test: $(STAMP) broker
+# MicroPython with our GCM module (boards/usermod), built as the unix port so the tests can run it:
+# the ESP32 image gets the same module from ESP-IDF's mbedTLS. Source: MICROPY_SRC=, else the
+# release tarball in ../shared/vendor, else a clone of the v1.28.0 tag. mbedTLS: libmbedtls-dev.
+MICROPY_VERSION := 1.28.0
+MICROPY_TARBALL ?= $(firstword $(wildcard ../shared/vendor/micropython-$(MICROPY_VERSION).tar.gz \
+	/work/shared/vendor/micropython-$(MICROPY_VERSION).tar.gz))
+MICROPY_SRC ?= build/micropython-$(MICROPY_VERSION)
+P1_MICROPYTHON := build/micropython-p1dongle
+
+$(MICROPY_SRC)/py/mpconfig.h:
+	mkdir -p $(dir $(MICROPY_SRC))
+	if [ -n "$(MICROPY_TARBALL)" ]; then tar xzf $(MICROPY_TARBALL) -C $(dir $(MICROPY_SRC)); \
+	else git clone --depth 1 -b v$(MICROPY_VERSION) https://github.com/micropython/micropython $(MICROPY_SRC); fi
+	touch $@
+
+mbedtls:
+	@[ -f /usr/include/mbedtls/gcm.h ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& (apt-get update -qq && apt-get install -y -qq libmbedtls-dev) >/dev/null 2>&1; } \
+		|| { echo "need mbedTLS headers: apt-get install libmbedtls-dev"; exit 1; }
+
+$(P1_MICROPYTHON): $(MICROPY_SRC)/py/mpconfig.h boards/usermod/p1gcm/p1gcm.c boards/usermod/p1gcm/micropython.mk | mbedtls
+	$(MAKE) -s -C $(MICROPY_SRC)/mpy-cross -j2 >/dev/null
+	$(MAKE) -s -C $(MICROPY_SRC)/ports/unix -j2 MICROPY_PY_SSL=0 MICROPY_PY_BTREE=0 FROZEN_MANIFEST= \
+		USER_C_MODULES=$(CURDIR)/boards/usermod BUILD=build-p1dongle >/dev/null
+	cp $(MICROPY_SRC)/ports/unix/build-p1dongle/micropython $@
+	ln -sfn $(abspath $(MICROPY_SRC))/extmod build/micropython-p1dongle-lib
+
+firmware-unix: $(P1_MICROPYTHON)
+
+test: $(STAMP) broker $(P1_MICROPYTHON)
 	$(BIN)/python -m pytest host_tests
 
 # MQTT=HOST[:PORT] publishes to your broker; by default a local one is started for the demo.

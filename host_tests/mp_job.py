@@ -100,6 +100,22 @@ def loops_job(cases):
     return out
 
 
+def native_job(cases):
+    """Which GCM runs here, and what a failed tag check leaves in the output buffer."""
+    from p1dongle.compat import native_gcm
+    out = {"native_module": native_gcm is not None, "leftovers": []}
+    for c in cases:
+        g = Gcm(unhexlify(c["key"]))
+        out["gcm_native"] = g._native is not None
+        buf = bytearray(b"\xaa" * len(unhexlify(c["ct"])))
+        try:
+            g.decrypt_into(unhexlify(c["iv"]), unhexlify(c["aad"]), unhexlify(c["ct"]), unhexlify(c["tag"]), buf)
+            out["leftovers"].append("decrypted")
+        except P1Error:
+            out["leftovers"].append(hx(buf))
+    return out
+
+
 def dsmr_job(telegrams):
     out = []
     for t in telegrams:
@@ -129,6 +145,8 @@ def main():
         result = dsmr_job(job["telegrams"])
     elif kind == "pipeline":
         result = pipeline(job)
+    elif kind == "native":
+        result = native_job(job["cases"])
     elif kind == "loops":
         result = loops_job(job["cases"])
     else:

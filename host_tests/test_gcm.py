@@ -180,3 +180,16 @@ def test_micropython_agrees_with_cryptography(run_job):
     for c, g in zip(enc, got):
         ct, tag = gcm_encrypt(_h(c["key"]), _h(c["iv"]), _h(c["aad"]), _h(c["pt"]), 12)
         assert g == (ct + tag).hex()
+
+
+def test_ranges_are_checked_before_any_loop_runs():
+    key, iv = os.urandom(16), os.urandom(12)
+    sealed = Gcm(key).encrypt(iv, b"", b"x" * 40, 12)
+    g = Gcm(key)
+    assert g.open_into(iv, b"", sealed, 0, 40, 12, bytearray(40)) == 40      # exactly enough room
+    with pytest.raises(ValueError):
+        g.open_into(iv, b"", sealed, 0, 40, 12, bytearray(39))                # output too small
+    with pytest.raises(ValueError):
+        g.open_into(iv, b"", sealed, 0, 41, 12, bytearray(64))                # tag beyond the buffer
+    with pytest.raises(ValueError):
+        g.ctr_into(iv, sealed, 10, 60, bytearray(64))                         # input beyond the buffer

@@ -19,6 +19,8 @@
 #                  event loop, so callers do it once, not on every connection attempt
 #   loops        - the data path's hot loops (GHASH, CTR xor, CRC, copies): machine code from
 #                  loops_viper.py where MicroPython has the native emitter, else plain loops.py
+#   native_gcm   - the board build's GCM module (_p1gcm, mbedTLS: hardware AES on the ESP32), or
+#                  None: gcm.py then does GCM itself
 #   MICROPYTHON  - True under MicroPython
 import sys
 
@@ -27,13 +29,18 @@ MICROPYTHON = sys.implementation.name == "micropython"
 if MICROPYTHON:
     from micropython import const
     import asyncio
-    import cryptolib
     import time
+    try:
+        import cryptolib
+    except ImportError:                 # a build with our native GCM and no TLS (the unix test build)
+        cryptolib = None
 
     _ECB = const(1)
 
     class _Ecb:
         def __init__(self, key):
+            if cryptolib is None:
+                raise ImportError("this MicroPython has neither cryptolib nor the _p1gcm module")
             self._aes = cryptolib.aes(key, _ECB)
 
         def encrypt(self, src, dst):
@@ -117,6 +124,12 @@ if MICROPYTHON:
         from . import loops
 else:
     from . import loops
+
+
+try:
+    import _p1gcm as native_gcm         # only in our own firmware builds (boards/usermod)
+except ImportError:
+    native_gcm = None
 
 
 def resolve(host, port):

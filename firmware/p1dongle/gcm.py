@@ -12,7 +12,7 @@
 # frame is decrypted without a single new object on MicroPython's heap (open_into).
 import struct
 
-from .compat import aes_ecb, const, loops
+from .compat import aes_ecb, const, loops, native_gcm
 from .errors import AuthError
 
 _BATCH = const(32)          # counter blocks encrypted per cryptolib call
@@ -20,7 +20,11 @@ _J0_END = b"\x00\x00\x00\x01"
 
 
 class Gcm:
-    def __init__(self, key):
+    def __init__(self, key, native=True):
+        # native: use the firmware's mbedTLS module when the build has one (same results, tested)
+        self._native = native_gcm.GCM(key) if native and native_gcm is not None else None
+        if self._native is not None:
+            return
         self._ecb = aes_ecb(key)
         self._blk = bytearray(16)       # E_K(J0), then the tag
         self._y = bytearray(16)         # GHASH state
@@ -75,9 +79,14 @@ class Gcm:
         """Verify the tag that follows buf[start:end], then decrypt buf[start:end] into out[0:].
 
         The allocation-free form for frames: ciphertext and tag stay where they are in the frame.
-        Returns the plaintext length. Raises AuthError, and leaves out untouched, on a bad tag."""
+        Returns the plaintext length. Raises AuthError on a bad tag; out then holds no plaintext
+        (untouched here, cleared by the native module)."""
         self._check_args(iv, tag_len)
-        _check_range(buf, start, end + tag_len, out)
+        _check_range(buf, start, end, tag_len, out)
+        if self._native is not None:
+            if self._native.open_into(iv, aad, buf, start, end, tag_len, out) < 0:
+                raise AuthError("authentication failed: wrong key or authentication key")
+            return end - start
         self._tag(iv, aad, buf, start, end)
         if not loops.equal(self._blk, 0, buf, end, tag_len):
             raise AuthError("authentication failed: wrong key or authentication key")
@@ -90,17 +99,23 @@ class Gcm:
         utility does not hand out; the caller says so to the user. Returns the length."""
         if len(iv) != 12:
             raise ValueError("GCM here takes a 96-bit IV")
-        _check_range(buf, start, end, out)
+        _check_range(buf, start, end, 0, out)
+        if self._native is not None:
+            return self._native.ctr_into(iv, buf, start, end, out)
         self._ctr_xor(iv, buf, start, end - start, out, 0)
         return end - start
 
     def decrypt_into(self, iv, aad, ct, tag, out):
         """Verify tag over (aad, ct), then write the plaintext to out[:len(ct)] and return its length.
 
-        Raises AuthError, and leaves out untouched, when the tag does not match."""
+        Raises AuthError when the tag does not match, and out holds no plaintext: untouched here,
+        cleared by the native module."""
         self._check_args(iv, len(tag))
         n = len(ct)
-        _check_range(ct, 0, n, out)
+        _check_range(ct, 0, n, 0, out)
+        if self._native is not None:
+            # mbedTLS wants the tag right behind the ciphertext (as it is in a frame)
+            return self.open_into(iv, aad, bytes(ct) + bytes(tag), 0, n, len(tag), out)
         self._tag(iv, aad, ct, 0, n)
         if not loops.equal(self._blk, 0, tag, 0, len(tag)):
             raise AuthError("authentication failed: wrong key or authentication key")
@@ -115,6 +130,8 @@ class Gcm:
     def encrypt(self, iv, aad, pt, tag_len=16):
         """Return ciphertext || tag (the meter's side, for the emulator and the tests)."""
         self._check_args(iv, tag_len)
+        if self._native is not None:
+            return self._native.seal(iv, aad, pt, tag_len)
         n = len(pt)
         out = bytearray(n + tag_len)
         self._ctr_xor(iv, pt, 0, n, out, 0)
@@ -123,9 +140,10 @@ class Gcm:
         return bytes(out)
 
 
-def _check_range(buf, start, end, out):
+def _check_range(buf, start, end, extra, out):
+    # buf[start:end] and `extra` bytes behind it (the tag) inside buf; out room for the plaintext.
     # The loops run as machine code on the dongle, without bounds checks of their own.
-    if start < 0 or start > end or end > len(buf):
+    if start < 0 or start > end or end + extra > len(buf):
         raise ValueError("GCM input range outside its buffer")
     if len(out) < end - start:
         raise ValueError("GCM output buffer too small")
