@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 # The demo capture is encrypted with this key. It is a demo key: never use it on a real meter.
 DEMO_KEY := 0123456789ABCDEF0123456789ABCDEF
 
-.PHONY: test broker mbedtls firmware-unix sim bench decrypt-demo mpy clean
+.PHONY: test broker mbedtls firmware-unix firmware sim bench decrypt-demo mpy clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,19 @@ $(P1_MICROPYTHON): $(MICROPY_SRC)/py/mpconfig.h boards/usermod/p1gcm/p1gcm.c boa
 	ln -sfn $(abspath $(MICROPY_SRC))/extmod build/micropython-p1dongle-lib
 
 firmware-unix: $(P1_MICROPYTHON)
+
+# The real image for a dongle: MicroPython's ESP32 port with our board, frozen firmware/ and the
+# GCM module. Needs ESP-IDF (v5.2 to v5.4; `. $$IDF_PATH/export.sh` first) and the port's git
+# submodules, so it runs where those are installed, not in CI. Then: tools/flash.py flash.
+BOARD ?= P1DONGLE_ESP32
+firmware: $(MICROPY_SRC)/py/mpconfig.h
+	@command -v idf.py >/dev/null 2>&1 || { echo "ESP-IDF not found: install it and source its export.sh (see README, Build your own image)"; exit 1; }
+	$(MAKE) -C $(MICROPY_SRC)/mpy-cross
+	$(MAKE) -C $(MICROPY_SRC)/ports/esp32 submodules BOARD_DIR=$(CURDIR)/boards/$(BOARD)
+	$(MAKE) -C $(MICROPY_SRC)/ports/esp32 BOARD_DIR=$(CURDIR)/boards/$(BOARD) \
+		USER_C_MODULES=$(CURDIR)/boards/usermod/micropython.cmake
+	mkdir -p build && cp $(MICROPY_SRC)/ports/esp32/build-$(BOARD)/firmware.bin build/firmware-$(BOARD).bin
+	@echo "image: build/firmware-$(BOARD).bin  (tools/flash.py flash --port PORT --image build/firmware-$(BOARD).bin)"
 
 test: $(STAMP) broker $(P1_MICROPYTHON)
 	$(BIN)/python -m pytest host_tests

@@ -65,7 +65,7 @@ class Notification:
         return False
 
     def _with_obis(self):
-        out = []
+        out = []  # type: list
         leaves = self.leaves
         i = 0
         while i < len(leaves):

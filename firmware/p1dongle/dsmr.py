@@ -265,7 +265,7 @@ def parse(telegram):
     becomes a list of [ISO end time, duration in seconds]."""
     if not isinstance(telegram, str):
         telegram = bytes(telegram).decode("ascii", "replace")
-    out = {}
+    out = {}  # type: dict
     eol = telegram.find("\n")
     header = telegram[1:eol if eol >= 0 else len(telegram)].strip()
     if telegram[:1] != "/":

@@ -179,7 +179,7 @@ class MqttClient:
             # Looked up once, not on every attempt: MicroPython's lookup blocks the whole event
             # loop (and with it the UART) for as long as the name server takes.
             self._address = resolve(self.host, self.port)
-        reader, writer = await wait_for(asyncio.open_connection(self._address, self.port), 10)
+        reader, writer = await wait_for(asyncio.open_connection(self._address, self.port), 10)  # type: ignore
         self._writer = writer
         writer.write(connect_packet(self.client_id, self.keepalive, self.user, self.password, self.will))
         await wait_for(writer.drain(), 10)

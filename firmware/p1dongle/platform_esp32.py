@@ -73,7 +73,7 @@ def info():
     return {"free_heap": gc.mem_free(), "wifi_rssi": rssi}
 
 
-_current = [None]       # the app the watchdog watches (main.py makes a new one after an error)
+_current = [None]  # type: list  # the app the watchdog watches (main.py makes a new one after an error)
 
 
 def on_started(app):

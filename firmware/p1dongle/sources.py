@@ -39,7 +39,7 @@ class TcpSource:
                     await self._retry("cannot connect: %s" % _why(e))
                     continue
             try:
-                n = await wait_for(stream_readinto(self.reader, buf), self.idle_s)
+                n = await wait_for(stream_readinto(self.reader, buf), self.idle_s)  # type: int
                 why = "closed by the other end"
             except asyncio.TimeoutError:
                 n = 0
