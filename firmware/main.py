@@ -24,9 +24,15 @@ def main(path):
         print("p1dongle: not started; fix the settings (tools/flash.py config) and reset")
         return
     platform.start_network(cfg, print)
+    status_path = path[:path.rfind("/") + 1] + "p1dongle.status"    # beside the settings
+
+    def save_status(line):
+        platform.save_status(status_path, line)
+
     while True:
         try:
-            asyncio.run(App(cfg, source, info=platform.info).run(platform.on_started))
+            app = App(cfg, source, info=platform.info, save_status=save_status)
+            asyncio.run(app.run(platform.on_started))
             return                      # the input ended (a file)
         except KeyboardInterrupt:
             return

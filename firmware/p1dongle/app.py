@@ -13,7 +13,7 @@ from .tcpserver import TcpServer
 
 
 class App:
-    def __init__(self, cfg, source, log=print, info=None):
+    def __init__(self, cfg, source, log=print, info=None, save_status=None):
         self.cfg = cfg
         self.source = source
         self.log = log
@@ -24,6 +24,7 @@ class App:
         self.raw = TcpServer("raw", cfg["max_clients"], cfg["queue_len"], self.status, log) if cfg["raw_port"] else None
         self.subscribers = []     # callables(telegram bytes): MQTT, the simulator's console, tests
         self.info = info          # () -> {"free_heap": ..., "wifi_rssi": ...} from the platform
+        self.save_status = save_status  # (line) -> None: keep the last status line for flash.py
         self.mqtt = None
         m = cfg.get("mqtt")
         if m:
@@ -148,6 +149,12 @@ class App:
     async def _status_loop(self):
         while True:
             await asyncio.sleep(self.cfg["status_interval"])
-            self.log("status: " + self.status())
+            line = self.status()
+            self.log("status: " + line)
+            if self.save_status:
+                try:
+                    self.save_status(line)
+                except OSError as e:
+                    self.log("p1dongle: status not saved: %r" % e)
             if self.mqtt:
                 self.mqtt_out.diagnostics(self.diagnostics())

@@ -76,6 +76,16 @@ def info():
 _current = [None]  # type: list  # the app the watchdog watches (main.py makes a new one after an error)
 
 
+def save_status(path, line):
+    # RTC memory: it survives a soft reset (tools/flash.py status reads it) and wears no flash.
+    machine.RTC().memory(line.encode()[:1024])
+
+
+def load_status(path):
+    m = machine.RTC().memory()
+    return bytes(m).decode() if m else None
+
+
 def on_started(app):
     """Tasks the dongle runs beside the app: keep Wi-Fi up, and the hardware watchdog.
 

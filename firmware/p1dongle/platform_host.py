@@ -28,6 +28,20 @@ def on_started(app):
     pass
 
 
+def save_status(path, line):
+    # Beside the settings file, for tools/flash.py status (the dongle keeps it in RTC memory).
+    with open(path, "w") as f:
+        f.write(line)
+
+
+def load_status(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 class SerialSource:
     """A USB P1 cable (CPython with pyserial). serial:DEVICE[@BAUD]; framing from the uart settings."""
 
