@@ -57,15 +57,19 @@ firmware-unix: $(P1_MICROPYTHON)
 
 # The real image for a dongle: MicroPython's ESP32 port with our board, frozen firmware/ and the
 # GCM module. Needs ESP-IDF (v5.2 to v5.4; `. $$IDF_PATH/export.sh` first) and the port's git
-# submodules, so it runs where those are installed, not in CI. Then: tools/flash.py flash.
+# submodules (micropython-lib, berkeley-db...), which the release tarball lacks: so a git clone
+# (MICROPY_GIT_SRC=, else cloned here). It runs where those are installed, not in CI.
 BOARD ?= P1DONGLE_ESP32
-firmware: $(MICROPY_SRC)/py/mpconfig.h
+MICROPY_GIT_SRC ?= build/micropython-$(MICROPY_VERSION)-git
+$(MICROPY_GIT_SRC)/.git:
+	git clone --depth 1 -b v$(MICROPY_VERSION) https://github.com/micropython/micropython $(MICROPY_GIT_SRC)
+firmware: $(MICROPY_GIT_SRC)/.git
 	@command -v idf.py >/dev/null 2>&1 || { echo "ESP-IDF not found: install it and source its export.sh (see README, Build your own image)"; exit 1; }
-	$(MAKE) -C $(MICROPY_SRC)/mpy-cross
-	$(MAKE) -C $(MICROPY_SRC)/ports/esp32 submodules BOARD_DIR=$(CURDIR)/boards/$(BOARD)
-	$(MAKE) -C $(MICROPY_SRC)/ports/esp32 BOARD_DIR=$(CURDIR)/boards/$(BOARD) \
+	$(MAKE) -C $(MICROPY_GIT_SRC)/mpy-cross
+	$(MAKE) -C $(MICROPY_GIT_SRC)/ports/esp32 submodules BOARD_DIR=$(CURDIR)/boards/$(BOARD)
+	$(MAKE) -C $(MICROPY_GIT_SRC)/ports/esp32 BOARD_DIR=$(CURDIR)/boards/$(BOARD) \
 		USER_C_MODULES=$(CURDIR)/boards/usermod/micropython.cmake
-	mkdir -p build && cp $(MICROPY_SRC)/ports/esp32/build-$(BOARD)/firmware.bin build/firmware-$(BOARD).bin
+	mkdir -p build && cp $(MICROPY_GIT_SRC)/ports/esp32/build-$(BOARD)/firmware.bin build/firmware-$(BOARD).bin
 	@echo "image: build/firmware-$(BOARD).bin  (tools/flash.py flash --port PORT --image build/firmware-$(BOARD).bin)"
 
 test: $(STAMP) broker $(P1_MICROPYTHON)

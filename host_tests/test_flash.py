@@ -141,3 +141,13 @@ def test_flash_needs_an_image(tmp_path):
     image.write_bytes(b"\xe9" + bytes(100))
     rc, out, err = flash("flash", "--port", "/dev/nonexistent-dongle", "--image", str(image))
     assert rc == 1 and "no such port" in err
+
+
+def test_an_esp32_c3_gets_a_uart_it_has(device):
+    rc, out, err = flash("config", "--port", device.path, "--chip", "esp32c3", "--wifi", "home",
+                         env={"P1DONGLE_KEY": KEY, "P1DONGLE_WIFI_PASSWORD": "wifi-secret"})
+    assert rc == 0, err
+    with open(os.path.join(device.root, "p1dongle.json")) as f:
+        written = json.load(f)
+    assert written["uart"] == {"id": 1, "rx": 5} and written["wifi"] == {"ssid": "home", "password": "wifi-secret"}
+    assert "wifi-secret" not in out + err and "Wi-Fi 'home'" in out

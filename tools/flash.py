@@ -33,7 +33,7 @@ from p1dongle import config, meters  # noqa: E402
 from p1dongle.errors import ConfigError  # noqa: E402
 
 CHIPS = {"esp32": ("xtensawin", "0x1000"), "esp32c3": ("rv32imc", "0x0")}
-SECRETS = ("key", "auth_key", "password")
+C3_UART = {"id": 1, "rx": 5}
 
 
 class Fail(Exception):
@@ -92,6 +92,9 @@ def connect(port):
         raise Fail("cannot open %s: %s" % (port, _reason(e)))
     try:
         t.enter_raw_repl(soft_reset=False)
+        # The app's 30 s hardware watchdog keeps running at the REPL (nothing on the ESP32 stops
+        # it, not even a soft reset): give this session an hour, or a long install is cut short.
+        t.exec("try:\n import machine\n machine.WDT(timeout=3600000).feed()\nexcept Exception:\n pass\n")
     except (TransportError, OSError) as e:
         t.close()
         raise Fail("the device on %s does not answer MicroPython's raw REPL (%s): is MicroPython on it? "
@@ -119,7 +122,7 @@ def cmd_flash(args):
     check_port(args.port)
     offset = CHIPS[args.chip][1]
     base = [sys.executable, "-m", "esptool", "--chip", args.chip, "--port", args.port, "--baud", str(args.baud)]
-    for step in (["erase_flash"], ["write_flash", "-z", offset, image]):
+    for step in (["erase-flash"], ["write-flash", "-z", offset, image]):
         print("flash: esptool " + " ".join(step))
         if subprocess.run(base + step).returncode != 0:
             raise Fail("esptool failed: hold BOOT while pressing RESET and try again")
@@ -209,8 +212,15 @@ def settings_from(args):
             m["user"] = args.mqtt_user
             m["password"] = args.mqtt_password or env("P1DONGLE_MQTT_PASSWORD")
         s["mqtt"] = m
-    if args.uart_rx is not None or args.uart_id is not None:
-        s["uart"] = {k: v for k, v in (("rx", args.uart_rx), ("id", args.uart_id)) if v is not None}
+    uart = {}
+    if args.chip == "esp32c3":
+        uart = dict(C3_UART)                    # the C3 has UART 0 and 1 only; GPIO 12-17 are flash
+    if args.uart_rx is not None:
+        uart["rx"] = args.uart_rx
+    if args.uart_id is not None:
+        uart["id"] = args.uart_id
+    if uart:
+        s["uart"] = uart
     if not s["key"]:
         raise ConfigError("--key is required (or set $P1DONGLE_KEY): the meter's 32-hex-digit key")
     return s
@@ -293,7 +303,8 @@ def cmd_status(args):
     try:
         r = json.loads(out.decode().strip().splitlines()[-1])
     except (ValueError, IndexError):
-        raise Fail("the device answered something else: %r" % out[:200])
+        # Not shown: the answer holds the settings, key included.
+        raise Fail("the device answered something else (%d bytes): is the firmware installed?" % len(out))
     mods = [f for f in r["files"] if f.endswith((".py", ".mpy"))]
     print("dongle: MicroPython %s on %s, %d bytes free" % (r["version"], r["platform"], r["free"]))
     print("firmware: %s" % ("%d modules in p1dongle/%s" % (len(mods), ", main.py" if r["main"] else ", no main.py!")
@@ -354,7 +365,7 @@ def build_parser():
     c.add_argument("--source", default="uart", help="uart (default) or tcp:HOST:PORT")
     c.add_argument("--tcp-port", type=int, default=23, help="plaintext telegram port (default 23)")
     c.add_argument("--device-id", default="p1dongle", help="name in MQTT topics (default p1dongle)")
-    c.add_argument("--uart-rx", type=int, metavar="GPIO", help="GPIO of the P1 data line (default 16)")
+    c.add_argument("--uart-rx", type=int, metavar="GPIO", help="GPIO of the P1 data line (default 16; ESP32-C3: 5)")
     c.add_argument("--uart-id", type=int, metavar="N", help="UART number (default 2; ESP32-C3: 1)")
     c.set_defaults(func=cmd_config)
 

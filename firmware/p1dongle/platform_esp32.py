@@ -5,8 +5,10 @@ import gc
 
 import machine
 import network
+import os
 from machine import UART, Pin
 
+from .errors import ConfigError
 from .sources import parse_source
 
 _PARITY = {None: None, "even": 0, "odd": 1}
@@ -37,7 +39,14 @@ class UartSource:
 
 def make_source(cfg, log=print):
     if cfg["source"] == "uart":
-        return UartSource(cfg["uart"])
+        u = cfg["uart"]
+        if "C3" in os.uname().machine and u["id"] == 2:
+            # The ESP32-C3 has UART 0 and 1 only, and GPIO 16 is one of its flash pins.
+            u = dict(u, id=1, rx=5 if u["rx"] == 16 else u["rx"])
+        try:
+            return UartSource(u)
+        except (ValueError, OSError) as e:
+            raise ConfigError("uart %d on rx GPIO%d: %s (check the uart settings)" % (u["id"], u["rx"], e))
     return parse_source(cfg["source"], log)
 
 
