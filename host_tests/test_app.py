@@ -8,6 +8,7 @@ import sys
 import threading
 
 import meter
+import pytest
 from dsmr_parser.clients.protocol import create_tcp_dsmr_reader
 from p1dongle.tcpserver import TcpServer
 from procs import (DEMO_KEY, P1Reader, SIM, connect, free_port, micropython_app, read_telegrams,
@@ -271,3 +272,36 @@ def test_raw_port_forwards_the_encrypted_frames_as_received():
     finally:
         reader.close()
         app.stop()
+
+
+def test_a_port_that_cannot_open_closes_the_other_one_too(tmp_path):
+    """The raw port is taken: run() fails with the OS's reason and leaves the plaintext port closed,
+    so the restart that main.py makes can open it again."""
+    import socket as socketlib
+    from p1dongle import config
+    from p1dongle.app import App
+    from p1dongle.sources import FileSource
+    taken = socketlib.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    plain_port = free_port()
+    cap = tmp_path / "capture.bin"
+    cap.write_bytes(b"")
+    cfg = config.check({"key": KEY_HEX, "source": "file:" + str(cap), "host": "127.0.0.1",
+                        "tcp_port": plain_port, "raw_port": taken.getsockname()[1], "status_interval": 0})
+    try:
+        with pytest.raises(OSError):
+            asyncio.run(App(cfg, FileSource(str(cap)), log=lambda m: None).run())
+        with pytest.raises(OSError):
+            connect(plain_port).close()                 # nothing listens there any more
+    finally:
+        taken.close()
+
+
+def test_a_settings_file_that_is_not_text_is_one_line(tmp_path):
+    from p1dongle import config
+    from p1dongle.errors import ConfigError
+    bad = tmp_path / "p1dongle.json"
+    bad.write_bytes(b"\xff\xfe{not text}")
+    with pytest.raises(ConfigError, match="is not text"):
+        config.load(str(bad))

@@ -242,9 +242,14 @@ async def _run(args, cfg, source):
         profile = args.meter if args.meter in emulator.PROFILES else "lux"
         meter = emulator.EmulatedMeter(args.key, args.auth_key or LUX_AUTH_KEY, faults=args.faults, profile=profile)
         listening = asyncio.get_running_loop().create_future()
-        tasks.append(asyncio.create_task(emulator.serve(meter, "127.0.0.1", 0, args.interval,
-                                                        on_listen=listening.set_result)))
-        port = await listening
+        serving = asyncio.create_task(emulator.serve(meter, "127.0.0.1", 0, args.interval,
+                                                     on_listen=listening.set_result))
+        tasks.append(serving)
+        await asyncio.wait([listening, serving], return_when=asyncio.FIRST_COMPLETED)
+        if not listening.done():
+            serving.result()                      # what stopped the emulated meter, if it raised
+            raise OSError("the emulated meter stopped before it listened")
+        port = listening.result()
         source = platform_host.make_source(dict(cfg, source="tcp:127.0.0.1:%d" % port), _log)
         _log("emulated meter: %s on 127.0.0.1:%d, a frame every %g s" % (
             emulator.describe(profile), port, args.interval))

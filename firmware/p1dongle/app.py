@@ -36,10 +36,20 @@ class App:
             self.subscribers.append(self.mqtt_out.telegram)
         self._rxbuf = bytearray(512)  # every read from the meter lands here: no allocation per read
         self.started = ticks_ms()
+        self._up_ms = 0
+        self._up_last = self.started
         self._receiving = False
 
+    def uptime(self):
+        """Seconds since start. Summed in steps: ticks_diff alone is only good for ~6 days on the
+        ESP32 (its ticks wrap at 2**30 ms), and a P1 dongle runs for years."""
+        now = ticks_ms()
+        self._up_ms += ticks_diff(now, self._up_last)
+        self._up_last = now
+        return self._up_ms // 1000
+
     def status(self):
-        up = ticks_diff(ticks_ms(), self.started) // 1000
+        up = self.uptime()
         mqtt = ""
         if self.mqtt:
             mqtt = ", mqtt %s" % ("connected" if self.mqtt.connected else "down")
@@ -53,7 +63,7 @@ class App:
 
     def diagnostics(self):
         p = self.pipeline
-        d = {"uptime": ticks_diff(ticks_ms(), self.started) // 1000, "telegrams": p.telegrams,
+        d = {"uptime": self.uptime(), "telegrams": p.telegrams,
              "tag_failures": p.auth_failures, "crc_failures": p.crc_failures, "replays": p.replays,
              "bad_frames": p.bad_frames, "dropped_bytes": sum(p.frames.dropped),
              "unauthenticated": p.unauthenticated, "tcp_clients": self._clients(),
@@ -81,7 +91,13 @@ class App:
         """Open the ports, then move bytes until the source ends (a file) or forever (a meter).
 
         on_started(app) is called once the ports listen. Cancel the task to stop."""
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            # One port open and the other refused: close what opened, or a restart finds its own
+            # port taken (EADDRINUSE) for ever.
+            await self.stop()
+            raise
         if on_started:
             on_started(self)
         ticker = asyncio.create_task(self._status_loop()) if self.cfg["status_interval"] else None
@@ -119,6 +135,8 @@ class App:
         while True:
             n = await self.source.readinto(self._rxbuf)
             now = ticks_ms()
+            self._up_ms += ticks_diff(now, self._up_last)      # uptime(), kept up between status lines
+            self._up_last = now
             if not n:
                 pipe.flush(now)
                 self.log("p1dongle: end of input; " + self.status())

@@ -68,6 +68,8 @@ def load(path):
             text = f.read()
     except OSError:
         raise ConfigError("no config file %s: write one with tools/flash.py config" % path)
+    except UnicodeError:
+        raise ConfigError("config file %s is not text (UTF-8 JSON)" % path)
     try:
         raw = json.loads(text)
     except ValueError:
