@@ -129,6 +129,17 @@ def split_telegrams(data):
         data = data[m.end():]
 
 
+def read_until_closed(sock, timeout=20):
+    """Everything a connected client socket gets until the other side closes it."""
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def read_telegrams(sock, n, timeout=20):
     """Read from a connected client socket until n telegrams have come."""
     sock.settimeout(timeout)

@@ -12,7 +12,7 @@ import pytest
 from dsmr_parser.clients.protocol import create_tcp_dsmr_reader
 from p1dongle.tcpserver import TcpServer
 from procs import (DEMO_KEY, P1Reader, SIM, connect, free_port, micropython_app, read_telegrams,
-                   request_status, sim, split_telegrams)
+                   read_until_closed, request_status, sim, split_telegrams)
 
 KEY_HEX = meter.KEY.hex()
 
@@ -119,13 +119,7 @@ def test_a_client_over_the_limit_gets_one_line_and_is_closed():
         a, b = connect(port), connect(port)
         app.expect(r"connected \(2 clients\)")
         c = connect(port)
-        c.settimeout(10)
-        data = b""
-        while True:
-            chunk = c.recv(1024)
-            if not chunk:
-                break
-            data += chunk
+        data = read_until_closed(c, timeout=10)
         assert data == b"p1dongle: too many clients (2), try again later\r\n"
         # the two that are in still get their telegrams
         reader.accept()
@@ -205,13 +199,7 @@ def test_make_sim_path_emulated_meter_to_a_client():
     client = connect(port)
     app.expect(r"connected \(1 clients\)")
     before = len(app.seen)
-    data = b""
-    client.settimeout(20)
-    while True:
-        chunk = client.recv(65536)
-        if not chunk:
-            break
-        data += chunk
+    data = read_until_closed(client)
     assert app.p.wait(20) == 0
     # the client got every telegram the dongle passed on after it connected
     logged = [line for line in app.rest()[before:] if " telegram " in line and " bytes" in line]

@@ -311,19 +311,12 @@ def test_emulated_meters_of_every_family_lose_no_good_frame(profile):
 
 
 def test_sim_run_with_an_austrian_emulated_meter():
-    from procs import connect, sim, split_telegrams
+    from procs import connect, read_until_closed, sim, split_telegrams
     app = sim("run", "--source", "meter", "--meter", "netznoe", "--interval", "0.2", "--count", "3",
               "--tcp-port", "0", "--status-interval", "0")
     app.expect(r"emulated meter: netznoe \(M-Bus, security 20")
     port = int(app.expect(r"connect: telnet localhost (\d+)").group(1))
-    client = connect(port)
-    client.settimeout(20)
-    data = b""
-    while True:
-        chunk = client.recv(65536)
-        if not chunk:
-            break
-        data += chunk
+    data = read_until_closed(connect(port))
     assert app.p.wait(20) == 0
     got, rest = split_telegrams(data)
     assert rest == b"" and got

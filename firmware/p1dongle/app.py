@@ -135,8 +135,7 @@ class App:
         while True:
             n = await self.source.readinto(self._rxbuf)
             now = ticks_ms()
-            self._up_ms += ticks_diff(now, self._up_last)      # uptime(), kept up between status lines
-            self._up_last = now
+            self.uptime()           # summed here too, so it never misses a wrap without status lines
             if not n:
                 pipe.flush(now)
                 self.log("p1dongle: end of input; " + self.status())
