@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 # The demo capture is encrypted with this key. It is a demo key: never use it on a real meter.
 DEMO_KEY := 0123456789ABCDEF0123456789ABCDEF
 
-.PHONY: test broker mbedtls firmware-unix firmware sim bench decrypt-demo mpy clean
+.PHONY: test broker twin-deps firmware-unix firmware sim bench decrypt-demo mpy clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,14 +26,21 @@ broker:
 		&& (apt-get update -qq && apt-get install -y -qq mosquitto) >/dev/null 2>&1; } \
 		|| echo "mosquitto not installed: the MQTT tests use amqtt"
 
-# MicroPython with our GCM module (boards/usermod), built as the unix port so the tests can run it:
-# the ESP32 image gets the same module from ESP-IDF's mbedTLS. Source: MICROPY_SRC=, else the
-# release tarball in ../shared/vendor, else a clone of the v1.28.0 tag. mbedTLS: libmbedtls-dev.
+# The dongle twin: MicroPython's unix port built the way the ESP32 port is, so that every test
+# that runs MicroPython runs what the dongle runs: 32-bit words (small ints up to 2**30, viper on
+# 32-bit machine words), single-precision floats, asyncio and firmware/p1dongle frozen by the
+# boards' manifest (viper compiled for x86), and our GCM module (boards/usermod) on a 32-bit
+# mbedTLS. Source: MICROPY_SRC=, else the release tarball in ../shared/vendor, else a clone of
+# the v1.28.0 tag. Packages: gcc-multilib and libmbedtls-dev:i386 (installed here as root).
 MICROPY_VERSION := 1.28.0
 MICROPY_TARBALL ?= $(firstword $(wildcard ../shared/vendor/micropython-$(MICROPY_VERSION).tar.gz \
 	/work/shared/vendor/micropython-$(MICROPY_VERSION).tar.gz))
 MICROPY_SRC ?= build/micropython-$(MICROPY_VERSION)
 P1_MICROPYTHON := build/micropython-p1dongle
+TWIN_FLAGS := MICROPY_FORCE_32BIT=1 MICROPY_PY_FFI=0 MICROPY_PY_SSL=0 MICROPY_PY_BTREE=0 \
+	CFLAGS_EXTRA=-DMICROPY_FLOAT_IMPL=MICROPY_FLOAT_IMPL_FLOAT MPY_CROSS_FLAGS=-march=x86 \
+	FROZEN_MANIFEST=$(CURDIR)/boards/twin/manifest.py USER_C_MODULES=$(CURDIR)/boards/usermod BUILD=build-twin
+FROZEN := $(wildcard firmware/p1dongle/*.py) boards/manifest.py boards/twin/manifest.py
 
 $(MICROPY_SRC)/py/mpconfig.h:
 	mkdir -p $(dir $(MICROPY_SRC))
@@ -41,17 +48,24 @@ $(MICROPY_SRC)/py/mpconfig.h:
 	else git clone --depth 1 -b v$(MICROPY_VERSION) https://github.com/micropython/micropython $(MICROPY_SRC); fi
 	touch $@
 
-mbedtls:
-	@[ -f /usr/include/mbedtls/gcm.h ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
-		&& (apt-get update -qq && apt-get install -y -qq libmbedtls-dev) >/dev/null 2>&1; } \
-		|| { echo "need mbedTLS headers: apt-get install libmbedtls-dev"; exit 1; }
+# The port's freeze rule wants micropython-lib checked out; nothing of it is used.
+$(MICROPY_SRC)/lib/micropython-lib/README.md: $(MICROPY_SRC)/py/mpconfig.h
+	mkdir -p $(dir $@)
+	touch $@
 
-$(P1_MICROPYTHON): $(MICROPY_SRC)/py/mpconfig.h boards/usermod/p1gcm/p1gcm.c boards/usermod/p1gcm/micropython.mk | mbedtls
+# 32-bit compiler and mbedTLS for the twin, installed when missing and we may (root, as in CI).
+twin-deps:
+	@{ echo 'int main(void){return 0;}' | gcc -m32 -x c - -o /dev/null 2>/dev/null \
+		&& [ -e /usr/lib/i386-linux-gnu/libmbedcrypto.so ] && [ -f /usr/include/mbedtls/gcm.h ]; } \
+		|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& { dpkg --print-foreign-architectures | grep -qx i386 || dpkg --add-architecture i386; } \
+		&& (apt-get update -qq && apt-get install -y -qq gcc-multilib libmbedtls-dev libmbedtls-dev:i386) >/dev/null 2>&1; } \
+		|| { echo "the dongle twin needs gcc-multilib and libmbedtls-dev:i386 (dpkg --add-architecture i386)"; exit 1; }
+
+$(P1_MICROPYTHON): $(MICROPY_SRC)/lib/micropython-lib/README.md boards/usermod/p1gcm/p1gcm.c boards/usermod/p1gcm/micropython.mk $(FROZEN) | twin-deps
 	$(MAKE) -s -C $(MICROPY_SRC)/mpy-cross -j2 >/dev/null
-	$(MAKE) -s -C $(MICROPY_SRC)/ports/unix -j2 MICROPY_PY_SSL=0 MICROPY_PY_BTREE=0 FROZEN_MANIFEST= \
-		USER_C_MODULES=$(CURDIR)/boards/usermod BUILD=build-p1dongle >/dev/null
-	cp $(MICROPY_SRC)/ports/unix/build-p1dongle/micropython $@
-	ln -sfn $(abspath $(MICROPY_SRC))/extmod build/micropython-p1dongle-lib
+	$(MAKE) -s -C $(MICROPY_SRC)/ports/unix -j2 $(TWIN_FLAGS) >/dev/null
+	cp $(MICROPY_SRC)/ports/unix/build-twin/micropython $@
 
 firmware-unix: $(P1_MICROPYTHON)
 

@@ -23,9 +23,40 @@ def find_tool(name):
     return path
 
 
+# The dongle twin: MicroPython's unix port built like the ESP32 port (32-bit, single-precision
+# floats, firmware frozen, our GCM module), by `make firmware-unix`. It is the MicroPython that
+# counts; the 64-bit unix port from PyPI (`micropython`) runs the same jobs as a second opinion.
+TWIN = os.path.join(ROOT, "build", "micropython-p1dongle")
+
+
+def twin_path():
+    if not os.path.exists(TWIN):
+        pytest.fail("the dongle twin %s is missing: `make test` builds it (make firmware-unix)" % TWIN)
+    return TWIN
+
+
 @pytest.fixture(scope="session")
 def micropython():
+    """The dongle twin."""
+    return twin_path()
+
+
+@pytest.fixture(scope="session")
+def micropython64():
+    """The 64-bit, double-precision unix port from PyPI: a second MicroPython, not the dongle's."""
     return find_tool("micropython")
+
+
+# mpy-cross -march for an interpreter: sys.implementation._mpy >> 10 names its native arch.
+_ARCHS = {1: "x86", 2: "x64", 3: "armv6", 6: "armv7m", 9: "xtensa", 10: "xtensawin", 11: "rv32imc", 12: "rv64imc"}
+
+
+def mpy_arch(interpreter):
+    out = subprocess.run([interpreter, "-c", "import sys; print(sys.implementation._mpy >> 10)"],
+                         capture_output=True, text=True, timeout=30).stdout.strip()
+    if not out.isdigit() or int(out) not in _ARCHS:
+        pytest.fail("%s names no native architecture mpy-cross knows (%r)" % (interpreter, out))
+    return _ARCHS[int(out)]
 
 
 @pytest.fixture(scope="session")
@@ -48,14 +79,16 @@ def run_script(interpreter, script, arg, timeout=300, micropypath=MICROPYPATH):
 
 
 @pytest.fixture
-def run_job(tmp_path, micropython):
-    """Run a mp_job.py job under CPython and MicroPython; assert they agree; return the result."""
+def run_job(tmp_path, micropython, micropython64):
+    """Run a mp_job.py job under CPython, the dongle twin and the 64-bit MicroPython; assert they
+    agree; return the result."""
     def run(job):
         path = tmp_path / "job.json"
         path.write_text(json.dumps(job))
         script = os.path.join(HERE, "mp_job.py")
         on_cpython = run_script(sys.executable, script, str(path))
-        on_micropython = run_script(micropython, script, str(path))
-        assert on_micropython == on_cpython
+        on_twin = run_script(micropython, script, str(path))
+        assert on_twin == on_cpython
+        assert run_script(micropython64, script, str(path)) == on_cpython
         return on_cpython
     return run

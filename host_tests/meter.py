@@ -129,6 +129,45 @@ DSMR22_TELEGRAM = telegram([
     "0-1:24.4.0(1)",
 ], header="/KMP5 KA6U001585575011", crc=False)
 
+# A Belgian e-MUCS (Fluvius) telegram: tariff registers, average and peak demand with its 13-month
+# history, limiter, breaker state, gas in not temperature-corrected m3 on 0-1:24.2.3.
+BE_TELEGRAM = telegram([
+    "0-0:96.1.4(50217)",
+    "0-0:96.1.1(3153414733313031303231363035)",
+    "0-0:1.0.0(200512135409S)",
+    "1-0:1.8.1(000000.034*kWh)",
+    "1-0:1.8.2(000015.758*kWh)",
+    "1-0:2.8.1(000000.000*kWh)",
+    "1-0:2.8.2(000000.011*kWh)",
+    "1-0:1.4.0(02.351*kW)",
+    "1-0:1.6.0(200509134558S)(02.589*kW)",
+    "0-0:98.1.0(3)(1-0:1.6.0)(1-0:1.6.0)(200501000000S)(200423192538S)(03.695*kW)(200401000000S)"
+    "(200305122139W)(05.980*kW)(200301000000W)(200210035421W)(04.318*kW)",
+    "0-0:96.14.0(0001)",
+    "1-0:1.7.0(00.000*kW)",
+    "1-0:2.7.0(00.000*kW)",
+    "1-0:21.7.0(00.000*kW)",
+    "1-0:41.7.0(00.000*kW)",
+    "1-0:61.7.0(00.000*kW)",
+    "1-0:22.7.0(00.000*kW)",
+    "1-0:42.7.0(00.000*kW)",
+    "1-0:62.7.0(00.000*kW)",
+    "1-0:32.7.0(234.7*V)",
+    "1-0:52.7.0(234.7*V)",
+    "1-0:72.7.0(234.7*V)",
+    "1-0:31.7.0(000.00*A)",
+    "1-0:51.7.0(000.00*A)",
+    "1-0:71.7.0(000.00*A)",
+    "0-0:96.3.10(1)",
+    "0-0:17.0.0(999.9*kW)",
+    "1-0:31.4.0(999*A)",
+    "0-0:96.13.0()",
+    "0-1:24.1.0(003)",
+    "0-1:96.1.1(37464C4F32313139303333373333)",
+    "0-1:24.4.0(1)",
+    "0-1:24.2.3(200512134558S)(00112.384*m3)",
+], header="/FLU5\\253769484_A")
+
 
 def ber_length(n, form=None):
     """BER length octets for n: short form below 128, else 81 n or 82 hi lo (form forces 1, 2 or 3 octets)."""
@@ -175,3 +214,14 @@ def record(pipe):
     events = []
     pipe.emit = lambda *event: events.append(event)
     return events
+
+
+def values(readings):
+    """A telegram's readings (dsmr.parse, axdr) as {name: value}, for tests to look values up."""
+    return {row[1]: value for row, value in readings}
+
+
+def decimal(value):
+    """A number reading (mantissa, exponent, unit...) as an exact Decimal."""
+    from decimal import Decimal
+    return Decimal(value[0]).scaleb(value[1])

@@ -5,7 +5,7 @@ import json
 import sys
 from binascii import hexlify, unhexlify
 
-from p1dongle import dsmr
+from p1dongle import dsmr, state
 from p1dongle.errors import P1Error
 from p1dongle.gcm import Gcm
 from p1dongle.pipeline import TELEGRAM, Pipeline
@@ -41,10 +41,16 @@ def pipeline(job):
     if job.get("key_only"):
         auth = None
     events = []
+    with_state = job.get("state")
+    pipe = None
 
     def emit(kind, pos, what, has_crc):
         if kind == TELEGRAM:
             events.append(["telegram", pos, hx(what), has_crc])
+            if with_state:
+                # as the app does it: the pipeline's own readings (DLMS), else the telegram parsed
+                readings = pipe.readings if pipe.readings is not None else dsmr.parse(what)
+                events[-1].append(state.state_json(readings))
         else:
             events.append(["problem", pos, what])
 
@@ -126,11 +132,19 @@ def dsmr_job(telegrams):
         except P1Error as e:
             r["check"] = "%s: %s" % (type(e).__name__, e)
         try:
-            r["values"] = dsmr.parse(t)
+            readings = dsmr.parse(t)
+            r["values"] = [[row[1], value] for row, value in readings]
+            r["state"] = state.state_json(readings)
         except P1Error as e:
             r["values"] = "%s: %s" % (type(e).__name__, e)
         out.append(r)
     return out
+
+
+def floats_job(numbers):
+    """What the old reading model did with a number: float(text), written by json.dumps. On the
+    dongle (single-precision floats) it loses digits; the tests show that they can tell."""
+    return [json.dumps(float(n)) for n in numbers]
 
 
 def main():
@@ -147,6 +161,8 @@ def main():
         result = pipeline(job)
     elif kind == "native":
         result = native_job(job["cases"])
+    elif kind == "floats":
+        result = floats_job(job["numbers"])
     elif kind == "loops":
         result = loops_job(job["cases"])
     else:

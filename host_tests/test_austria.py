@@ -15,7 +15,7 @@ from dlms_cosem.dlms_data import DlmsDataParser
 from dsmr_parser import obis_references as obis_ref
 from dsmr_parser import telegram_specifications
 from dsmr_parser.parsers import TelegramParser
-from p1dongle import dsmr, render
+from p1dongle import dsmr, reading
 from p1dongle.pipeline import PROBLEM, TELEGRAM, Pipeline
 
 VECTORS = os.path.join(os.path.dirname(__file__), "vectors")
@@ -87,7 +87,7 @@ def test_wiener_netze_am550_example_matches_dlms_cosem():
     got = lines(telegrams[0])
     for name, number, unit in zip(names, numbers, units):
         width, _ = (6, 3) if unit.endswith("h") else (2, 3)
-        assert "%s(%s*%s)" % (name, render.decimal(number, -3, 3, width), unit) in got
+        assert "%s(%s*%s)" % (name, reading.fixed(number, -3, 3, width), unit) in got
     assert "1-0:1.8.0(020870.819*kWh)" in got
 
 
@@ -219,8 +219,8 @@ def test_rendered_telegrams_read_by_dsmr_parser():
     assert str(parsed[obis_ref.CURRENT_ELECTRICITY_USAGE].value) == "1.234"
     assert str(parsed[obis_ref.INSTANTANEOUS_VOLTAGE_L1].value) == "230.1"
     assert str(parsed[obis_ref.INSTANTANEOUS_CURRENT_L3].value) == "12.00"
-    values = dsmr.parse(telegrams[0])
-    assert values["totalImportedEnergyP"] == (123456.789, "kWh")
+    values = meter.values(dsmr.parse(telegrams[0]))
+    assert values["totalImportedEnergyP"] == (123456789, -3, "kWh")
 
 
 @pytest.mark.parametrize("m, e, d, w, text", [
@@ -228,8 +228,8 @@ def test_rendered_telegrams_read_by_dsmr_parser():
     (0, 0, 3, 2, "00.000"), (-987, -3, 3, 1, "-0.987"), (2301, -1, 1, 3, "230.1"), (15, 2, 3, 6, "001500.000"),
     (12345, -5, 2, 3, "000.12"), (12355, -5, 3, 1, "0.124"), (-5, -4, 3, 1, "-0.001"), (-4, -4, 3, 1, "0.000"),
 ])
-def test_numbers_are_rendered_from_integers(m, e, d, w, text):
-    assert render.decimal(m, e, d, w) == text
+def test_numbers_are_written_from_integers(m, e, d, w, text):
+    assert reading.fixed(m, e, d, w) == text
 
 
 def test_the_same_streams_under_micropython(run_job):
@@ -305,7 +305,7 @@ def test_emulated_meters_of_every_family_lose_no_good_frame(profile):
     telegrams, problems = run(pipe, stream, (64,))
     # 12 readings + 2 extra frames after the cuts; at most the 2 broken and the 2 cut are lost
     assert 10 <= len(telegrams) <= 14 and pipe.telegrams == len(telegrams)
-    energies = [dsmr.parse(t)["totalImportedEnergyP"][0] for t in telegrams]
+    energies = [meter.decimal(meter.values(dsmr.parse(t))["totalImportedEnergyP"]) for t in telegrams]
     assert energies == sorted(energies) and energies[0] > 20000
     assert all(dsmr.check(t) is True for t in telegrams)
 

@@ -7,7 +7,7 @@ from dsmr_parser import telegram_specifications as specs
 from dsmr_parser.exceptions import InvalidChecksumError
 from dsmr_parser.parsers import TelegramParser
 from hypothesis import given, settings, strategies as st
-from p1dongle import dsmr
+from p1dongle import dsmr, reading
 from p1dongle.errors import CrcError, TelegramError
 
 import pytest
@@ -102,44 +102,42 @@ def test_crc_verdict_agrees_with_dsmr_parser(lines, corrupt):
 # ---- parser ---------------------------------------------------------------------------------
 
 def test_luxembourg_values():
-    v = dsmr.parse(meter.LUX_TELEGRAM)
-    assert v["header"] == ("Lux5\\253663629_D", None)
-    assert v["p1Version"] == ("42", None)
-    assert v["powerTs"] == ("2022-06-14T09:46:09+02:00", None)
-    assert v["logicalDeviceName"] == ("SAG1030700289953", None)
-    assert v["totalImportedEnergyP"] == (23949.193, "kWh")
-    assert v["totalExportedEnergyQ"] == (3723.325, "kvarh")
-    assert v["currentUsage"] == (0.231, "kW")
-    assert v["voltageL2"] == (232.0, "V")
-    assert v["currentUsageL3"] == (0.021, "kW")
-    assert v["currentLimit"] == ([40, -40], "A")
-    assert v["breakerControlState"] == (1, None)
-    assert v["relay2ControlState"] == (0, None)
-    assert v["powerFailures"] == (16, None)
-    assert v["message"] == ("", None)
+    v = meter.values(dsmr.parse(meter.LUX_TELEGRAM))
+    assert v["header"] == "Lux5\\253663629_D"
+    assert v["p1Version"] == "42"
+    assert v["powerTs"] == "2022-06-14T09:46:09+02:00"
+    assert v["logicalDeviceName"] == "SAG1030700289953"
+    assert v["totalImportedEnergyP"] == (23949193, -3, "kWh")
+    assert v["totalExportedEnergyQ"] == (3723325, -3, "kvarh")
+    assert v["currentUsage"] == (231, -3, "kW")
+    assert v["voltageL2"] == (2320, -1, "V")
+    assert v["currentUsageL3"] == (21, -3, "kW")
+    assert v["currentLimit"] == [(40, 0, "A"), (-40, 0, "A")]
+    assert v["breakerControlState"] == (1, 0, None)
+    assert v["relay2ControlState"] == (0, 0, None)
+    assert v["powerFailures"] == (16, 0, None)
+    assert v["message"] == ""
     # every line of the telegram is accounted for, none silently lost
-    assert len(v) == 1 + len(meter.LUX_BODY)
+    assert len(dsmr.parse(meter.LUX_TELEGRAM)) == 1 + len(meter.LUX_BODY)
 
 
 def test_dutch_values_and_gas():
-    v = dsmr.parse(meter.NL_TELEGRAM)
-    assert v["meterId"] == ("K8EG004046395507", None)
-    assert v["totalImportedEnergyT2"] == (2.399, "kWh")
-    assert v["currentTariff"] == (2, None)
-    assert v["powerTs"] == ("2017-01-02T19:20:02+01:00", None)
-    assert v["mbus1DeviceType"] == (3, None)
-    assert v["mbus1EquipmentId"] == ("2222ABCD123456789", None)
-    assert v["mbus1Reading"] == (0.107, "m3")
-    assert v["mbus1ReadingTs"] == ("2017-01-02T16:10:05+01:00", None)
-    assert v["powerFailureLog"] == ([], "s")
+    v = meter.values(dsmr.parse(meter.NL_TELEGRAM))
+    assert v["meterId"] == "K8EG004046395507"
+    assert v["totalImportedEnergyT2"] == (2399, -3, "kWh")
+    assert v["currentTariff"] == (2, 0, None)
+    assert v["powerTs"] == "2017-01-02T19:20:02+01:00"
+    assert v["mbus1DeviceType"] == (3, 0, None)
+    assert v["mbus1EquipmentId"] == "2222ABCD123456789"
+    assert v["mbus1Reading"] == (107, -3, "m3", "2017-01-02T16:10:05+01:00")
+    assert v["powerFailureLog"] == []
 
 
 def test_dsmr22_gas_reading_on_the_next_line():
-    v = dsmr.parse(meter.DSMR22_TELEGRAM)
-    assert v["mbus1Reading"] == (1.001, "m3")
-    assert v["mbus1ReadingTs"] == ("2012-10-30T14:00:00", None)
-    assert v["mbus1ValvePosition"] == (1, None)
-    assert v["header"] == ("KMP5 KA6U001585575011", None)
+    v = meter.values(dsmr.parse(meter.DSMR22_TELEGRAM))
+    assert v["mbus1Reading"] == (1001, -3, "m3", "2012-10-30T14:00:00")
+    assert v["mbus1ValvePosition"] == (1, 0, None)
+    assert v["header"] == "KMP5 KA6U001585575011"
 
 
 def test_power_failure_log_unknown_codes_and_belgian_peaks():
@@ -150,26 +148,51 @@ def test_power_failure_log_unknown_codes_and_belgian_peaks():
         "7-0:99.99.9(12*Hz)",
         "1-0:0.0.0(3 ABC)",
         "0-3:24.2.1(200512134558S)(00872.234*m3)",
+        "0-0:98.1.0(2)(1-0:1.6.0)(1-0:1.6.0)(200501000000S)(200423192538S)(03.695*kW)"
+        "(200401000000S)(200305122139W)(05.980*kW)",
+        "0-0:96.1.0(030700089953)",
     ], header="/FLU5\\253769484_A")
-    v = dsmr.parse(t)
-    assert v["powerFailureLog"] == ([["2010-12-08T15:24:15+01:00", 240], ["2010-12-08T15:10:04+02:00", 301]], "s")
-    assert v["message"] == ("Hello", None)
-    assert v["maximumDemandMonth"] == (2.589, "kW")
-    assert v["maximumDemandMonthTs"] == ("2020-05-09T13:45:58+02:00", None)
-    assert v["7-0:99.99.9"] == (12, "Hz")
-    assert v["1-0:0.0.0"] == ("3 ABC", None)
-    assert v["mbus3Reading"] == (872.234, "m3")
+    v = meter.values(dsmr.parse(t))
+    assert v["powerFailureLog"] == [["2010-12-08T15:24:15+01:00", (240, 0, "s")],
+                                    ["2010-12-08T15:10:04+02:00", (301, 0, "s")]]
+    assert v["message"] == "Hello"
+    assert v["maximumDemandMonth"] == (2589, -3, "kW", "2020-05-09T13:45:58+02:00")
+    assert v["7-0:99.99.9"] == (12, 0, "Hz")
+    assert v["1-0:0.0.0"] == "3 ABC"
+    assert v["mbus3Reading"] == (872234, -3, "m3", "2020-05-12T13:45:58+02:00")
+    assert v["maximumDemandHistory"] == [
+        ["2020-05-01T00:00:00+02:00", "2020-04-23T19:25:38+02:00", (3695, -3, "kW")],
+        ["2020-04-01T00:00:00+02:00", "2020-03-05T12:21:39+01:00", (5980, -3, "kW")]]
+    assert v["meterNumber"] == "030700089953"          # a meter number keeps its leading zero
 
 
 def test_parse_never_raises_on_odd_lines():
     t = b"/ABC5\r\n\r\n1-0:1.8.0(\r\nnoparen\r\n(orphan)\r\n0-0:1.0.0(9913999999W)\r\n1-0:2.8.0(x*y*z)\r\n!\r\n"
-    v = dsmr.parse(t)
-    assert v["header"] == ("ABC5", None)
-    assert v["totalImportedEnergyP"] == ("", None)
-    assert v["powerTs"] == ("9913999999W", None)   # not a time stamp: kept as written
-    assert v["totalExportedEnergyP"] == ("x", "y*z")
+    v = meter.values(dsmr.parse(t))
+    assert v["header"] == "ABC5"
+    assert v["totalImportedEnergyP"] == ""
+    assert v["powerTs"] == "9913999999W"            # not a time stamp: kept as written
+    assert v["totalExportedEnergyP"] == "x*y*z"      # not a number: kept as written
     with pytest.raises(TelegramError):
         dsmr.parse(b"no telegram")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("023949.193", (23949193, -3)), ("00016", (16, 0)), ("-040", (-40, 0)), ("099999.999", (99999999, -3)),
+    ("0.5", (5, -1)), ("-0.987", (-987, -3)), (".5", (5, -1)), ("12.", None), ("", None), ("-", None),
+    ("1e3", None), ("1.2.3", None), ("x", None), ("123456789012.345", (123456789012345, -3)),
+])
+def test_numbers_are_integers_and_exponents(text, expected):
+    assert reading.number(text) == expected
+
+
+@pytest.mark.parametrize("m, e, text", [
+    (23949193, -3, "23949.193"), (99999999, -3, "99999.999"), (2330, -1, "233.0"), (16, 0, "16"),
+    (0, -3, "0.000"), (-987, -3, "-0.987"), (5, 2, "500"), (-40, 0, "-40"), (1, -4, "0.0001"),
+])
+def test_json_numbers_are_the_meters_digits(m, e, text):
+    assert reading.exact(m, e) == text
+    assert Decimal(text) == Decimal(m).scaleb(e)
 
 
 # dsmr_parser attribute -> our name, for the cross-check below
@@ -215,16 +238,18 @@ for _l in (1, 2, 3):
 ])
 def test_values_agree_with_dsmr_parser(spec, t):
     ref = TelegramParser(spec).parse(t.decode())
-    ours = dsmr.parse(t)
+    ours = meter.values(dsmr.parse(t))
     compared = 0
     for attr, name in REFERENCE_NAMES.items():
         obj = getattr(ref, attr, None)
         if obj is None:
             continue
-        value, unit = ours[name]
+        value = ours[name]
         theirs = obj.value
         if isinstance(theirs, Decimal):
-            assert (value, unit) == (float(theirs), obj.unit), attr
+            # the same digits, exactly: a Decimal against our integer and exponent
+            assert (meter.decimal(value), value[2]) == (theirs, obj.unit), attr
+            assert reading.exact(value[0], value[1]) == str(theirs), attr     # as JSON writes it
         elif isinstance(theirs, datetime.datetime):
             assert datetime.datetime.fromisoformat(value) == theirs, attr
         elif attr == "P1_MESSAGE_HEADER":
@@ -232,9 +257,9 @@ def test_values_agree_with_dsmr_parser(spec, t):
         elif "IDENTIFIER" in attr:
             assert value == bytes.fromhex(theirs).decode(), attr
         else:
-            assert value == int(theirs), attr
+            assert value[:2] == (int(theirs), 0), attr
         if hasattr(obj, "datetime") and obj.datetime and spec is not specs.V2_2:
-            assert datetime.datetime.fromisoformat(ours[name + "Ts"][0]) == obj.datetime
+            assert datetime.datetime.fromisoformat(value[3]) == obj.datetime
         compared += 1
     assert compared >= 12
 
@@ -247,5 +272,5 @@ def test_same_results_under_micropython(run_job):
     result = run_job({"job": "dsmr", "telegrams": [t.hex() for t in cases]})
     assert result[0]["check"] is True and result[2]["check"] is False
     assert result[3]["check"].startswith("CrcError: CRC mismatch")
-    assert result[0]["values"]["totalImportedEnergyP"] == [23949.193, "kWh"]
+    assert ["totalImportedEnergyP", [23949193, -3, "kWh"]] in result[0]["values"]
     assert result[5]["check"] == "TelegramError: does not start with '/'"

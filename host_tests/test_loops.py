@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import meter
-from conftest import FIRMWARE, HERE, run_script
+from conftest import FIRMWARE, HERE, mpy_arch, run_script
 from p1dongle import loops
 
 import pytest
@@ -115,11 +115,9 @@ def test_viper_loops_match_under_micropython(micropython, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def native_build(mpy_cross, tmp_path_factory):
-    """firmware/p1dongle compiled to .mpy for this machine's CPU, viper functions as machine code."""
-    arch = {"x86_64": "x64", "aarch64": "arm64"}.get(os.uname().machine)
-    if arch is None:
-        pytest.fail("no mpy-cross architecture known for %s: add it here" % os.uname().machine)
+def native_build(mpy_cross, micropython, tmp_path_factory):
+    """firmware/p1dongle compiled to .mpy for the twin's CPU (x86), viper functions as machine code."""
+    arch = mpy_arch(micropython)
     out = tmp_path_factory.mktemp("native")
     pkg = out / "p1dongle"
     pkg.mkdir()
@@ -129,7 +127,7 @@ def native_build(mpy_cross, tmp_path_factory):
             proc = subprocess.run([mpy_cross, "-march=" + arch, "-o", str(pkg / (f[:-3] + ".mpy")), f],
                                   cwd=src, capture_output=True, text=True)
             assert proc.returncode == 0, proc.stderr
-    return ".frozen:" + str(out)
+    return str(out) + ":.frozen"           # before the frozen copy, which the twin has too
 
 
 def test_native_mpy_loops_match(micropython, native_build, tmp_path):

@@ -3,6 +3,7 @@
 that is absent, dies, comes back or refuses the password never stops the dongle or its TCP clients."""
 import json
 import os
+from decimal import Decimal
 import signal
 import sys
 import threading
@@ -123,11 +124,13 @@ def test_telegrams_state_and_home_assistant_discovery(any_broker):
         assert t.startswith(b"/Lux5") and int(t[-6:-2], 16) == meter.crc16_arc(t[:t.index(b"!") + 1])
     assert set(tcp) <= set(telegrams)                         # the same bytes on TCP and MQTT
     for t, s in zip(telegrams, sub.payloads("p1dongle/test1/state")):
-        state = json.loads(s)
-        values = dsmr.parse(t)
-        for name, (v, unit) in values.items():
-            assert state[name] == (list(v) if isinstance(v, tuple) else v), name
-            assert state["units"].get(name) == unit
+        state = json.loads(s, parse_float=Decimal)
+        for name, v in meter.values(dsmr.parse(t)).items():
+            if isinstance(v, tuple):                                   # a number: its exact digits
+                assert state[name] == meter.decimal(v), name
+                assert state["units"].get(name) == v[2]
+            elif isinstance(v, str):
+                assert state[name] == v, name
     assert sub.payloads("p1dongle/test1/status")[-1] in (b"online", b"offline")
     diag = json.loads(sub.payloads("p1dongle/test1/diagnostics")[-1])
     for key in ("uptime", "telegrams", "tag_failures", "crc_failures", "dropped_bytes", "tcp_clients",

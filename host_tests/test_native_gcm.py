@@ -8,11 +8,10 @@ import sys
 import austria as at
 import meter
 import pytest
-from conftest import FIRMWARE, HERE, ROOT, run_script
+from conftest import HERE, MICROPYPATH, ROOT, run_script
 from test_gcm import NIST, gcm_encrypt
 
-NATIVE = os.path.join(ROOT, "build", "micropython-p1dongle")
-LIB = os.path.join(ROOT, "build", "micropython-p1dongle-lib")     # its asyncio and friends (extmod)
+NATIVE = os.path.join(ROOT, "build", "micropython-p1dongle")    # the dongle twin (make firmware-unix)
 JOB = os.path.join(HERE, "mp_job.py")
 FAIL = "AuthError: authentication failed: wrong key or authentication key"
 
@@ -28,7 +27,7 @@ def both(native, tmp_path, job):
     """The job's result from the native build, checked equal to CPython's."""
     path = tmp_path / "job.json"
     path.write_text(json.dumps(job))
-    got = run_script(native, JOB, str(path), micropypath=LIB + ":" + FIRMWARE)
+    got = run_script(native, JOB, str(path), micropypath=MICROPYPATH)
     assert got == run_script(sys.executable, JOB, str(path))
     return got
 
@@ -40,7 +39,7 @@ def test_the_build_has_the_module_and_gcm_uses_it(native, tmp_path):
     path = tmp_path / "job.json"
     path.write_text(json.dumps({"job": "native", "cases": [
         {"key": key.hex(), "iv": iv.hex(), "aad": "30", "ct": ct.hex(), "tag": bad.hex()}]}))
-    r = run_script(native, JOB, str(path), micropypath=LIB + ":" + FIRMWARE)
+    r = run_script(native, JOB, str(path), micropypath=MICROPYPATH)
     assert r["native_module"] and r["gcm_native"]
     leftover = bytes.fromhex(r["leftovers"][0])
     assert leftover in (b"\xaa" * len(ct), bytes(len(ct)))     # a failed tag releases no plaintext

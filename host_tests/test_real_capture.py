@@ -31,11 +31,11 @@ def test_the_tool_recovers_the_telegram():
     # The reference parser accepts it, CRC included, and reads what the meter measured.
     ref = TelegramParser(specs.LUXEMBOURG_SMARTY).parse(out.decode())
     assert str(ref.ELECTRICITY_IMPORTED_TOTAL.value) == "6.695"
-    values = dsmr.parse(out)
-    assert values["totalImportedEnergyP"] == (6.695, "kWh")
-    assert values["totalExportedEnergyP"] == (0.025, "kWh")
-    assert values["logicalDeviceName"] == ("SAG1030700114004", None)
-    assert values["powerTs"] == ("2018-01-30T10:21:22+01:00", None)
+    values = meter.values(dsmr.parse(out))
+    assert values["totalImportedEnergyP"] == (6695, -3, "kWh")
+    assert values["totalExportedEnergyP"] == (25, -3, "kWh")
+    assert values["logicalDeviceName"] == "SAG1030700114004"
+    assert values["powerTs"] == "2018-01-30T10:21:22+01:00"
 
 
 def test_every_tampered_byte_is_rejected(tmp_path):

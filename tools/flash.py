@@ -1,7 +1,7 @@
 """Put p1dongle on a dongle over its USB cable, set it up, and see how it is doing.
 
   flash.py flash   --port P [--image FILE] [--chip esp32|esp32c3]
-  flash.py install --port P [--arch xtensawin|rv32imc|x64|source]
+  flash.py install --port P [--arch xtensawin|rv32imc|x64|x86|source]
   flash.py config  --port P --key HEX --wifi SSID [--wifi-password PW] [--auth-key HEX|none]
                    [--meter PROFILE] [--mqtt HOST[:PORT] --mqtt-user U --mqtt-password PW] ...
   flash.py status  --port P
@@ -349,7 +349,7 @@ def build_parser():
     f.set_defaults(func=cmd_flash)
 
     i = port(sub.add_parser("install", help="compile firmware/ and copy what changed to the dongle"))
-    i.add_argument("--arch", choices=["xtensawin", "rv32imc", "x64", "source"],
+    i.add_argument("--arch", choices=["xtensawin", "rv32imc", "x64", "x86", "source"],
                    help="mpy-cross architecture (default: the chip's); source: copy .py files")
     i.set_defaults(func=cmd_install)
 

@@ -16,10 +16,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "firmware"))
 
-from p1dongle import config, dsmr, meters, platform_host  # noqa: E402
+from p1dongle import config, meters, platform_host, reading  # noqa: E402
 from p1dongle.app import App  # noqa: E402
 from p1dongle.dlms import LUX_AUTH_KEY, parse_key  # noqa: E402
-from p1dongle.errors import ConfigError, TelegramError  # noqa: E402
+from p1dongle.errors import ConfigError  # noqa: E402
 from p1dongle.pipeline import TELEGRAM, Pipeline  # noqa: E402
 
 import emulator  # noqa: E402
@@ -150,18 +150,16 @@ def _log(msg):
     print(time.strftime("%H:%M:%S ") + msg, flush=True)
 
 
-def _summary(n, telegram):
+def _summary(n, telegram, readings):
     """One console line per telegram: what a user wants to see scroll by."""
-    try:
-        v = dsmr.parse(telegram)
-    except TelegramError:
-        v = {}
     parts = ["telegram %d: %d bytes" % (n, len(telegram))]
     for name, label in (("powerTs", "at"), ("totalImportedEnergyP", "import"), ("totalImportedEnergyT1", "import T1"),
                         ("currentUsage", "using"), ("currentDelivery", "delivering")):
-        if name in v:
-            value, unit = v[name]
-            parts.append("%s %s%s" % (label, value, " " + unit if unit else ""))
+        v = reading.find(readings or [], name)
+        if isinstance(v, tuple):
+            parts.append("%s %s%s" % (label, reading.exact(v[0], v[1]), " " + v[2] if v[2] else ""))
+        elif v:
+            parts.append("%s %s" % (label, v))
     return ", ".join(parts)
 
 
@@ -259,7 +257,7 @@ async def _run(args, cfg, source):
     def on_telegram(telegram):
         n = app.pipeline.telegrams
         if not args.quiet:
-            _log(_summary(n, telegram))
+            _log(_summary(n, telegram, app.readings()))
         if args.count and n >= args.count and not done.done():
             done.set_result(None)
 

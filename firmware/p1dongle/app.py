@@ -3,8 +3,12 @@
 # The same App runs on the ESP32 (source: the UART), under the MicroPython unix port and under
 # CPython (source: a TCP P1 reader, a file, a serial port or the emulated meter). It owns the
 # counters and the status line. The RX loop never waits for an output: publishing only queues.
+#
+# Each telegram's readings (reading.py) are made once, when an output first asks for them
+# (readings()): by the pipeline for DLMS meters, else parsed from the telegram's text.
 import asyncio
 
+from . import dsmr
 from .compat import sleep_ms, ticks_diff, ticks_ms
 from .mqtt import MqttClient
 from .mqttout import MqttOutput
@@ -22,7 +26,7 @@ class App:
                                  layout=cfg.get("layout", "auto"))
         self.plain = TcpServer("plaintext", cfg["max_clients"], cfg["queue_len"], self.status, log)
         self.raw = TcpServer("raw", cfg["max_clients"], cfg["queue_len"], self.status, log) if cfg["raw_port"] else None
-        self.subscribers = []     # callables(telegram bytes): MQTT, the simulator's console, tests
+        self.subscribers = []     # callables(telegram bytes): the simulator's console, tests
         self.info = info          # () -> {"free_heap": ..., "wifi_rssi": ...} from the platform
         self.save_status = save_status  # (line) -> None: keep the last status line for flash.py
         self.mqtt = None
@@ -33,7 +37,8 @@ class App:
                                    m["keepalive"], will=(prefix + "/status", "offline"),
                                    queue_len=m["queue_len"], log=log, on_connect=self._mqtt_connected)
             self.mqtt_out = MqttOutput(self.mqtt, prefix, m["discovery_prefix"], cfg["device_id"], log)
-            self.subscribers.append(self.mqtt_out.telegram)
+        self.telegram = None      # the latest telegram passed on, and its readings once made
+        self._readings = None
         self._rxbuf = bytearray(512)  # every read from the meter lands here: no allocation per read
         self.started = ticks_ms()
         self._up_ms = 0
@@ -142,14 +147,30 @@ class App:
                 return
             pipe.push(self._rxbuf, now, n)
 
+    def readings(self):
+        """The latest telegram's readings [(row, value)], or None before the first telegram."""
+        if self._readings is None and self.telegram is not None:
+            self._readings = dsmr.parse(self.telegram)
+        return self._readings
+
+    def _mqtt_telegram(self, telegram):
+        self.mqtt_out.telegram(telegram, self.readings())
+
+    def _output(self, out, telegram):
+        try:
+            out(telegram)
+        except Exception as e:   # noqa: BLE001 - a broken output must not stop the meter
+            self.log("p1dongle: output failed: %r" % e)
+
     def _event(self, kind, pos, what, has_crc):
         if kind == TELEGRAM:
             self.plain.publish(what)
+            self.telegram = what
+            self._readings = self.pipeline.readings     # None: parsed when first asked for
+            if self.mqtt:
+                self._output(self._mqtt_telegram, what)
             for sub in self.subscribers:
-                try:
-                    sub(what)
-                except Exception as e:   # noqa: BLE001 - a broken output must not stop the meter
-                    self.log("p1dongle: output failed: %r" % e)
+                self._output(sub, what)
         elif kind == FRAME:
             self.raw.publish(what)
         elif kind == PROBLEM:

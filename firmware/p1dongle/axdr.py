@@ -1,38 +1,30 @@
-# The readings in a DLMS data-notification (what Austrian meters push), as OBIS values with units.
+# The readings in a DLMS data-notification (what Austrian meters push), as readings (reading.py).
 #
 #   0F <long-invoke-id-and-priority: 4> <date-time: 00 | 0C + 12 bytes> <body: A-XDR data>
 #
 # The body is tagged A-XDR data (a structure of OBIS codes, values and scaler/unit structures, in
-# the layouts below). decode() flattens it into leaves; values() reads the leaves in one of two
+# the layouts below). decode() flattens it into leaves; readings() reads the leaves in one of two
 # layouts:
 #   with OBIS codes (Netz NOE, TINETZ, Salzburg, Kaifa, Sagemcom, E450...):
 #       09 06 <OBIS: 6 bytes>  <value>  [02 02 0F <scaler: int8> 16 <unit: enum>]  ...
-#     a value without its own scaler/unit gets the usual one for its OBIS code (DEFAULT_SCALE)
+#     a value without its own scaler/unit gets the one its OBIS row (obis.py) names
 #   compact, without OBIS codes (Wiener Netze, Linz, Wels: Siemens IM350, Iskra AM550):
 #       [<date-time>] <+A Wh> <-A Wh> <+R varh> <-R varh> <+P W> <-P W> [<+Q var> <-Q var>]
 #     unsigned numbers in this fixed order (COMPACT)
-# Each value is (OBIS "A-B:C.D.E", integer mantissa, decimal exponent, unit), or, for octet
-# strings such as the meter number, (OBIS, bytes, None, None): integers throughout, because the
-# dongle's floats are single precision and an energy register has more digits than they hold.
+# Each reading is (row, value) as the telegram parser makes them: numbers as (mantissa, exponent,
+# unit) in DSMR units (Wh -> kWh is an exponent shift), octet strings as text, the clock as ISO
+# 8601. Integers throughout: the dongle's floats are single precision and an energy register has
+# more digits than they hold.
+from . import obis
 from .errors import FrameError
 
-# DLMS unit enumeration (IEC 62056-62) -> (unit shown, extra decimal exponent): the DSMR habit is
+# DLMS unit enumeration (IEC 62056-62) -> (DSMR unit, extra decimal exponent): the DSMR habit is
 # kWh, kW, kvarh, kvar, kVA, V, A.
 UNITS = {
     27: ("kW", -3), 28: ("kVA", -3), 29: ("kvar", -3), 30: ("kWh", -3), 31: ("kVAh", -3),
-    32: ("kvarh", -3), 33: ("A", 0), 35: ("V", 0), 44: ("Hz", 0), 255: ("", 0),
+    32: ("kvarh", -3), 33: ("A", 0), 35: ("V", 0), 44: ("Hz", 0), 255: (None, 0),
 }
 W, WH, VAR, VARH, VOLT, AMP, NONE = 27, 30, 29, 32, 35, 33, 255
-
-# OBIS (C.D) -> (scaler, unit) for values sent without their scaler/unit structure.
-DEFAULT_SCALE = {
-    (1, 8): (0, WH), (2, 8): (0, WH), (3, 8): (0, VARH), (4, 8): (0, VARH),
-    (1, 7): (0, W), (2, 7): (0, W), (3, 7): (0, VAR), (4, 7): (0, VAR),
-    (21, 7): (0, W), (41, 7): (0, W), (61, 7): (0, W), (22, 7): (0, W), (42, 7): (0, W), (62, 7): (0, W),
-    (32, 7): (-1, VOLT), (52, 7): (-1, VOLT), (72, 7): (-1, VOLT),
-    (31, 7): (-2, AMP), (51, 7): (-2, AMP), (71, 7): (-2, AMP),
-    (13, 7): (-3, NONE),
-}
 
 # The compact layout, in order.
 COMPACT = (
@@ -52,11 +44,16 @@ class Notification:
         self.clock = None       # 12-byte DLMS date-time: the meter's clock if sent, else the header's
         self.leaves = []        # (kind, value[, unit]) in order
 
-    def values(self, layout="auto"):
-        """The readings as (OBIS, mantissa, exponent, unit) or (OBIS, bytes, None, None)."""
+    def readings(self, layout="auto"):
+        """The readings: [(row, value)] as reading.py describes them; the meter's time first."""
         if layout == "compact" or (layout == "auto" and not self._has_obis()):
-            return self._compact()
-        return self._with_obis()
+            out = self._compact()
+        else:
+            out = self._with_obis()
+        stamp = iso_time(self.clock)
+        if stamp and not _named(out, "powerTs"):
+            out.insert(0, (obis.row("0-0:1.0.0"), stamp))
+        return out
 
     def _has_obis(self):
         for leaf in self.leaves:
@@ -72,18 +69,20 @@ class Notification:
             leaf = leaves[i]
             i += 1
             if not _is_obis(leaf) or i >= len(leaves):
-                if leaf[0] == _STR and i == len(leaves) and _printable(leaf[1]) and not _named(out, "0-0:96.1.0"):
+                if leaf[0] == _STR and i == len(leaves) and _printable(leaf[1]) and not _named(out, "meterNumber"):
                     # A last string without a code: the meter number (Netz NOE's layout).
-                    out.append(("0-0:96.1.0", leaf[1], None, None))
+                    out.append((obis.row("0-0:96.1.0"), _string(leaf[1])))
                 continue
             code = leaf[1]
-            name = "%d-%d:%d.%d.%d" % (code[0], code[1], code[2], code[3], code[4])
+            row = obis.row("%d-%d:%d.%d.%d" % (code[0], code[1], code[2], code[3], code[4]))
             value = leaves[i]
             i += 1
             if value[0] == _STR:
-                if len(value[1]) == 12 and code[2] == 1 and code[3] == 0:
+                if len(value[1]) == 12 and row[obis.KIND] == obis.TIME:
                     self.clock = value[1]       # 0-0:1.0.0, the meter's clock: better than the header's
-                out.append((name, value[1], None, None))
+                    out.append((row, iso_time(value[1]) or _string(value[1])))
+                else:
+                    out.append((row, _string(value[1])))
                 continue
             if value[0] != _INT:
                 continue
@@ -91,8 +90,8 @@ class Notification:
                 scaler, unit = leaves[i][1], leaves[i][2]
                 i += 1
             else:
-                scaler, unit = DEFAULT_SCALE.get((code[2], code[3]), (0, NONE))
-            out.append(_scaled(name, value[1], scaler, unit))
+                scaler, unit = row[obis.DLMS] or (0, NONE)
+            out.append((row, _scaled(value[1], scaler, unit)))
         return out
 
     def _compact(self):
@@ -104,7 +103,7 @@ class Notification:
             if leaf[0] == _STR and len(leaf[1]) == 12:
                 self.clock = leaf[1]        # the reading's own time stamp: better than the header's
                 break
-        return [_scaled(COMPACT[k][0], numbers[k], 0, COMPACT[k][1]) for k in range(len(numbers))]
+        return [(obis.row(COMPACT[k][0]), _scaled(numbers[k], 0, COMPACT[k][1])) for k in range(len(numbers))]
 
 
 def _printable(b):
@@ -114,11 +113,38 @@ def _printable(b):
     return len(b) > 0
 
 
-def _named(values, name):
-    for v in values:
-        if v[0] == name:
+def _named(readings, name):
+    for r in readings:
+        if r[0][obis.NAME] == name:
             return True
     return False
+
+
+def _string(b):
+    """An octet string as text: as it reads when it is printable ASCII, else its hex digits."""
+    if _printable(b):
+        return bytes(b).decode()
+    return "".join("%02X" % c for c in b)
+
+
+def iso_time(dt):
+    """A 12-byte DLMS date-time -> ISO 8601 with its UTC offset, or None when it is no usable time.
+    The offset is the deviation the meter sends (minutes from local time to UTC, so CET is -60);
+    when it sends none (0x8000), CET/CEST by the daylight-saving bit, as DSMR assumes."""
+    if dt is None or len(dt) != 12:
+        return None
+    year = (dt[0] << 8) | dt[1]
+    if year == 0xFFFF or not 1 <= dt[2] <= 12 or not 1 <= dt[3] <= 31 or dt[5] > 23 or dt[6] > 59 or dt[7] > 59:
+        return None
+    deviation = (dt[9] << 8) | dt[10]
+    if deviation == 0x8000:
+        offset = 120 if dt[11] & 0x80 else 60
+    else:
+        offset = -(deviation - 0x10000 if deviation & 0x8000 else deviation)
+    sign = "-" if offset < 0 else "+"
+    offset = -offset if offset < 0 else offset
+    return "%04d-%02d-%02dT%02d:%02d:%02d%s%02d:%02d" % (
+        year, dt[2], dt[3], dt[5], dt[6], dt[7], sign, offset // 60, offset % 60)
 
 
 def _is_obis(leaf):
@@ -126,9 +152,9 @@ def _is_obis(leaf):
     return leaf[0] == _STR and len(leaf[1]) == 6 and leaf[1][0] <= 1 and leaf[1][5] == 0xFF
 
 
-def _scaled(name, mantissa, scaler, unit):
-    shown, extra = UNITS.get(unit, ("", 0))
-    return (name, mantissa, scaler + extra, shown)
+def _scaled(mantissa, scaler, unit):
+    shown, extra = UNITS.get(unit, (None, 0))
+    return (mantissa, scaler + extra, shown)
 
 
 def decode(apdu, n=-1):

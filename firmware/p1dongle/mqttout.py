@@ -1,36 +1,24 @@
 # What the dongle publishes over MQTT, and how Home Assistant finds it.
 #
 #   <prefix>/telegram      the plain telegram, byte-exact (QoS 0)
-#   <prefix>/state         JSON: every parsed value by name, plus "units" {name: unit} (QoS 0)
+#   <prefix>/state         JSON: every reading by name, plus "units" {name: unit} (QoS 0)
 #                          e.g. {"powerTs": "2026-11-25T15:22:37+01:00", "totalImportedEnergyP":
-#                          23949.194, "currentUsage": 0.878, ..., "units": {"currentUsage": "kW"}}
+#                          23949.194, "currentUsage": 0.878, ..., "units": {"currentUsage": "kW"}};
+#                          numbers exactly as the meter's digits (state.py)
 #   <prefix>/status        "online" / "offline" (retained; "offline" is the last will)
 #   <prefix>/diagnostics   JSON: uptime, telegrams, tag and CRC failures, dropped bytes, TCP
 #                          clients, free heap, Wi-Fi RSSI, MQTT messages dropped (retained)
 #   <discovery>/sensor/<node>/<name>/config
-#                          Home Assistant MQTT discovery (retained), one per value with a unit,
-#                          all under one device per meter; availability is the status topic
+#                          Home Assistant MQTT discovery (retained), one per reading whose OBIS
+#                          row names a Home Assistant kind (obis.py), all under one device per
+#                          meter; availability is the status topic
 #
 # prefix defaults to p1dongle/<device id>; discovery defaults to homeassistant.
 import json
 
-from . import dsmr
-
-# unit -> (device_class, state_class, unit shown, factor): what Home Assistant's Energy dashboard
-# and sensor classes accept. Power goes out in W (HA's habit) from the telegram's kW.
-_CLASSES = {
-    "kWh": ("energy", "total_increasing", "kWh", 1),
-    "Wh": ("energy", "total_increasing", "Wh", 1),
-    "kW": ("power", "measurement", "W", 1000),
-    "W": ("power", "measurement", "W", 1),
-    "V": ("voltage", "measurement", "V", 1),
-    "A": ("current", "measurement", "A", 1),
-    "m3": ("gas", "total_increasing", "m³", 1),
-    "kvar": ("reactive_power", "measurement", "var", 1000),     # var and VA: what every HA version takes
-    "kvarh": (None, "total_increasing", "kvarh", 1),
-    "kVA": ("apparent_power", "measurement", "VA", 1000),
-    "GJ": ("energy", "total_increasing", "GJ", 1),
-}
+from . import obis
+from .reading import find
+from .state import state_json
 
 
 def slug(text):
@@ -40,48 +28,48 @@ def slug(text):
     return "".join(out)
 
 
-def state_json(values):
-    """{name: (value, unit)} -> the state topic's JSON text."""
-    out = {}
-    units = {}
-    for name in values:
-        v, unit = values[name]
-        out[name] = v
-        if unit:
-            units[name] = unit
-    out["units"] = units
-    return json.dumps(out)
+def meter_id(readings):
+    for name in ("meterId", "logicalDeviceName", "meterNumber"):
+        v = find(readings, name)
+        if v and isinstance(v, str):
+            return v
+    header = find(readings, "header")
+    return header if header else "meter"
 
 
-def meter_id(values):
-    for name in ("meterId", "logicalDeviceName", "EquipmentId", "0-0:96.1.0"):
-        if name in values and values[name][0]:
-            return str(values[name][0])
-    return values["header"][0] if "header" in values else "meter"
+def _template(name, shift):
+    # The state JSON keeps the meter's units; Home Assistant shows some in others (kW as W).
+    if shift == 0:
+        return "{{ value_json['%s'] }}" % name
+    if shift > 0:
+        return "{{ (value_json['%s'] * %d) | round(%d) }}" % (name, 10 ** shift, 3)
+    return "{{ (value_json['%s'] / %d) | round(%d) }}" % (name, 10 ** -shift, 6)
 
 
-def discovery(values, prefix, discovery_prefix, device_id):
-    """[(topic, payload)] of Home Assistant discovery configs for the numeric values with a unit."""
+def discovery(readings, prefix, discovery_prefix, device_id):
+    """[(topic, payload)] of Home Assistant discovery configs for the readings whose row names a
+    Home Assistant kind."""
     out = []
-    ident = meter_id(values)
+    ident = meter_id(readings)
+    header = find(readings, "header")
     node = slug(device_id)
     device = {"identifiers": ["p1dongle_" + slug(ident)], "name": "Smart meter " + ident,
-              "manufacturer": values["header"][0][:3] if "header" in values else "DSMR",
-              "model": values["header"][0] if "header" in values else "P1"}
-    for name in values:
-        v, unit = values[name]
-        cls = _CLASSES.get(unit)
-        if cls is None or isinstance(v, (list, str)) or isinstance(v, bool):
+              "manufacturer": header[:3] if header else "DSMR", "model": header if header else "P1"}
+    for row, value in readings:
+        kind = row[obis.HA]
+        if kind is None or not isinstance(value, tuple) or value[2] is None:
             continue
-        device_class, state_class, shown, factor = cls
-        if unit == "m3" and _water(values, name):
+        device_class, state_class, shown = obis.HA_KINDS[kind]
+        shift = obis.unit_shift(value[2], shown)
+        if shift is None:
+            continue                    # not in a unit Home Assistant takes for this kind
+        name = row[obis.NAME]
+        if kind == "gas" and _water(readings, name):
             device_class = "water"
-        template = "{{ value_json['%s'] }}" % name if factor == 1 else \
-            "{{ (value_json['%s'] * %d) | round(1) }}" % (name, factor)
         config = {
             "name": name, "unique_id": "p1dongle_%s_%s" % (slug(ident), slug(name)),
             "object_id": "p1_%s" % slug(name),
-            "state_topic": prefix + "/state", "value_template": template,
+            "state_topic": prefix + "/state", "value_template": _template(name, shift),
             "unit_of_measurement": shown, "state_class": state_class,
             "availability_topic": prefix + "/status",
             "payload_available": "online", "payload_not_available": "offline",
@@ -93,11 +81,11 @@ def discovery(values, prefix, discovery_prefix, device_id):
     return out
 
 
-def _water(values, name):
+def _water(readings, name):
     # M-Bus channel n says what it measures in mbus<n>DeviceType: 3 gas, 6 warm water, 7 water.
     if name.startswith("mbus") and len(name) > 4:
-        kind = values.get("mbus" + name[4] + "DeviceType")
-        return kind is not None and kind[0] in (6, 7)
+        kind = find(readings, "mbus" + name[4] + "DeviceType")
+        return isinstance(kind, tuple) and kind[0] in (6, 7)
     return False
 
 
@@ -115,21 +103,17 @@ class MqttOutput:
     def online(self, client=None):
         self.client.publish(self.prefix + "/status", "online", retain=True, qos=1)
 
-    def telegram(self, telegram):
+    def telegram(self, telegram, readings):
+        """Publish a telegram and its readings [(row, value)]."""
         c = self.client
         c.publish(self.prefix + "/telegram", telegram)
-        try:
-            values = dsmr.parse(telegram)
-        except Exception as e:   # noqa: BLE001 - the telegram still went out byte-exact
-            self.log("mqtt: telegram not parsed: %r" % e)
-            return
-        names = sorted(values)
+        names = [row[obis.NAME] for row, _ in readings]
         if names != self._announced and self.discovery_prefix:
             # New values (first telegram, or the meter sends more): announce them to Home Assistant.
-            for topic, payload in discovery(values, self.prefix, self.discovery_prefix, self.device_id):
+            for topic, payload in discovery(readings, self.prefix, self.discovery_prefix, self.device_id):
                 c.publish(topic, payload, retain=True, qos=1)
             self._announced = names
-        c.publish(self.prefix + "/state", state_json(values))
+        c.publish(self.prefix + "/state", state_json(readings))
 
     def diagnostics(self, fields):
         self.client.publish(self.prefix + "/diagnostics", json.dumps(fields), retain=True)

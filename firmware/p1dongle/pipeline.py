@@ -2,7 +2,7 @@
 #
 #   bytes -> frames (FrameAssembler) -> dlms (DlmsCipher: GCM + replay check) -> dsmr.check -> events
 #   Austrian meters: frames (M-Bus, HDLC) -> link (segments, block transfer) -> dlms -> axdr
-#                    (data-notification) -> render (a DSMR telegram with a CRC) -> events
+#                    (data-notification: readings) -> render (a DSMR telegram with a CRC) -> events
 #
 # Used by the dongle's RX task and by the host tools alike. push() and flush() call
 # emit(kind, offset, what, has_crc) for each event, in stream order:
@@ -11,7 +11,9 @@
 #   FRAME, offset, frame bytes, None            with raw_frames=True: each encrypted frame as
 #                                               received (for the raw port), just before what it
 #                                               held; with a key, only frames whose tag matched
-# The counters (and status()) say how many of each happened.
+# The counters (and status()) say how many of each happened. While a TELEGRAM event is handled,
+# `readings` holds its readings when the pipeline made them (a DLMS meter's values, rendered into
+# that telegram), else None: the telegram's own text is then what to parse (dsmr.parse).
 #
 # A callback rather than a generator or a list of tuples: on the dongle each of those is a heap
 # object per chunk, and the RX path is meant to allocate nothing but the telegram it hands out.
@@ -22,6 +24,7 @@ from .dsmr import check
 from .errors import AuthError, CrcError, FrameError, ReplayError, TelegramError
 from .frames import DLMS, DROPPED, DSMR, HDLC, MBUS, NONE, REASONS, REJECTED, FrameAssembler
 from .link import Reassembler
+from .reading import text
 
 TELEGRAM = const(1)
 PROBLEM = const(2)
@@ -55,6 +58,7 @@ class Pipeline:
         self.unauthenticated = 0  # telegrams from frames whose tag was not checked (0x20, key-only)
         self._apdu_pos = 0       # stream offset of the first link frame of the APDU being collected
         self._has_crc = False    # what _content found
+        self.readings = None     # the readings of the telegram being emitted, when made here
 
     def push(self, data, now_ms, end=-1):
         """Feed data[0:end] (all of it by default), of any size; emit the events it completes."""
@@ -94,6 +98,7 @@ class Pipeline:
             except (CrcError, TelegramError) as e:
                 fa.reject(e)         # maybe two telegrams run together: rescan it
                 return True
+            self.readings = None
             self._telegram(fa.frame_pos, bytes(fa.frame), has_crc)
         elif kind == DLMS:
             self._open(fa)
@@ -157,14 +162,16 @@ class Pipeline:
         FrameError. (No tuple returned: the Luxembourg path allocates only the telegram.)"""
         if n and data[0] == 0x2F:
             self._has_crc = check(data, n)
+            self.readings = None
             return bytes(data[:n])
         if not n or data[0] != 0x0F:
             raise FrameError("decrypted frame is neither a DSMR telegram nor a data-notification")
         note = axdr.decode(data, n)
-        values = note.values(self.layout)
+        readings = note.readings(self.layout)
         maker, ident = _meter_name(frame)
         self._has_crc = True
-        return render.telegram(values, note.clock, maker, ident)
+        self.readings = readings
+        return render.telegram(readings, note.clock, maker, ident)
 
     def _open(self, fa):
         """Decrypt and check the DLMS frame the assembler holds."""
@@ -216,6 +223,7 @@ class Pipeline:
         if not authenticated:
             self.unauthenticated += 1
         self.emit(TELEGRAM, pos, telegram, has_crc)
+        self.readings = None
 
     def _dropped(self, fa):
         err = fa.drop_error
@@ -256,4 +264,4 @@ def _meter_name(frame):
     for i in range(2, 5):
         if not 0x41 <= frame[i] <= 0x5A:
             return "DLM", "".join("%02X" % c for c in frame[2:10])
-    return bytes(frame[2:5]).decode(), "".join("%02X" % c for c in frame[5:10])
+    return text(frame, 2, 5), "".join("%02X" % c for c in frame[5:10])

@@ -1,6 +1,6 @@
 # DLMS readings (axdr.py) written as a DSMR telegram, so that everything downstream (telnet
-# users, Home Assistant's DSMR integration, dsmr.parse() for JSON and MQTT) reads an Austrian meter
-# exactly like a Dutch or Luxembourg one.
+# users, Home Assistant's DSMR integration, dsmr_parser) reads an Austrian meter exactly like a
+# Dutch or Luxembourg one. (MQTT gets the readings themselves, not this text parsed back.)
 #
 #   /KFM5\2<meter>                    '/', maker from the system title (or "DLM"), '5', the id
 #   (empty line)
@@ -14,33 +14,11 @@
 #   !XXXX                             CRC-16/ARC over '/' .. '!'
 #
 # Numbers are formatted from the integer mantissa and exponent (never through a float: on the
-# dongle floats have 7 digits, an energy register needs 9).
+# dongle floats have 7 digits, an energy register needs 9), with the digits and decimals of
+# their OBIS row; a code without a row keeps the decimals the meter sent.
+from . import obis
 from .dsmr import crc16
-
-# unit -> (decimals, width of the integer part)
-_FORMAT = {"kWh": (3, 6), "kvarh": (3, 6), "kVAh": (3, 6), "kW": (3, 2), "kvar": (3, 2), "kVA": (3, 2),
-           "V": (1, 3), "A": (2, 3), "Hz": (2, 2), "": (3, 1)}
-
-
-def decimal(mantissa, exponent, decimals, width=1):
-    """mantissa * 10**exponent with exactly `decimals` decimals (rounded half away from zero) and
-    at least `width` integer digits."""
-    neg = mantissa < 0
-    m = -mantissa if neg else mantissa
-    shift = exponent + decimals
-    if shift >= 0:
-        q = m * 10 ** shift
-    else:
-        d = 10 ** (-shift)
-        q = (m + d // 2) // d
-    digits = str(q)
-    if len(digits) <= decimals:
-        digits = "0" * (decimals + 1 - len(digits)) + digits
-    whole = digits[:len(digits) - decimals] if decimals else digits
-    if len(whole) < width:
-        whole = "0" * (width - len(whole)) + whole
-    text = whole + "." + digits[len(digits) - decimals:] if decimals else whole
-    return "-" + text if neg and q else text
+from .reading import fixed
 
 
 def clock(dt):
@@ -54,28 +32,35 @@ def clock(dt):
     return "%02d%02d%02d%02d%02d%02d%s" % (year % 100, dt[2], dt[3], dt[5], dt[6], dt[7], season)
 
 
-def _text(b):
-    for c in b:
-        if c < 0x20 or c > 0x7E or c in (0x28, 0x29):
-            return "".join("%02X" % c for c in b)
-    return bytes(b).decode()
+def _text(s):
+    # A value may not hold parentheses: such text goes out as its hex digits, as DSMR writes text.
+    if "(" in s or ")" in s:
+        return "".join("%02X" % ord(c) for c in s)
+    return s
 
 
-def telegram(values, meter_clock=None, maker="DLM", ident=""):
-    """The bytes of a DSMR telegram, CRC included, for the given readings."""
+def _number(row, value):
+    m, e, unit = value[0], value[1], value[2]
+    if unit == row[obis.UNIT]:
+        text = fixed(m, e, row[obis.DECIMALS], row[obis.DIGITS])
+    else:
+        text = fixed(m, e, -e if e < 0 else 0)
+    return "%s*%s" % (text, unit) if unit else text
+
+
+def telegram(readings, meter_clock=None, maker="DLM", ident=""):
+    """The bytes of a DSMR telegram, CRC included, for the given readings [(row, value)]."""
     lines = ["/%s5%s" % (maker, ident), ""]
     stamp = clock(meter_clock)
     if stamp:
         lines.append("0-0:1.0.0(%s)" % stamp)
-    for name, m, exp, unit in values:
-        if exp is None:             # a string: meter number, clock, text
-            if name == "0-0:1.0.0":
-                continue            # written above, in DSMR form
-            lines.append("%s(%s)" % (name, _text(m)))
-            continue
-        decimals, width = _FORMAT.get(unit, (3, 1))
-        value = decimal(m, exp, decimals, width)
-        lines.append("%s(%s*%s)" % (name, value, unit) if unit else "%s(%s)" % (name, value))
+    for row, value in readings:
+        if row[obis.KIND] == obis.TIME:
+            continue                # the meter's clock: written above, in DSMR form
+        if isinstance(value, tuple):
+            lines.append("%s(%s)" % (row[obis.CODE], _number(row, value)))
+        elif isinstance(value, str):
+            lines.append("%s(%s)" % (row[obis.CODE], _text(value)))
     lines.append("!")
     body = "\r\n".join(lines).encode()
     return body + ("%04X\r\n" % crc16(body)).encode()

@@ -1,0 +1,190 @@
+# Every quantity the dongle knows, one row each: the one place that says what an OBIS code is.
+#
+# The telegram parser (dsmr.py), the DLMS decoder (axdr.py), the telegram renderer (render.py),
+# the state JSON (state.py) and Home Assistant discovery (mqttout.py) all read these rows; adding
+# a register is one row here.
+#
+#   code    OBIS as a DSMR telegram writes it, A-B:C.D.E; "0-n:" rows are M-Bus channels 1-4
+#           (gas, water, heat meters), "*" in their name becomes the channel number
+#   name    the stable machine name: JSON, MQTT state, unique ids (the names our first users know
+#           from smartmeter2mqtt: totalImportedEnergyP, currentUsage, voltageL1, ...)
+#   label   the human name (Home Assistant)
+#   kind    how the telegram writes the value (NUM, TEXT, HEX, TIME, LOG, PEAKS, GAS22, below)
+#   unit    the DSMR unit of the value (None: no unit)
+#   digits  integer digits and decimals a rendered telegram writes (DSMR 5: energy F9(3,3) is
+#   decimals  000000.000, power F5(3,3) 00.000, voltage F4(1,1) 000.0)
+#   ha      the Home Assistant kind of sensor (HA below), None: not announced
+#   dlms    (scaler, DLMS unit) of a value a meter pushes without its own scaler-unit, or None
+#
+# Codes not in the table are still read and published, under the code itself, with the unit the
+# telegram gives: nothing the meter sends is lost.
+
+from .compat import const
+
+# kinds: how a telegram writes the value
+NUM = const(0)      # (value[*unit]), or (time stamp)(value*unit) for readings with their own time
+TEXT = const(1)     # text as written: versions, message codes, meter numbers (leading zeros kept)
+HEX = const(2)      # text written as hex digits (equipment identifiers, messages)
+TIME = const(3)     # a time stamp YYMMDDhhmmssX, published as ISO 8601
+LOG = const(4)      # the power failure log: (count)(code)(end time)(duration*s)...
+PEAKS = const(5)    # Belgian peak history: (count)(code)(code) then (start)(time)(value*kW) per month
+GAS22 = const(6)    # DSMR 2.2/3 gas: (time)(status)(interval)(count)(code)(unit) then (value)
+
+# fields of a row
+CODE = const(0)
+NAME = const(1)
+LABEL = const(2)
+KIND = const(3)
+UNIT = const(4)
+DIGITS = const(5)
+DECIMALS = const(6)
+HA = const(7)
+DLMS = const(8)
+
+# The dlms column holds DLMS units (IEC 62056-62): 27 W, 28 VA, 29 var, 30 Wh, 31 VAh, 32 varh,
+# 33 A, 35 V, 255 none. The rows are literals only, so that a frozen build keeps them in flash.
+
+# Home Assistant sensor kinds: ha -> (device_class, state_class, unit shown in Home Assistant)
+HA_KINDS = {
+    "energy": ("energy", "total_increasing", "kWh"),
+    "power": ("power", "measurement", "W"),
+    "reactive_energy": (None, "total_increasing", "kvarh"),
+    "reactive_power": ("reactive_power", "measurement", "var"),
+    "apparent_energy": (None, "total_increasing", "kVAh"),
+    "apparent_power": ("apparent_power", "measurement", "VA"),
+    "voltage": ("voltage", "measurement", "V"),
+    "current": ("current", "measurement", "A"),
+    "frequency": ("frequency", "measurement", "Hz"),
+    "gas": ("gas", "total_increasing", "m³"),
+}
+
+ROWS = (
+    # code            name                       label                        kind   unit     digits dec  ha   dlms
+    ("/",             "header",                  "Identification",            TEXT,  None,    0, 0, None, None),
+    ("1-3:0.2.8",     "p1Version",               "DSMR version",              TEXT,  None,    0, 0, None, None),
+    ("0-0:96.1.4",    "versionInfo",             "Version information",       TEXT,  None,    0, 0, None, None),
+    ("0-0:1.0.0",     "powerTs",                 "Meter time",                TIME,  None,    0, 0, None, None),
+    ("0-0:96.1.1",    "meterId",                 "Equipment identifier",      HEX,   None,    0, 0, None, None),
+    ("0-0:96.1.0",    "meterNumber",             "Meter number",              TEXT,  None,    0, 0, None, None),
+    ("0-0:42.0.0",    "logicalDeviceName",       "Logical device name",       HEX,   None,    0, 0, None, None),
+    # energy registers
+    ("1-0:1.8.0",     "totalImportedEnergyP",    "Energy import",             NUM,   "kWh",   6, 3, "energy", (0, 30)),
+    ("1-0:2.8.0",     "totalExportedEnergyP",    "Energy export",             NUM,   "kWh",   6, 3, "energy", (0, 30)),
+    ("1-0:3.8.0",     "totalImportedEnergyQ",    "Reactive energy import",    NUM,   "kvarh", 6, 3, "reactive_energy", (0, 32)),
+    ("1-0:4.8.0",     "totalExportedEnergyQ",    "Reactive energy export",    NUM,   "kvarh", 6, 3, "reactive_energy", (0, 32)),
+    ("1-0:1.8.1",     "totalImportedEnergyT1",   "Energy import tariff 1",    NUM,   "kWh",   6, 3, "energy", (0, 30)),
+    ("1-0:1.8.2",     "totalImportedEnergyT2",   "Energy import tariff 2",    NUM,   "kWh",   6, 3, "energy", (0, 30)),
+    ("1-0:1.8.3",     "totalImportedEnergyT3",   "Energy import tariff 3",    NUM,   "kWh",   6, 3, "energy", (0, 30)),
+    ("1-0:1.8.4",     "totalImportedEnergyT4",   "Energy import tariff 4",    NUM,   "kWh",   6, 3, "energy", (0, 30)),
+    ("1-0:2.8.1",     "totalExportedEnergyT1",   "Energy export tariff 1",    NUM,   "kWh",   6, 3, "energy", (0, 30)),
+    ("1-0:2.8.2",     "totalExportedEnergyT2",   "Energy export tariff 2",    NUM,   "kWh",   6, 3, "energy", (0, 30)),
+    ("1-0:2.8.3",     "totalExportedEnergyT3",   "Energy export tariff 3",    NUM,   "kWh",   6, 3, "energy", (0, 30)),
+    ("1-0:2.8.4",     "totalExportedEnergyT4",   "Energy export tariff 4",    NUM,   "kWh",   6, 3, "energy", (0, 30)),
+    ("0-0:96.14.0",   "currentTariff",           "Tariff",                    NUM,   None,    4, 0, None, None),
+    # power
+    ("1-0:1.7.0",     "currentUsage",            "Power import",              NUM,   "kW",    2, 3, "power", (0, 27)),
+    ("1-0:2.7.0",     "currentDelivery",         "Power export",              NUM,   "kW",    2, 3, "power", (0, 27)),
+    ("1-0:3.7.0",     "currentReactiveUsage",    "Reactive power import",     NUM,   "kvar",  2, 3, "reactive_power", (0, 29)),
+    ("1-0:4.7.0",     "currentReactiveDelivery", "Reactive power export",     NUM,   "kvar",  2, 3, "reactive_power", (0, 29)),
+    ("1-0:9.7.0",     "currentApparentUsage",    "Apparent power import",     NUM,   "kVA",   2, 3, "apparent_power", (0, 28)),
+    ("1-0:10.7.0",    "currentApparentDelivery", "Apparent power export",     NUM,   "kVA",   2, 3, "apparent_power", (0, 28)),
+    ("1-0:13.7.0",    "powerFactor",             "Power factor",              NUM,   None,    1, 3, None, (-3, 255)),
+    ("1-0:33.7.0",    "powerFactorL1",           "Power factor L1",           NUM,   None,    1, 3, None, (-3, 255)),
+    ("1-0:53.7.0",    "powerFactorL2",           "Power factor L2",           NUM,   None,    1, 3, None, (-3, 255)),
+    ("1-0:73.7.0",    "powerFactorL3",           "Power factor L3",           NUM,   None,    1, 3, None, (-3, 255)),
+    ("1-0:14.7.0",    "frequency",               "Frequency",                 NUM,   "Hz",    2, 2, "frequency", None),
+    # Belgium (e-MUCS): demand, peaks, limiter
+    ("1-0:1.4.0",     "currentAverageDemand",    "Average demand",            NUM,   "kW",    2, 3, "power", None),
+    ("1-0:1.6.0",     "maximumDemandMonth",      "Peak demand this month",    NUM,   "kW",    2, 3, "power", None),
+    ("0-0:98.1.0",    "maximumDemandHistory",    "Peak demand history",       PEAKS, "kW",    2, 3, None, None),
+    ("0-0:17.0.0",    "powerLimit",              "Power limit",               NUM,   "kVA",   3, 1, "apparent_power", None),
+    ("1-0:31.4.0",    "fuseThresholdL1",         "Fuse threshold L1",         NUM,   "A",     3, 0, None, None),
+    ("1-1:31.4.0",    "currentLimit",            "Current limit",             NUM,   "A",     3, 0, None, None),
+    ("0-0:96.3.10",   "breakerControlState",     "Breaker state",             NUM,   None,    1, 0, None, None),
+    ("0-1:96.3.10",   "relay1ControlState",      "Relay 1 state",             NUM,   None,    1, 0, None, None),
+    ("0-2:96.3.10",   "relay2ControlState",      "Relay 2 state",             NUM,   None,    1, 0, None, None),
+    # power quality
+    ("0-0:96.7.21",   "powerFailures",           "Power failures",            NUM,   None,    5, 0, None, None),
+    ("0-0:96.7.9",    "longPowerFailures",       "Long power failures",       NUM,   None,    5, 0, None, None),
+    ("1-0:99.97.0",   "powerFailureLog",         "Power failure log",         LOG,   "s",     10, 0, None, None),
+    ("1-0:32.32.0",   "voltageSagsL1",           "Voltage sags L1",           NUM,   None,    5, 0, None, None),
+    ("1-0:52.32.0",   "voltageSagsL2",           "Voltage sags L2",           NUM,   None,    5, 0, None, None),
+    ("1-0:72.32.0",   "voltageSagsL3",           "Voltage sags L3",           NUM,   None,    5, 0, None, None),
+    ("1-0:32.36.0",   "voltageSwellsL1",         "Voltage swells L1",         NUM,   None,    5, 0, None, None),
+    ("1-0:52.36.0",   "voltageSwellsL2",         "Voltage swells L2",         NUM,   None,    5, 0, None, None),
+    ("1-0:72.36.0",   "voltageSwellsL3",         "Voltage swells L3",         NUM,   None,    5, 0, None, None),
+    # messages
+    ("0-0:96.13.0",   "message",                 "Message",                   HEX,   None,    0, 0, None, None),
+    ("0-0:96.13.1",   "messageCode",             "Message code",              TEXT,  None,    0, 0, None, None),
+    ("0-0:96.13.2",   "message2",                "Message 2",                 HEX,   None,    0, 0, None, None),
+    ("0-0:96.13.3",   "message3",                "Message 3",                 HEX,   None,    0, 0, None, None),
+    ("0-0:96.13.4",   "message4",                "Message 4",                 HEX,   None,    0, 0, None, None),
+    ("0-0:96.13.5",   "message5",                "Message 5",                 HEX,   None,    0, 0, None, None),
+    # per phase
+    ("1-0:32.7.0",    "voltageL1",               "Voltage L1",                NUM,   "V",     3, 1, "voltage", (-1, 35)),
+    ("1-0:52.7.0",    "voltageL2",               "Voltage L2",                NUM,   "V",     3, 1, "voltage", (-1, 35)),
+    ("1-0:72.7.0",    "voltageL3",               "Voltage L3",                NUM,   "V",     3, 1, "voltage", (-1, 35)),
+    ("1-0:31.7.0",    "currentL1",               "Current L1",                NUM,   "A",     3, 2, "current", (-2, 33)),
+    ("1-0:51.7.0",    "currentL2",               "Current L2",                NUM,   "A",     3, 2, "current", (-2, 33)),
+    ("1-0:71.7.0",    "currentL3",               "Current L3",                NUM,   "A",     3, 2, "current", (-2, 33)),
+    ("1-0:21.7.0",    "currentUsageL1",          "Power import L1",           NUM,   "kW",    2, 3, "power", (0, 27)),
+    ("1-0:41.7.0",    "currentUsageL2",          "Power import L2",           NUM,   "kW",    2, 3, "power", (0, 27)),
+    ("1-0:61.7.0",    "currentUsageL3",          "Power import L3",           NUM,   "kW",    2, 3, "power", (0, 27)),
+    ("1-0:22.7.0",    "currentDeliveryL1",       "Power export L1",           NUM,   "kW",    2, 3, "power", (0, 27)),
+    ("1-0:42.7.0",    "currentDeliveryL2",       "Power export L2",           NUM,   "kW",    2, 3, "power", (0, 27)),
+    ("1-0:62.7.0",    "currentDeliveryL3",       "Power export L3",           NUM,   "kW",    2, 3, "power", (0, 27)),
+    ("1-0:23.7.0",    "currentReactiveUsageL1",  "Reactive power import L1",  NUM,   "kvar",  2, 3, "reactive_power", (0, 29)),
+    ("1-0:43.7.0",    "currentReactiveUsageL2",  "Reactive power import L2",  NUM,   "kvar",  2, 3, "reactive_power", (0, 29)),
+    ("1-0:63.7.0",    "currentReactiveUsageL3",  "Reactive power import L3",  NUM,   "kvar",  2, 3, "reactive_power", (0, 29)),
+    ("1-0:24.7.0",    "currentReactiveDeliveryL1", "Reactive power export L1", NUM,  "kvar",  2, 3, "reactive_power", (0, 29)),
+    ("1-0:44.7.0",    "currentReactiveDeliveryL2", "Reactive power export L2", NUM,  "kvar",  2, 3, "reactive_power", (0, 29)),
+    ("1-0:64.7.0",    "currentReactiveDeliveryL3", "Reactive power export L3", NUM,  "kvar",  2, 3, "reactive_power", (0, 29)),
+    # M-Bus devices on channels 1-4: gas (device type 3), water (7), heat...
+    ("0-n:24.1.0",    "mbus*DeviceType",         "M-Bus * device type",       NUM,   None,    3, 0, None, None),
+    ("0-n:96.1.0",    "mbus*EquipmentId",        "M-Bus * identifier",        HEX,   None,    0, 0, None, None),
+    ("0-n:96.1.1",    "mbus*EquipmentId",        "M-Bus * identifier",        HEX,   None,    0, 0, None, None),
+    ("0-n:24.2.1",    "mbus*Reading",            "M-Bus * reading",           NUM,   "m3",    5, 3, "gas", None),
+    ("0-n:24.2.3",    "mbus*Reading",            "M-Bus * reading",           NUM,   "m3",    5, 3, "gas", None),
+    ("0-n:24.3.0",    "mbus*Reading",            "M-Bus * reading",           GAS22, "m3",    5, 3, "gas", None),
+    ("0-n:24.4.0",    "mbus*ValvePosition",      "M-Bus * valve position",    NUM,   None,    1, 0, None, None),
+)
+
+
+_BY_CODE = {}  # type: dict
+for _r in ROWS:
+    _BY_CODE[_r[CODE]] = _r
+HEADER = ROWS[0]
+_MADE = 0           # rows made for M-Bus channels and unknown codes so far (kept, up to _MAX_MADE)
+_MAX_MADE = const(48)
+
+
+def row(code):
+    """The row for an OBIS code "A-B:C.D.E". An M-Bus channel's row is made from its "0-n:" row;
+    a code not in the table gets a row of its own that names it by its code, with no class and
+    nothing to announce. Made rows are kept, so a telegram costs no new rows after the first."""
+    global _MADE
+    r = _BY_CODE.get(code)
+    if r is not None:
+        return r
+    n = code[2:3]
+    template = _BY_CODE.get("0-n" + code[3:]) if code[:2] == "0-" and "1" <= n <= "4" else None
+    if template is not None:
+        r = (code, template[NAME].replace("*", n), template[LABEL].replace("*", n)) + template[KIND:]
+    else:
+        r = (code, code, code, NUM, None, 1, 3, None, None)
+    if _MADE < _MAX_MADE:
+        _MADE += 1
+        _BY_CODE[code] = r
+    return r
+
+
+def unit_shift(unit, to):
+    """The exponent shift that writes a value in `unit` in `to` instead: kW -> W is 3, Wh -> kWh
+    is -3, the same unit 0; None when they are not the same quantity."""
+    if unit == to:
+        return 0
+    if unit == "k" + to:
+        return 3
+    if to == "k" + unit:
+        return -3
+    return None

@@ -1,0 +1,157 @@
+# What a reading is, the same on every interpreter.
+#
+# A number is an integer mantissa and a decimal exponent with its unit: `023949.193*kWh` is
+# (23949193, -3, "kWh"), `00016` is (16, 0, None). Never a float: the dongle's floats are single
+# precision (7 digits; `float("023949.193")` is 23949.192 there), and an energy register that
+# wobbles by a few Wh makes Home Assistant book a meter reset. A number that comes with its own
+# time stamp (a gas reading, a monthly peak) carries it as a fourth item, in ISO 8601.
+#
+# Text is a str of printable ASCII: bytes a meter sends outside that range are written as \xNN,
+# the same on MicroPython (whose decode() ignores error handlers and raises) and CPython.
+#
+# A telegram's readings are a list of (row, value) in the order the meter sent them; row is the
+# quantity's row of the OBIS table (obis.py), value one of
+#   (mantissa, exponent, unit[, time stamp])   a number
+#   str                                        text, a time stamp, an identifier
+#   list                                       several values of one line (limits, logs, peaks)
+from .obis import NAME
+
+MANTISSA = 0
+EXPONENT = 1
+UNIT = 2
+STAMP = 3
+
+
+def number(text):
+    """'023949.193' -> (23949193, -3), '00016' -> (16, 0), '-040' -> (-40, 0); None when the text
+    is not a plain decimal number."""
+    digits = text[1:] if text[:1] == "-" or text[:1] == "+" else text
+    if not digits:
+        return None
+    if digits.isdigit():
+        return int(text), 0
+    dot = digits.find(".")
+    if dot < 0:
+        return None
+    whole = digits[:dot]
+    frac = digits[dot + 1:]
+    if (whole and not whole.isdigit()) or not frac.isdigit():
+        return None
+    m = int(whole + frac)
+    return (-m if text[0] == "-" else m), -len(frac)
+
+
+def is_number(value):
+    return isinstance(value, tuple)
+
+
+def fixed(mantissa, exponent, decimals, width=1):
+    """mantissa * 10**exponent with exactly `decimals` decimals (rounded half away from zero) and
+    at least `width` integer digits: the DSMR way, e.g. (23949193, -3, 3, 6) -> '023949.193'."""
+    neg = mantissa < 0
+    m = -mantissa if neg else mantissa
+    shift = exponent + decimals
+    if shift >= 0:
+        q = m * 10 ** shift
+    else:
+        d = 10 ** (-shift)
+        q = (m + d // 2) // d
+    digits = str(q)
+    if len(digits) <= decimals:
+        digits = "0" * (decimals + 1 - len(digits)) + digits
+    whole = digits[:len(digits) - decimals] if decimals else digits
+    if len(whole) < width:
+        whole = "0" * (width - len(whole)) + whole
+    text = whole + "." + digits[len(digits) - decimals:] if decimals else whole
+    return "-" + text if neg and q else text
+
+
+def exact(mantissa, exponent):
+    """The number's own digits as JSON writes them: (23949193, -3) -> '23949.193', (2330, -1) ->
+    '233.0', (16, 0) -> '16'. Nothing is rounded: as many decimals as the meter sent."""
+    if exponent >= 0:
+        return str(mantissa * 10 ** exponent)
+    return fixed(mantissa, exponent, -exponent)
+
+
+def shifted(value, exponent_shift):
+    """The number in a unit 10**exponent_shift times smaller (kW -> W: 3): an exponent shift,
+    never a multiplication of floats."""
+    return value[MANTISSA], value[EXPONENT] + exponent_shift
+
+
+def text(data, start=0, end=-1):
+    """data[start:end] (bytes, bytearray, memoryview or str) as printable ASCII text: what is
+    outside 0x20..0x7E becomes \\xNN (tab, CR and LF stay). Identical on every interpreter."""
+    if isinstance(data, str):
+        return data
+    if end < 0:
+        end = len(data)
+    if start == 0 and end == len(data) and isinstance(data, bytes):
+        raw = data
+    else:
+        raw = bytes(data[start:end])
+    try:
+        s = raw.decode()
+        if len(s) == len(raw) and "\x7f" not in s and not _controls(s):
+            return s                    # plain ASCII: the usual case, one allocation
+    except UnicodeError:
+        pass
+    out = []
+    for b in raw:
+        if 0x20 <= b < 0x7F or b == 9 or b == 10 or b == 13:
+            out.append(chr(b))
+        else:
+            out.append("\\x%02x" % b)
+    return "".join(out)
+
+
+def _controls(s):
+    # Any control character other than tab, CR and LF. Telegram text rarely has one, so the
+    # common case is a few find() calls, not a loop over every character.
+    for c in _CONTROL:
+        if c in s:
+            return True
+    return False
+
+
+_CONTROL = "".join(chr(c) for c in range(32) if c not in (9, 10, 13))
+
+
+def hex_text(digits):
+    """'53414731' -> 'SAG1' when the hex digits spell printable ASCII; else the digits unchanged."""
+    n = len(digits)
+    if n % 2 or not n:
+        return digits
+    try:
+        raw = bytes(int(digits[i:i + 2], 16) for i in range(0, n, 2))
+    except ValueError:
+        return digits
+    for b in raw:
+        if b < 0x20 or b > 0x7E:
+            return digits
+    return raw.decode()
+
+
+def iso_time(stamp):
+    """DSMR time 'YYMMDDhhmmssX' (X: S summer, W winter; absent in DSMR 2.2) -> ISO 8601, or None."""
+    n = len(stamp)
+    if n < 12 or n > 13 or not stamp[:12].isdigit():
+        return None
+    iso = "20%s-%s-%sT%s:%s:%s" % (stamp[0:2], stamp[2:4], stamp[4:6], stamp[6:8], stamp[8:10], stamp[10:12])
+    if n == 12:
+        return iso
+    zone = stamp[12]
+    if zone == "S":
+        return iso + "+02:00"
+    if zone == "W":
+        return iso + "+01:00"
+    return None
+
+
+def find(readings, name):
+    """The value of the first reading called name, or None."""
+    for row, value in readings:
+        if row[NAME] == name:
+            return value
+    return None
