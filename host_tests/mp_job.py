@@ -50,7 +50,7 @@ def pipeline(job):
             if with_state:
                 # as the app does it: the pipeline's own readings (DLMS), else the telegram parsed
                 readings = pipe.readings if pipe.readings is not None else dsmr.parse(what)
-                events[-1].append(state.state_json(readings))
+                events[-1].append(state.state_json(readings).decode())
         else:
             events.append(["problem", pos, what])
 
@@ -134,7 +134,7 @@ def dsmr_job(telegrams):
         try:
             readings = dsmr.parse(t)
             r["values"] = [[row[1], value] for row, value in readings]
-            r["state"] = state.state_json(readings)
+            r["state"] = state.state_json(readings).decode()
         except P1Error as e:
             r["values"] = "%s: %s" % (type(e).__name__, e)
         out.append(r)

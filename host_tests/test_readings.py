@@ -141,7 +141,7 @@ def test_bytes_outside_ascii_read_the_same_on_every_interpreter(run_job):
 def test_a_new_register_is_one_row(monkeypatch):
     """A row added to the table is parsed, published, rendered and announced with no other change."""
     row = ("1-0:15.8.0", "totalEnergyAbsolute", "Energy absolute", obis.NUM, "kWh", 6, 3, "energy", (0, 30))
-    monkeypatch.setattr(obis, "_BY_CODE", dict(obis._BY_CODE, **{row[0]: row}))
+    monkeypatch.setitem(obis.BY_KEY, obis.key(row[0]), row)
     t = meter.telegram(["1-0:15.8.0(001234.567*kWh)"])
     readings = dsmr.parse(t)
     assert json.loads(state.state_json(readings), parse_float=str)["totalEnergyAbsolute"] == "1234.567"

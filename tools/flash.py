@@ -106,7 +106,14 @@ def restart(t):
     """Leave the raw REPL and soft-reset: the dongle starts main.py again."""
     try:
         t.exit_raw_repl()
-        t.serial.write(b"\x04")           # Ctrl-D at the friendly REPL: soft reset
+        # Ctrl-D at the friendly REPL: a soft reset. Only once its prompt is there: a REPL that
+        # sets up its terminal may drop what was typed ahead (MicroPython's unix port does).
+        deadline = time.monotonic() + 3
+        got = b""
+        t.serial.timeout = 0.2
+        while time.monotonic() < deadline and not got.endswith(b">>> "):
+            got += t.serial.read(t.serial.in_waiting or 1)
+        t.serial.write(b"\x04")
         t.serial.flush()
     finally:
         t.close()

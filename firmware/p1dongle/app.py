@@ -9,7 +9,7 @@
 import asyncio
 
 from . import dsmr
-from .compat import sleep_ms, ticks_diff, ticks_ms
+from .compat import heap, sleep_ms, ticks_diff, ticks_ms
 from .mqtt import MqttClient
 from .mqttout import MqttOutput
 from .pipeline import FRAME, PROBLEM, TELEGRAM, Pipeline
@@ -39,7 +39,7 @@ class App:
             self.mqtt_out = MqttOutput(self.mqtt, prefix, m["discovery_prefix"], cfg["device_id"], log)
         self.telegram = None      # the latest telegram passed on, and its readings once made
         self._readings = None
-        self._rxbuf = bytearray(512)  # every read from the meter lands here: no allocation per read
+        self._rxbuf = bytearray(1024)  # every read from the meter lands here: no allocation per read
         self.started = ticks_ms()
         self._up_ms = 0
         self._up_last = self.started
@@ -60,8 +60,10 @@ class App:
             mqtt = ", mqtt %s" % ("connected" if self.mqtt.connected else "down")
             if self.mqtt.dropped:
                 mqtt += " (%d messages dropped)" % self.mqtt.dropped
-        return "up %dh%02dm%02ds, %s, clients %d%s" % (
-            up // 3600, up // 60 % 60, up % 60, self.pipeline.status(), self._clients(), mqtt)
+        h = heap()
+        memory = ", heap used %s KB, free %s KB" % (_kb(h[0]), _kb(h[1])) if h else ""
+        return "up %dh%02dm%02ds, %s, clients %d%s%s" % (
+            up // 3600, up // 60 % 60, up % 60, self.pipeline.status(), self._clients(), mqtt, memory)
 
     def _clients(self):
         return len(self.plain.clients) + (len(self.raw.clients) if self.raw else 0)
@@ -73,6 +75,9 @@ class App:
              "bad_frames": p.bad_frames, "dropped_bytes": sum(p.frames.dropped),
              "unauthenticated": p.unauthenticated, "tcp_clients": self._clients(),
              "mqtt_dropped": self.mqtt.dropped if self.mqtt else 0, "free_heap": None, "wifi_rssi": None}
+        h = heap()
+        if h:
+            d["free_heap"] = h[1]
         if self.info:
             d.update(self.info())
         return d
@@ -154,7 +159,7 @@ class App:
         return self._readings
 
     def _mqtt_telegram(self, telegram):
-        self.mqtt_out.telegram(telegram, self.readings())
+        self.mqtt_out.telegram(telegram, self._readings)    # None: MQTT writes it from the text
 
     def _output(self, out, telegram):
         try:
@@ -196,3 +201,8 @@ class App:
                     self.log("p1dongle: status not saved: %r" % e)
             if self.mqtt:
                 self.mqtt_out.diagnostics(self.diagnostics())
+
+
+def _kb(n):
+    # 1 decimal, from integers (no float on the dongle's value paths, and none needed here)
+    return "%d.%d" % (n // 1024, n % 1024 * 10 // 1024)

@@ -73,8 +73,7 @@ class Notification:
                     # A last string without a code: the meter number (Netz NOE's layout).
                     out.append((obis.row("0-0:96.1.0"), _string(leaf[1])))
                 continue
-            code = leaf[1]
-            row = obis.row("%d-%d:%d.%d.%d" % (code[0], code[1], code[2], code[3], code[4]))
+            row = _row(leaf[1])
             value = leaves[i]
             i += 1
             if value[0] == _STR:
@@ -104,6 +103,13 @@ class Notification:
                 self.clock = leaf[1]        # the reading's own time stamp: better than the header's
                 break
         return [(obis.row(COMPACT[k][0]), _scaled(numbers[k], 0, COMPACT[k][1])) for k in range(len(numbers))]
+
+
+def _row(code):
+    # The OBIS table's row for a 6-byte OBIS code, by its key (obis.key) when it has one.
+    if code[0] <= 7 and code[1] <= 7:
+        return obis.by_key((((code[0] * 8 + code[1]) * 256 + code[2]) * 256 + code[3]) * 256 + code[4])
+    return obis.row("%d-%d:%d.%d.%d" % (code[0], code[1], code[2], code[3], code[4]))
 
 
 def _printable(b):

@@ -9,6 +9,7 @@
 #   sleep_ms(ms)  - asyncio sleep in milliseconds
 #   wait_for(aw, s) - await with a timeout (asyncio.TimeoutError); CPython 3.11's own wait_for can
 #                  swallow a cancellation that races with the result, and then Ctrl-C hangs
+#   pending(writer) - bytes an asyncio stream writer holds that the socket has not taken yet
 #   close_stream(writer)  - close an asyncio stream now, even with unsent data queued (a stalled
 #                  client must not hold up its own removal)
 #   listening_port(server, port) - the port an asyncio server listens on (port 0: the one picked)
@@ -21,6 +22,7 @@
 #                  loops_viper.py where MicroPython has the native emitter, else plain loops.py
 #   native_gcm   - the board build's GCM module (_p1gcm, mbedTLS: hardware AES on the ESP32), or
 #                  None: gcm.py then does GCM itself
+#   heap()       - (bytes in use, bytes free) of the heap after a collection, or None (CPython)
 #   MICROPYTHON  - True under MicroPython
 import sys
 
@@ -59,6 +61,9 @@ if MICROPYTHON:
     async def stream_readinto(reader, buf):
         n = await reader.readinto(buf)
         return n or 0
+
+    def pending(writer):
+        return len(writer.out_buf)
 
     async def close_stream(writer):
         # MicroPython's StreamWriter.close() does nothing; wait_closed() closes the socket.
@@ -106,6 +111,9 @@ else:
         buf[:len(data)] = data
         return len(data)
 
+    def pending(writer):
+        return writer.transport.get_write_buffer_size()
+
     async def close_stream(writer):
         # close() would first flush what a stalled client never reads; abort() drops it.
         try:
@@ -143,6 +151,14 @@ def resolve(host, port):
     if len(info) >= 8 and info[0] == 2:   # MicroPython's unix port: a raw sockaddr_in
         return "%d.%d.%d.%d" % (info[4], info[5], info[6], info[7])
     return host
+
+
+def heap():
+    if not MICROPYTHON:
+        return None
+    import gc
+    gc.collect()
+    return gc.mem_alloc(), gc.mem_free()
 
 
 def aes_ecb(key):

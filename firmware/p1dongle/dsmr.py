@@ -10,9 +10,12 @@
 #                                DSMR 2.2/3 telegrams end with a bare '!' and carry no CRC
 #
 # The telegram bytes themselves are never changed: consumers get exactly what the meter sent.
+from array import array
+
 from . import obis
 from .compat import loops
 from .errors import CrcError, TelegramError
+from .loops import FAST, SKIP, SLOW
 from .reading import hex_text, iso_time, number, text
 
 
@@ -67,54 +70,98 @@ def check(telegram, n=-1):
 # ---- parser ----------------------------------------------------------------------------------
 # What each code means, and how its value is written, is in obis.py.
 
+_LINE = array("i", [0] * 8)     # what loops.scan_line found (one telegram is parsed at a time)
+
+
 def parse(telegram):
     """A telegram (bytes, bytearray, memoryview or str) -> its readings: [(row, value)], in the
     order of its lines (reading.py says what a value is). The first is the identification line
     ("header", without the '/'). Lines it cannot read are kept as text; it raises TelegramError
     only for what is no telegram at all."""
-    t = text(telegram)
-    if t[:1] != "/":
+    sink = _Readings()
+    read(telegram, sink)
+    return sink.out
+
+
+class _Readings:
+    # read()'s sink that keeps the readings
+    def __init__(self):
+        self.out = []
+
+    def number(self, row, m, e, unit):
+        self.out.append((row, (m, e, unit)))
+
+    def value(self, row, value):
+        self.out.append((row, value))
+
+
+def read(telegram, sink):
+    """Read a telegram's lines into sink, in order: sink.number(row, mantissa, exponent, unit) for
+    a line that is one number (most are), sink.value(row, value) for every other reading, the
+    identification line ("header") first. parse() keeps them as readings; state.py writes them
+    as JSON straight away (what MQTT sends for every telegram, with no readings made on the way).
+    A sink may also have lines(t, i, n, o): it takes the number lines from t[i] on itself (all at
+    once, in machine code) and returns where the first line it left starts.
+
+    The number lines are read by loops.scan_line (machine code on the dongle) straight from the
+    telegram's bytes, with nothing allocated; the rest (text, several values, time stamps) are
+    read from their text. Raises TelegramError for what is no telegram at all."""
+    t = _as_bytes(telegram)
+    if not t or t[0] != 0x2F:
         raise TelegramError("does not start with '/'")
-    eol = t.find("\n")
-    if eol < 0:
-        eol = len(t)
-    out = [(obis.HEADER, t[1:eol].strip())]
-    for code, groups in lines(t, eol):
-        r = obis.row(code)
-        out.append((r, _value(r, groups)))
-    return out
-
-
-def lines(t, start=0):
-    """Yield (code, [groups]) per data line of the telegram text t; continuation lines '(...)'
-    join the line before (DSMR 2.2 gas)."""
-    code = None
-    groups = []  # type: list
     n = len(t)
-    i = start
+    eol = t.find(b"\n")
+    if eol < 0:
+        eol = n
+    sink.value(obis.HEADER, text(t, 1, eol).strip())
+    o = _LINE
+    scan = loops.scan_line
+    rows = obis.BY_KEY
+    fast = getattr(sink, "lines", None)     # a sink that takes runs of number lines itself
+    i = eol + 1
     while i < n:
-        j = t.find("\n", i)
-        if j < 0:
-            j = n
-        line = t[i:j].strip()
-        i = j + 1
-        if not line or line[0] == "/" or line[0] == "!":
-            continue
-        if line[0] == "(":
-            if code is not None:
-                _groups(line, 0, groups)
-            continue
-        if code is not None:
-            yield code, groups
-        paren = line.find("(")
-        if paren <= 0:
-            code = None
-            continue
-        code = line[:paren]
-        groups = []
-        _groups(line, paren, groups)
-    if code is not None:
-        yield code, groups
+        if fast is not None:
+            i = fast(t, i, n, o)
+            if i >= n:
+                break
+        kind = scan(t, i, n, o)
+        nxt = o[0] + 1
+        if kind != SKIP:
+            k = o[2]
+            r = rows.get(k) if k >= 0 else None
+            if r is None:
+                r = obis.by_key(k) if k >= 0 else obis.row(text(t, i, o[1]).strip())
+            rkind = r[obis.KIND]
+            if kind == FAST and rkind == obis.NUM:
+                stop = o[6]
+                close = o[3]
+                unit = None
+                if stop != close:
+                    u = r[obis.UNIT]
+                    unit = u if u is not None and loops.same(t, stop + 1, close, u) else text(t, stop + 1, close)
+                sink.number(r, o[4], -o[5], unit)
+            elif kind != SLOW and rkind <= obis.TIME:
+                # one group (text, an identifier, a time, or a number the scanner leaves to us)
+                sink.value(r, _one(r, text(t, o[1] + 1, o[3])))
+            else:
+                groups = []  # type: list
+                _groups(text(t, o[1], o[0]).strip(), 0, groups)
+                while nxt < n and t[nxt] == 0x28:           # continuation lines: '(...)'
+                    e = t.find(b"\n", nxt)
+                    if e < 0:
+                        e = n
+                    _groups(text(t, nxt, e).strip(), 0, groups)
+                    nxt = e + 1
+                sink.value(r, _value(r, groups))
+        i = nxt
+
+
+def _as_bytes(telegram):
+    if isinstance(telegram, bytes):
+        return telegram
+    if isinstance(telegram, str):
+        return telegram.encode()
+    return bytes(telegram)
 
 
 def _groups(line, i, out):
@@ -137,6 +184,17 @@ def _number(group):
         return group if v is None else (v[0], v[1], group[star + 1:])
     v = number(group)
     return group if v is None else (v[0], v[1], None)
+
+
+def _one(r, group):
+    kind = r[obis.KIND]
+    if kind == obis.HEX:
+        return hex_text(group)
+    if kind == obis.TEXT or not group:
+        return group
+    if kind == obis.TIME:
+        return iso_time(group) or group
+    return _number(group)
 
 
 def _value(r, groups):

@@ -11,6 +11,24 @@
 #   crc16(data, start, end, crc)           CRC-16/ARC of data[start:end], continuing crc
 #   crc16_x25(data, start, end)            CRC-16/X-25 of data[start:end] (HDLC's HCS and FCS)
 #   sum8(data, start, end)                 sum of data[start:end] mod 256 (the M-Bus checksum)
+#   scan_line(buf, i, n, out)              one line of telegram text buf[i:n] (see below)
+#   same(buf, pos, end, text)              buf[pos:end] is exactly text (bytes or ASCII str)
+#   put(buf, pos, text)                    text (bytes or ASCII str) into buf at pos: the new pos, -1 if full
+#   put_decimal(buf, pos, m, e)            m * 10**e, its exact digits (m within 30 bits): new pos or -1
+#   put_string(buf, pos, text)             text as a JSON string, quoted, escaped: new pos or -1
+#   put_key(buf, pos, name)                ,"name":  (no comma right after '{'; a name needs no
+#                                          escaping): new pos or -1
+#   put_number(buf, pos, name, m, e, ubuf, u, unit)
+#                                          put_key + put_decimal into buf; and, when unit is not
+#                                          "", ,"name":"unit" into ubuf at u[0] (u[0] moves on,
+#                                          -1 when ubuf is full): one call per reading
+#   json_lines(t, i, n, o, rows, buf, pos, ubuf, u, seen)
+#                                          put_number for each line from t[i] on that scans as
+#                                          FAST and whose key is a NUM row in rows (its unit, or
+#                                          none): the new pos; o[7] = the first line not written;
+#                                          each row written into seen[u[1]], u[1] counting
+#   printable(buf, start, end)             every byte of buf[start:end] is printable ASCII (0x20..0x7E),
+#                                          tab, CR or LF
 #   ghash_table(h)                         per-key table for ghash from H = E_K(0^128) (16 bytes)
 #   ghash(y, table, data, start, end)      y = GHASH state (16 bytes, updated in place) folded over
 #                                          data[start:end], the last block padded with zeros
@@ -21,6 +39,23 @@
 import struct
 
 _R = 0xE1 << 120
+
+# scan_line(buf, i, n, out) reads the line that starts at buf[i] (DSMR telegram text, lines end in
+# LF, CR before it ignored) and returns what it is; out (array of 32-bit ints, 7 long) gets:
+#   out[0]  where the line ends (its LF, or n): the next line starts at out[0] + 1
+#   out[1]  where its first '(' is;  out[2] its OBIS code A-B:C.D.E as one key (obis.key: A and B
+#           up to 7, C, D, E up to 255), -1 when the code is not of that form
+#   out[3]  where the first group's ')' is
+#   out[4]  FAST only: the number in that group, as a mantissa ... out[5] its decimals, out[6]
+#           where it ended: at ')' or at the '*' before the unit
+# returns SKIP (empty, '/', '!', an orphan '(' line, no '(' after a code), FAST (one group that
+# is a number of at most 9 significant digits, no continuation line), ONE (one group that is not
+# such a number: text, an empty group, a longer number), or SLOW (several groups, no ')', or a
+# continuation line follows).
+SKIP = 0
+FAST = 1
+SLOW = 2
+ONE = 3
 
 
 def mulx(v):
@@ -151,3 +186,185 @@ def sum8(data, start, end):
     for i in range(start, end):
         s += data[i]
     return s & 0xFF
+
+
+def scan_line(buf, i, n, out):
+    eol = buf.find(b"\n", i, n)
+    if eol < 0:
+        eol = n
+    out[0] = eol
+    end = eol - 1 if eol > i and buf[eol - 1] == 13 else eol
+    if end <= i or buf[i] in b"!/(":
+        return SKIP
+    p = buf.find(b"(", i, end)
+    if p <= i:
+        return SKIP
+    out[1] = p
+    out[2] = _key(buf, i, p)
+    close = buf.find(b")", p, end)
+    out[3] = close
+    if close != end - 1 or (eol + 1 < n and buf[eol + 1] == 0x28):
+        return SLOW
+    m, decimals, stop = _decimal(buf, p + 1, close)
+    if decimals < 0:
+        return ONE
+    out[4] = m
+    out[5] = decimals
+    out[6] = stop
+    return FAST
+
+
+_SEPS = b"-:.."
+
+
+def _key(buf, start, end):
+    key = 0
+    v = -1
+    f = 0
+    for i in range(start, end):
+        c = buf[i]
+        if 0x30 <= c <= 0x39:
+            v = c - 0x30 if v < 0 else v * 10 + c - 0x30
+            if v > 255:
+                return -1
+        elif f < 4 and c == _SEPS[f] and v >= 0:
+            if f < 2 and v > 7:
+                return -1
+            key = key * (8 if f == 1 else 256) + v if f else v
+            f += 1
+            v = -1
+        else:
+            return -1
+    if f != 4 or v < 0:
+        return -1
+    return key * 256 + v
+
+
+def _decimal(buf, i, end):
+    # (mantissa, decimals, where it stopped); decimals -1: not a number we read here
+    neg = i < end and buf[i] == 0x2D
+    if i < end and buf[i] in b"+-":
+        i += 1
+    m = 0
+    significant = 0
+    seen = False
+    dec = -1
+    while i < end:
+        c = buf[i]
+        if 0x30 <= c <= 0x39:
+            if m or c != 0x30:
+                significant += 1
+                if significant > 9:
+                    return 0, -1, i
+            m = m * 10 + c - 0x30
+            seen = True
+            if dec >= 0:
+                dec += 1
+        elif c == 0x2E and dec < 0:
+            dec = 0
+        elif c == 0x2A:
+            break
+        else:
+            return 0, -1, i
+        i += 1
+    if not seen or dec == 0:
+        return 0, -1, i
+    return (-m if neg else m), (dec if dec > 0 else 0), i
+
+
+def same(buf, pos, end, text):
+    if isinstance(text, str):
+        text = text.encode()
+    return end - pos == len(text) and buf[pos:end] == text
+
+
+def put(buf, pos, text):
+    if isinstance(text, str):
+        text = text.encode()
+    n = len(text)
+    if pos < 0 or pos + n > len(buf):
+        return -1
+    buf[pos:pos + n] = text
+    return pos + n
+
+
+def put_decimal(buf, pos, m, e):
+    neg = m < 0
+    digits = str(-m if neg else m)
+    if e > 0:
+        digits += "0" * e
+    elif e < 0:
+        if len(digits) <= -e:
+            digits = "0" * (1 - e - len(digits)) + digits
+        digits = digits[:e] + "." + digits[e:]
+    return put(buf, pos, ("-" if neg and m else "") + digits)
+
+
+def put_key(buf, pos, name):
+    if pos < 1:
+        return -1
+    return put(buf, pos, ('"%s":' if buf[pos - 1] == 0x7B else ',"%s":') % name)
+
+
+def put_number(buf, pos, name, m, e, ubuf, u, unit):
+    pos = put_decimal(buf, put_key(buf, pos, name), m, e)
+    if pos >= 0 and unit:
+        p = put_string(ubuf, put_key(ubuf, u[0], name), unit)
+        u[0] = p
+        if p < 0:
+            return -1
+    return pos
+
+
+def json_lines(t, i, n, o, rows, buf, pos, ubuf, u, seen):
+    while i < n:
+        kind = scan_line(t, i, n, o)
+        if kind == SKIP:
+            i = o[0] + 1
+            continue
+        if kind != FAST or o[2] < 0:
+            break
+        r = rows.get(o[2])
+        if not r or r[3] != 0:
+            break
+        stop, close = o[6], o[3]
+        unit = ""
+        if stop != close:
+            unit = r[4]
+            if not unit or not same(t, stop + 1, close, unit):
+                break
+        pos = put_number(buf, pos, r[1], o[4], -o[5], ubuf, u, unit)
+        if pos < 0:
+            break
+        c = u[1]
+        if c < len(seen):
+            seen[c] = r
+        else:
+            seen.append(r)
+        u[1] = c + 1
+        i = o[0] + 1
+    o[7] = i
+    return pos
+
+
+def put_string(buf, pos, text):
+    if isinstance(text, str):
+        text = text.encode()
+    out = bytearray(b'"')
+    for c in text:
+        if c == 0x22 or c == 0x5C:
+            out += b"\\" + bytes([c])
+        elif c < 0x20:
+            out += b"\\u%04x" % c
+        else:
+            out.append(c)
+    out += b'"'
+    return put(buf, pos, out)
+
+
+def printable(buf, start, end):
+    for i in range(start, end):
+        c = buf[i]
+        if (c < 0x20 and c not in (9, 10, 13)) or c > 0x7E:
+            return False
+    return True

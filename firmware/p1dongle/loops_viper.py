@@ -172,3 +172,388 @@ def sum8(data: ptr8, start: int, end: int) -> int:
     for i in range(start, end):
         s += data[i]
     return s & 0xFF
+
+
+@micropython.viper
+def scan_line(buf: ptr8, i: int, n: int, out: ptr32) -> int:
+    eol = i
+    while eol < n and buf[eol] != 10:
+        eol += 1
+    out[0] = eol
+    end = eol
+    if end > i and buf[end - 1] == 13:
+        end -= 1
+    if end <= i:
+        return 0                                    # SKIP
+    c = buf[i]
+    if c == 0x21 or c == 0x2F or c == 0x28:         # '!', '/', an orphan '('
+        return 0
+    # the code, A-B:C.D.E, up to the first '('
+    p = i
+    key = 0
+    v = -1
+    f = 0
+    bad = 0
+    while p < end and buf[p] != 0x28:
+        c = buf[p]
+        if 0x30 <= c <= 0x39:
+            v = c - 0x30 if v < 0 else v * 10 + c - 0x30
+            if v > 255:
+                bad = 1
+        elif v >= 0 and ((f == 0 and c == 0x2D) or (f == 1 and c == 0x3A) or ((f == 2 or f == 3) and c == 0x2E)):
+            if f < 2 and v > 7:
+                bad = 1
+            if f == 0:
+                key = v
+            elif f == 1:
+                key = key * 8 + v
+            else:
+                key = key * 256 + v
+            f += 1
+            v = -1
+        else:
+            bad = 1
+        p += 1
+    if p >= end or p == i:
+        return 0
+    out[1] = p
+    if bad or f != 4 or v < 0:
+        out[2] = -1
+    else:
+        out[2] = key * 256 + v
+    close = p + 1
+    while close < end and buf[close] != 0x29:
+        close += 1
+    if close >= end:
+        close = -1                                  # no ')': as find() says it
+    out[3] = close
+    if close != end - 1 or (eol + 1 < n and buf[eol + 1] == 0x28):
+        return 2                                    # SLOW
+    # one group: a decimal number, then '*' and the unit, or ')'; else text (ONE)
+    j = p + 1
+    neg = 0
+    if j < close and (buf[j] == 0x2D or buf[j] == 0x2B):
+        if buf[j] == 0x2D:
+            neg = 1
+        j += 1
+    m = 0
+    significant = 0
+    seen = 0
+    dec = -1
+    while j < close:
+        c = buf[j]
+        if 0x30 <= c <= 0x39:
+            if m or c != 0x30:
+                significant += 1
+                if significant > 9:
+                    return 3
+            m = m * 10 + c - 0x30
+            seen = 1
+            if dec >= 0:
+                dec += 1
+        elif c == 0x2E and dec < 0:
+            dec = 0
+        elif c == 0x2A:
+            break
+        else:
+            return 3
+        j += 1
+    if not seen or dec == 0:
+        return 3
+    out[4] = 0 - m if neg else m
+    out[5] = dec if dec > 0 else 0
+    out[6] = j
+    return 1                                        # FAST
+
+
+@micropython.viper
+def same(buf: ptr8, pos: int, end: int, text) -> bool:
+    n = int(len(text))
+    if end - pos != n:
+        return False
+    t = ptr8(text)
+    for k in range(n):
+        if buf[pos + k] != t[k]:
+            return False
+    return True
+
+
+@micropython.viper
+def put(out, pos: int, text) -> int:
+    n = int(len(text))
+    if pos < 0 or pos + n > int(len(out)):
+        return -1
+    buf = ptr8(out)
+    t = ptr8(text)
+    for k in range(n):
+        buf[pos + k] = t[k]
+    return pos + n
+
+
+@micropython.viper
+def put_decimal(out, pos: int, m: int, e: int) -> int:
+    if pos < 0:
+        return -1
+    neg = 0
+    if m < 0:
+        neg = 1
+        m = 0 - m
+    digits = 1
+    x = m
+    while x >= 10:
+        x = x // 10
+        digits += 1
+    frac = 0 - e if e < 0 else 0
+    if digits < frac + 1:
+        digits = frac + 1                           # 0.001: zeros before the digits
+    size = neg + digits + (1 if frac else 0) + (e if e > 0 else 0)
+    if pos + size > int(len(out)):
+        return -1
+    buf = ptr8(out)
+    if neg:
+        buf[pos] = 0x2D
+    k = pos + size - 1
+    z = e
+    while z > 0:                                    # 10**e: zeros behind the digits
+        buf[k] = 0x30
+        k -= 1
+        z -= 1
+    written = 0
+    while written < digits:
+        if frac and written == frac:
+            buf[k] = 0x2E
+            k -= 1
+        buf[k] = 0x30 + m % 10
+        m = m // 10
+        k -= 1
+        written += 1
+    return pos + size
+
+
+@micropython.viper
+def put_string(out, pos: int, text) -> int:
+    if pos < 0:
+        return -1
+    n = int(len(text))
+    t = ptr8(text)
+    size = 2
+    for k in range(n):
+        c = t[k]
+        if c == 0x22 or c == 0x5C:
+            size += 2
+        elif c < 0x20:
+            size += 6
+        else:
+            size += 1
+    if pos + size > int(len(out)):
+        return -1
+    buf = ptr8(out)
+    buf[pos] = 0x22
+    j = pos + 1
+    for k in range(n):
+        c = t[k]
+        if c == 0x22 or c == 0x5C:
+            buf[j] = 0x5C
+            buf[j + 1] = c
+            j += 2
+        elif c < 0x20:
+            buf[j] = 0x5C
+            buf[j + 1] = 0x75
+            buf[j + 2] = 0x30
+            buf[j + 3] = 0x30
+            buf[j + 4] = 0x30 + (c >> 4)
+            d = c & 15
+            buf[j + 5] = 0x30 + d if d < 10 else 0x57 + d
+            j += 6
+        else:
+            buf[j] = c
+            j += 1
+    buf[j] = 0x22
+    return j + 1
+
+
+@micropython.viper
+def put_key(out, pos: int, name) -> int:
+    # ,"name":  (no comma right after '{'); names need no escaping
+    if pos < 1:
+        return -1
+    n = int(len(name))
+    buf = ptr8(out)
+    comma = 0 if buf[pos - 1] == 0x7B else 1
+    if pos + comma + n + 3 > int(len(out)):
+        return -1
+    t = ptr8(name)
+    j = pos
+    if comma:
+        buf[j] = 0x2C
+        j += 1
+    buf[j] = 0x22
+    j += 1
+    for k in range(n):
+        buf[j] = t[k]
+        j += 1
+    buf[j] = 0x22
+    buf[j + 1] = 0x3A
+    return j + 2
+
+
+@micropython.viper
+def put_number(out, pos: int, name, m: int, e: int, uout, u: ptr32, unit) -> int:
+    # ,"name":<m * 10**e> into out; and ,"name":"unit" into uout at u[0] when there is a unit
+    if pos < 1:
+        return -1
+    n = int(len(name))
+    cap = int(len(out))
+    buf = ptr8(out)
+    t = ptr8(name)
+    j = pos
+    if buf[pos - 1] != 0x7B:
+        if j >= cap:
+            return -1
+        buf[j] = 0x2C
+        j += 1
+    if j + n + 3 > cap:
+        return -1
+    buf[j] = 0x22
+    j += 1
+    for k in range(n):
+        buf[j] = t[k]
+        j += 1
+    buf[j] = 0x22
+    buf[j + 1] = 0x3A
+    j += 2
+    # the number (as put_decimal)
+    neg = 0
+    if m < 0:
+        neg = 1
+        m = 0 - m
+    digits = 1
+    x = m
+    while x >= 10:
+        x = x // 10
+        digits += 1
+    frac = 0 - e if e < 0 else 0
+    if digits < frac + 1:
+        digits = frac + 1
+    size = neg + digits + (1 if frac else 0) + (e if e > 0 else 0)
+    if j + size > cap:
+        return -1
+    if neg:
+        buf[j] = 0x2D
+    k = j + size - 1
+    z = e
+    while z > 0:
+        buf[k] = 0x30
+        k -= 1
+        z -= 1
+    written = 0
+    while written < digits:
+        if frac and written == frac:
+            buf[k] = 0x2E
+            k -= 1
+        buf[k] = 0x30 + m % 10
+        m = m // 10
+        k -= 1
+        written += 1
+    end = j + size
+    # the unit
+    un = int(len(unit))
+    if un == 0:
+        return end
+    p = u[0]
+    if p < 1:
+        return -1
+    ucap = int(len(uout))
+    ub = ptr8(uout)
+    ut = ptr8(unit)
+    size = n + 5 + un                               # "name":"unit"
+    for k in range(un):
+        c = ut[k]
+        if c == 0x22 or c == 0x5C:
+            size += 1
+        elif c < 0x20:
+            size += 5
+    q = p
+    if ub[p - 1] != 0x7B:
+        size += 1
+    if p + size > ucap:
+        u[0] = -1
+        return -1
+    if ub[p - 1] != 0x7B:
+        ub[q] = 0x2C
+        q += 1
+    ub[q] = 0x22
+    q += 1
+    for k in range(n):
+        ub[q] = t[k]
+        q += 1
+    ub[q] = 0x22
+    ub[q + 1] = 0x3A
+    ub[q + 2] = 0x22
+    q += 3
+    for k in range(un):
+        c = ut[k]
+        if c == 0x22 or c == 0x5C:
+            ub[q] = 0x5C
+            ub[q + 1] = c
+            q += 2
+        elif c < 0x20:
+            ub[q] = 0x5C
+            ub[q + 1] = 0x75
+            ub[q + 2] = 0x30
+            ub[q + 3] = 0x30
+            ub[q + 4] = 0x30 + (c >> 4)
+            d = c & 15
+            ub[q + 5] = 0x30 + d if d < 10 else 0x57 + d
+            q += 6
+        else:
+            ub[q] = c
+            q += 1
+    ub[q] = 0x22
+    u[0] = q + 1
+    return end
+
+
+@micropython.viper
+def json_lines(t, i: int, n: int, o: ptr32, rows, buf, pos: int, ubuf, u: ptr32, seen) -> int:
+    # As many lines from t[i] on as are one number of a known NUM row, written as put_number
+    # would: returns the new pos (-1: full); o[7] is where the first line it left is. Each row
+    # written goes into seen[u[1]], u[1] counting.
+    while i < n:
+        kind = int(scan_line(t, i, n, o))
+        if kind == 0:                               # SKIP
+            i = o[0] + 1
+            continue
+        if kind != 1 or o[2] < 0:
+            break
+        r = rows.get(o[2])
+        if not r or int(r[3]) != 0:                 # not a row of the table, or not NUM
+            break
+        stop = o[6]
+        close = o[3]
+        unit = ""
+        if stop != close:
+            unit = r[4]
+            if not unit or not same(t, stop + 1, close, unit):
+                break                               # a unit the row does not have: read as text
+        pos = int(put_number(buf, pos, r[1], o[4], 0 - o[5], ubuf, u, unit))
+        if pos < 0:
+            break
+        c = u[1]
+        if c < int(len(seen)):
+            seen[c] = r
+        else:
+            seen.append(r)
+        u[1] = c + 1
+        i = o[0] + 1
+    o[7] = i
+    return pos
+
+
+@micropython.viper
+def printable(buf: ptr8, start: int, end: int) -> bool:
+    for i in range(start, end):
+        c = buf[i]
+        if (c < 0x20 and c != 9 and c != 10 and c != 13) or c > 0x7E:
+            return False
+    return True

@@ -8,21 +8,31 @@
 #   client.publish(topic, payload)                   QoS 0, queued; when the broker is slow or down
 #                                                    the queue keeps the newest queue_len messages
 #                                                    and counts what it dropped
+#   client.publish(topic, payload, latest=True)      QoS 0, and a message of that topic still
+#                                                    waiting is replaced: only the newest counts
 #   client.publish(topic, payload, retain=True, qos=1)
 #                                                    retained: the latest payload per topic is kept
 #                                                    apart (never dropped) and sent again after
 #                                                    every reconnect; QoS 1 waits for PUBACK and
 #                                                    is sent again (DUP) if the connection breaks
+#   client.announce(source)                          source() -> (topic, payload) pairs, retained,
+#                                                    made and sent one at a time after every
+#                                                    connect (and after announce_again()): many
+#                                                    messages (Home Assistant discovery) without
+#                                                    keeping any of them in memory
 #   await client.run()                               connect, send, ping; reconnect with backoff
 #                                                    (1 s doubling to backoff_max_s) after refusal,
 #                                                    broker restarts, or a half-open connection
 #                                                    (no PINGRESP within the keepalive)
 #
 # Packets: CONNECT (clean session, will, user/password), CONNACK, PUBLISH, PUBACK, PINGREQ,
-# PINGRESP, DISCONNECT. Nothing is subscribed: the dongle only publishes.
+# PINGRESP, DISCONNECT. Nothing is subscribed: the dongle only publishes. A PUBLISH goes out as
+# its header and then its payload, never copied into one packet (a telegram is 1-2 KB and the
+# same bytes are queued for the TCP clients), and each one is drained before the next, so the
+# socket never buffers more than one message.
 import asyncio
 
-from .compat import close_stream, resolve, ticks_diff, ticks_ms, wait_for
+from .compat import close_stream, pending, resolve, ticks_diff, ticks_ms, wait_for
 
 _REFUSED = {
     1: "the broker does not speak MQTT 3.1.1",
@@ -65,12 +75,18 @@ def connect_packet(client_id, keepalive, user=None, password=None, will=None):
     return b"\x10" + _varlen(len(body)) + body
 
 
-def publish_packet(topic, payload, retain=False, qos=0, pid=0, dup=False):
-    if isinstance(payload, str):
-        payload = payload.encode()
+def _header(topic_field, size, retain, qos, pid, dup):
+    """A PUBLISH packet up to its payload (of size bytes): fixed header, the topic as MQTT writes
+    it (topic_field, from _str), packet id."""
+    rest = len(topic_field) + (2 if qos else 0) + size
     head = 0x30 | (0x01 if retain else 0) | (qos << 1) | (0x08 if dup else 0)
-    body = _str(topic) + (bytes([pid >> 8, pid & 0xFF]) if qos else b"") + payload
-    return bytes([head]) + _varlen(len(body)) + body
+    if rest < 0x4000:                   # every message the dongle sends: two length bytes at most
+        fixed = bytes((head, rest)) if rest < 0x80 else bytes((head, rest & 0x7F | 0x80, rest >> 7))
+    else:
+        fixed = bytes((head,)) + _varlen(rest)
+    if qos:
+        return fixed + topic_field + bytes((pid >> 8, pid & 0xFF))
+    return fixed + topic_field
 
 
 class MqttError(Exception):
@@ -99,7 +115,11 @@ class MqttClient:
         self._queue = []                  # (topic, payload, qos) not retained, oldest first
         self._retained = {}               # topic -> (payload, qos): the latest, sent once more
         self._dirty = []                  # retained topics not yet sent on this connection
-        self._inflight = {}               # packet id -> PUBLISH packet, until its PUBACK
+        self._inflight = {}               # packet id -> (topic, payload, retain), until its PUBACK
+        self._topics = {}                 # topic -> its bytes as a PUBLISH writes them (the few a
+                                          # telegram uses, made once, not per message)
+        self._source = None               # announce(): () -> (topic, payload) pairs
+        self._announcing = None           # the pairs still to send on this connection
         self._pid = 0
         self._wake = asyncio.Event()
         self._writer = None
@@ -113,21 +133,49 @@ class MqttClient:
 
     # -- what the rest of the dongle calls; never waits ------------------------------------------
 
-    def publish(self, topic, payload, retain=False, qos=0):
+    def publish(self, topic, payload, retain=False, qos=0, latest=False):
+        if isinstance(payload, str):
+            payload = payload.encode()
         if retain:
             self._retained[topic] = (payload, qos)
             if topic not in self._dirty:
                 self._dirty.append(topic)
         else:
-            if len(self._queue) >= self.queue_len:
-                self._queue.pop(0)          # keep the newest: an old reading is worth least
+            w = self._writer
+            if (not qos and self.connected and w is not None and not self._queue and not self._dirty
+                    and not pending(w)):
+                # Nothing waits and the socket is free: hand it over now, no task switch (a
+                # telegram's messages are most of what the dongle does).
+                self._write(w, topic, payload, False, 0, 0)
+                if pending(w):
+                    self._wake.set()            # the socket took part of it: the loop sends the rest
+                return
+            q = self._queue
+            if latest:
+                for i in range(len(q)):
+                    if q[i][0] == topic:
+                        q.pop(i)            # superseded: only the newest of this topic counts
+                        break
+            if len(q) >= self.queue_len:
+                q.pop(0)                    # keep the newest: an old reading is worth least
                 self.dropped += 1
-            self._queue.append((topic, payload, qos))
+            q.append((topic, payload, qos))
+        self._wake.set()
+
+    def announce(self, source):
+        """Send source()'s (topic, payload) pairs, retained, after every connect; see the top."""
+        self._source = source
+        self.announce_again()
+
+    def announce_again(self):
+        """What the source gives has changed: send it all once more."""
+        self._announcing = iter(self._source()) if self._source and self.connected else None
         self._wake.set()
 
     def idle(self):
         """Nothing left to send (or no broker to send it to)."""
-        return not self.connected or (not self._queue and not self._dirty and not self._inflight)
+        return not self.connected or (not self._queue and not self._dirty and not self._inflight
+                                      and self._announcing is None)
 
     async def stop(self):
         """Say goodbye (DISCONNECT: the broker does not send the will) and close."""
@@ -200,16 +248,22 @@ class MqttClient:
         # other unacknowledged QoS 1 messages go again as they were, marked DUP.
         self._dirty = list(self._retained)
         for pid in list(self._inflight):
-            topic, p = self._inflight[pid]
-            if topic in self._retained:
+            topic, payload, retain = self._inflight[pid]
+            if retain:
                 del self._inflight[pid]
             else:
-                writer.write(bytes([p[0] | 0x08]) + p[1:])
+                writer.write(_header(self._topic(topic, False), len(payload), False, 1, pid, True))
+                writer.write(payload)
+                if pending(writer):
+                    await wait_for(writer.drain(), 10)
+        self.announce_again()
         listener = asyncio.create_task(self._listen(reader))
+        ticker = asyncio.create_task(self._tick())
         try:
             await self._send_loop(writer, listener)
         finally:
             listener.cancel()
+            ticker.cancel()
             self.connected = False
 
     async def _send_loop(self, writer, listener):
@@ -220,11 +274,18 @@ class MqttClient:
             while self._dirty:
                 topic = self._dirty.pop(0)
                 payload, qos = self._retained[topic]
-                self._send(writer, topic, payload, True, qos)
+                await self._send(writer, topic, payload, True, qos)
+            while self._announcing is not None and not self._queue:
+                # one announcement at a time, made when it is sent; telegrams go first
+                try:
+                    topic, payload = next(self._announcing)
+                except StopIteration:
+                    self._announcing = None
+                    break
+                await self._send(writer, topic, payload, True, 0)
             while self._queue:
                 topic, payload, qos = self._queue.pop(0)
-                self._send(writer, topic, payload, False, qos)
-            await wait_for(writer.drain(), 10)
+                await self._send(writer, topic, payload, False, qos)
             if ticks_diff(ticks_ms(), last_ping) >= interval_ms:
                 if not self._pong:
                     raise MqttError("no answer to ping for %d s (half-open connection)" % (interval_ms // 1000))
@@ -234,23 +295,47 @@ class MqttClient:
                 last_ping = ticks_ms()
             if listener.done():
                 raise MqttError("connection closed by the broker")
-            try:
-                await wait_for(self._wake.wait(), 1)
-            except asyncio.TimeoutError:
-                pass
+            if pending(writer):
+                await wait_for(writer.drain(), 10)      # a rest from a direct publish()
+            if self._announcing is not None:
+                continue                        # more announcements to send
+            await self._wake.wait()             # a publish, or the ticker once a second
 
-    def _send(self, writer, topic, payload, retain, qos):
+    async def _tick(self):
+        # Wakes the send loop every second: pings are due, or the broker went away. (A wait_for
+        # with a timeout instead would cost two tasks every time the loop waits.)
+        while True:
+            await asyncio.sleep(1)
+            self._wake.set()
+
+    async def _send(self, writer, topic, payload, retain, qos):
         pid = 0
+        if isinstance(payload, str):
+            payload = payload.encode()
         if qos:
             self._pid = self._pid % 65535 + 1
             pid = self._pid
-        packet = publish_packet(topic, payload, retain, qos, pid)
-        if qos:
             if len(self._inflight) >= 64:               # a broker that never acknowledges
                 del self._inflight[next(iter(self._inflight))]
-            self._inflight[pid] = (topic if retain else None, packet)
-        writer.write(packet)
+            self._inflight[pid] = (topic, payload, retain)
+        self._write(writer, topic, payload, retain, qos, pid)
+        if pending(writer):                     # the socket did not take it all: wait till it has
+            await wait_for(writer.drain(), 10)
+
+    def _write(self, writer, topic, payload, retain, qos, pid):
+        writer.write(_header(self._topic(topic, not retain), len(payload), retain, qos, pid, False))
+        writer.write(payload)
         self.sent += 1
+
+    def _topic(self, topic, keep):
+        # kept: the few topics every telegram uses; not kept: retained ones (discovery), sent
+        # once per connection
+        t = self._topics.get(topic)
+        if t is None:
+            t = _str(topic)
+            if keep and len(self._topics) < 16:
+                self._topics[topic] = t
+        return t
 
     async def _listen(self, reader):
         # Reads what the broker sends: PUBACK (QoS 1 done), PINGRESP. Ends when the socket does.

@@ -16,9 +16,9 @@
 # prefix defaults to p1dongle/<device id>; discovery defaults to homeassistant.
 import json
 
-from . import obis
+from . import dsmr, obis
 from .reading import find
-from .state import state_json
+from .state import Writer, state_json, telegram_json
 
 
 def slug(text):
@@ -47,9 +47,8 @@ def _template(name, shift):
 
 
 def discovery(readings, prefix, discovery_prefix, device_id):
-    """[(topic, payload)] of Home Assistant discovery configs for the readings whose row names a
-    Home Assistant kind."""
-    out = []
+    """(topic, payload) of Home Assistant discovery configs for the readings whose row names a
+    Home Assistant kind, made one at a time (the dongle never holds them all)."""
     ident = meter_id(readings)
     header = find(readings, "header")
     node = slug(device_id)
@@ -77,8 +76,7 @@ def discovery(readings, prefix, discovery_prefix, device_id):
         }
         if device_class:
             config["device_class"] = device_class
-        out.append(("%s/sensor/%s/%s/config" % (discovery_prefix, node, slug(name)), json.dumps(config)))
-    return out
+        yield "%s/sensor/%s/%s/config" % (discovery_prefix, node, slug(name)), json.dumps(config)
 
 
 def _water(readings, name):
@@ -98,22 +96,43 @@ class MqttOutput:
         self.discovery_prefix = discovery_prefix
         self.device_id = device_id
         self.log = log
-        self._announced = None          # the value names the discovery configs cover
+        self._announced = []            # the rows the discovery configs cover (compared as a
+                                        # list: rows are shared objects, so mostly by identity)
+        self._latest = None             # (telegram, readings or None): what discovery is made from
+        self.writer = Writer()          # the state JSON's buffers, kept from telegram to telegram
+        if discovery_prefix:
+            client.announce(self._discovery)
 
     def online(self, client=None):
         self.client.publish(self.prefix + "/status", "online", retain=True, qos=1)
 
-    def telegram(self, telegram, readings):
-        """Publish a telegram and its readings [(row, value)]."""
+    def telegram(self, telegram, readings=None):
+        """Publish a telegram; readings are its readings when the pipeline made them (DLMS
+        meters), else the state is written straight from the telegram's text (no readings are
+        made for it: on the dongle that is most of what a telegram costs)."""
         c = self.client
         c.publish(self.prefix + "/telegram", telegram)
-        names = [row[obis.NAME] for row, _ in readings]
-        if names != self._announced and self.discovery_prefix:
-            # New values (first telegram, or the meter sends more): announce them to Home Assistant.
-            for topic, payload in discovery(readings, self.prefix, self.discovery_prefix, self.device_id):
-                c.publish(topic, payload, retain=True, qos=1)
-            self._announced = names
-        c.publish(self.prefix + "/state", state_json(readings))
+        w = self.writer
+        if readings is None:
+            doc = telegram_json(telegram, w)
+        else:
+            doc = state_json(readings, w)
+        self._latest = (telegram, readings)
+        n = w.count()
+        if self.discovery_prefix and (len(self._announced) != n or w.rows[:n] != self._announced):
+            # New values (first telegram, or the meter sends more): announce them to Home
+            # Assistant, one config at a time as the client sends them, from the latest readings.
+            self._announced = w.rows[:n]
+            c.announce_again()
+        c.publish(self.prefix + "/state", doc, latest=True)
+
+    def _discovery(self):
+        if self._latest is None:
+            return ()
+        telegram, readings = self._latest
+        if readings is None:
+            readings = dsmr.parse(telegram)     # once per announcement, not per telegram
+        return discovery(readings, self.prefix, self.discovery_prefix, self.device_id)
 
     def diagnostics(self, fields):
         self.client.publish(self.prefix + "/diagnostics", json.dumps(fields), retain=True)

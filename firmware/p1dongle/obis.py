@@ -150,34 +150,78 @@ ROWS = (
 )
 
 
-_BY_CODE = {}  # type: dict
+def key(code):
+    """The OBIS code "A-B:C.D.E" as the one integer the telegram scanner gives (loops.scan_line):
+    ((((A * 8 + B) * 256 + C) * 256 + D) * 256 + E, with A and B up to 7 and C, D, E up to 255,
+    so that it is a small integer on every MicroPython; -1 for anything else."""
+    parts = code.replace("-", ".").replace(":", ".").split(".")
+    if len(parts) != 5:
+        return -1
+    k = 0
+    for i in range(5):
+        p = parts[i]
+        if not p.isdigit() or int(p) > (7 if i < 2 else 255):
+            return -1
+        k = k * (8 if i == 1 else 256) + int(p) if i else int(p)
+    return k
+
+
+def code_of(k):
+    """The code "A-B:C.D.E" of a key."""
+    return "%d-%d:%d.%d.%d" % (k >> 27, (k >> 24) & 7, (k >> 16) & 255, (k >> 8) & 255, k & 255)
+
+
+_BY_KEY = {}  # type: dict   # key (or, for codes that have none, the code text) -> row
+BY_KEY = _BY_KEY             # for the telegram parser's own lookups, before it asks by_key()
+_MBUS = {}  # type: dict     # C.D.E key -> the "0-n:" row of an M-Bus channel quantity
 for _r in ROWS:
-    _BY_CODE[_r[CODE]] = _r
+    _code = str(_r[CODE])
+    if _code.startswith("0-n:"):
+        _MBUS[key("0-0:" + _code[4:])] = _r
+    elif _code != "/":
+        _BY_KEY[key(_code)] = _r
 HEADER = ROWS[0]
 _MADE = 0           # rows made for M-Bus channels and unknown codes so far (kept, up to _MAX_MADE)
 _MAX_MADE = const(48)
 
 
-def row(code):
-    """The row for an OBIS code "A-B:C.D.E". An M-Bus channel's row is made from its "0-n:" row;
-    a code not in the table gets a row of its own that names it by its code, with no class and
-    nothing to announce. Made rows are kept, so a telegram costs no new rows after the first."""
-    global _MADE
-    r = _BY_CODE.get(code)
+def by_key(k):
+    """The row for a key (key()). An M-Bus channel's row is made from its "0-n:" row; a code not
+    in the table gets a row of its own that names it by its code, with no class and nothing to
+    announce. Made rows are kept (up to 48), so a telegram costs no new rows after the first."""
+    r = _BY_KEY.get(k)
     if r is not None:
         return r
-    n = code[2:3]
-    template = _BY_CODE.get("0-n" + code[3:]) if code[:2] == "0-" and "1" <= n <= "4" else None
+    b = (k >> 24) & 7
+    template = _MBUS.get(k & 0xFFFFFF) if k >> 27 == 0 and 1 <= b <= 4 else None
+    code = code_of(k)
     if template is not None:
+        n = str(b)
         r = (code, template[NAME].replace("*", n), template[LABEL].replace("*", n)) + template[KIND:]
     else:
         r = (code, code, code, NUM, None, 1, 3, None, None)
-    if _MADE < _MAX_MADE:
-        _MADE += 1
-        _BY_CODE[code] = r
+    return _keep(k, r)
+
+
+def row(code):
+    """The row for an OBIS code "A-B:C.D.E" (or any other text a meter puts before its values)."""
+    k = key(code)
+    if k >= 0:
+        return by_key(k)
+    r = _BY_KEY.get(code)
+    if r is None:
+        # a name goes into JSON and topics as it is: no quotes or backslashes in it
+        name = code.replace("\\", "/").replace('"', "'")
+        r = _keep(code, (code, name, name, NUM, None, 1, 3, None, None))
     return r
 
 
+def _keep(k, r):
+    global _MADE
+    if _MADE < _MAX_MADE:
+        _MADE += 1
+        _BY_KEY[k] = r
+    return r
 def unit_shift(unit, to):
     """The exponent shift that writes a value in `unit` in `to` instead: kW -> W is 3, Wh -> kWh
     is -3, the same unit 0; None when they are not the same quantity."""

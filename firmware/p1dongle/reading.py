@@ -14,6 +14,9 @@
 #   (mantissa, exponent, unit[, time stamp])   a number
 #   str                                        text, a time stamp, an identifier
 #   list                                       several values of one line (limits, logs, peaks)
+from binascii import unhexlify
+
+from .compat import loops
 from .obis import NAME
 
 MANTISSA = 0
@@ -87,18 +90,11 @@ def text(data, start=0, end=-1):
         return data
     if end < 0:
         end = len(data)
-    if start == 0 and end == len(data) and isinstance(data, bytes):
-        raw = data
-    else:
-        raw = bytes(data[start:end])
-    try:
-        s = raw.decode()
-        if len(s) == len(raw) and "\x7f" not in s and not _controls(s):
-            return s                    # plain ASCII: the usual case, one allocation
-    except UnicodeError:
-        pass
+    if loops.printable(data, start, end):
+        return bytes(data[start:end]).decode()     # the usual case
     out = []
-    for b in raw:
+    for i in range(start, end):
+        b = data[i]
         if 0x20 <= b < 0x7F or b == 9 or b == 10 or b == 13:
             out.append(chr(b))
         else:
@@ -106,30 +102,16 @@ def text(data, start=0, end=-1):
     return "".join(out)
 
 
-def _controls(s):
-    # Any control character other than tab, CR and LF. Telegram text rarely has one, so the
-    # common case is a few find() calls, not a loop over every character.
-    for c in _CONTROL:
-        if c in s:
-            return True
-    return False
-
-
-_CONTROL = "".join(chr(c) for c in range(32) if c not in (9, 10, 13))
-
-
 def hex_text(digits):
     """'53414731' -> 'SAG1' when the hex digits spell printable ASCII; else the digits unchanged."""
-    n = len(digits)
-    if n % 2 or not n:
+    if not digits:
         return digits
     try:
-        raw = bytes(int(digits[i:i + 2], 16) for i in range(0, n, 2))
-    except ValueError:
+        raw = unhexlify(digits)
+    except ValueError:                  # odd length, not hex (binascii.Error is a ValueError)
         return digits
-    for b in raw:
-        if b < 0x20 or b > 0x7E:
-            return digits
+    if not loops.printable(raw, 0, len(raw)) or b"\t" in raw or b"\r" in raw or b"\n" in raw:
+        return digits
     return raw.decode()
 
 

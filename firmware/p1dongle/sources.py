@@ -9,7 +9,7 @@
 #   file:PATH       a raw capture, replayed at the UART's pace
 import asyncio
 
-from .compat import close_stream, sleep_ms, stream_readinto, wait_for
+from .compat import close_stream, sleep_ms, stream_readinto, ticks_diff, ticks_ms
 from .errors import ConfigError
 
 
@@ -25,6 +25,9 @@ class TcpSource:
         self.fresh = False
         self.delay = 1                    # seconds before the next attempt; doubles, capped
         self.connects = 0
+        self._last = ticks_ms()           # when bytes last came
+        self._idle = False                # the watch closed the connection: nothing came
+        self._watch = None
 
     def describe(self):
         return "tcp:%s:%d" % (self.host, self.port)
@@ -35,19 +38,26 @@ class TcpSource:
                 try:
                     self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
                     self.fresh = True
+                    self._last = ticks_ms()
+                    self._idle = False
+                    if self._watch is None:
+                        self._watch = asyncio.create_task(self._watch_idle())
                 except OSError as e:
                     await self._retry("cannot connect: %s" % _why(e))
                     continue
             try:
-                n = await wait_for(stream_readinto(self.reader, buf), self.idle_s)  # type: int
+                # No wait_for per read: on MicroPython it is a task of its own each time, which
+                # costs more than the frame. _watch_idle closes a connection that went quiet.
+                n = await stream_readinto(self.reader, buf)
                 why = "closed by the other end"
-            except asyncio.TimeoutError:
-                n = 0
-                why = "nothing received for %d s" % self.idle_s
             except OSError as e:
                 n = 0
                 why = _why(e)
+            if self._idle:
+                n = 0
+                why = "nothing received for %d s" % self.idle_s
             if n:
+                self._last = ticks_ms()
                 if self.fresh:
                     # Only the first bytes prove the connection (MicroPython connects lazily).
                     self.fresh = False
@@ -57,6 +67,16 @@ class TcpSource:
                 return n
             await self._disconnect()
             await self._retry(why)
+
+    async def _watch_idle(self):
+        # A half-open connection (the reader's power went, Wi-Fi dropped) sends nothing and no
+        # FIN: close it once it has been quiet for idle_s, and the read above fails.
+        while True:
+            await sleep_ms(1000)
+            w = self.writer
+            if w is not None and not self._idle and ticks_diff(ticks_ms(), self._last) > self.idle_s * 1000:
+                self._idle = True
+                await close_stream(w)
 
     async def _retry(self, why):
         self.log("source %s: %s, retrying in %d s" % (self.describe(), why, self.delay))
@@ -70,6 +90,9 @@ class TcpSource:
             await close_stream(w)
 
     async def close(self):
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         await self._disconnect()
 
 

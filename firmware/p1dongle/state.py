@@ -5,88 +5,154 @@
 #    "mbus1Reading": 872.234, "mbus1ReadingTs": "2020-05-12T13:45:58+02:00", ...,
 #    "units": {"totalImportedEnergyP": "kWh", "currentUsage": "kW", ...}}
 #
-# Numbers are written from their integer digits (reading.exact): 023949.193 is 23949.193 on
-# every interpreter, and never goes through a float. The text is built in one list and joined
-# once, not with json.dumps of a dict (a dict of floats is what this replaces).
-from .obis import NAME
+# Numbers are written from their integer digits: 023949.193 is 23949.193 on every interpreter,
+# and never goes through a float. A Writer writes straight into two buffers (the readings, their
+# units) kept from one telegram to the next (loops.put*: machine code on the dongle) and copies
+# the document out once. It takes readings one at a time, from a list (state_json) or straight
+# from the telegram parser (telegram_json, dsmr.read): the same bytes either way, and the second
+# way makes no readings at all, which is what lets MQTT keep up on the dongle.
+from array import array
+
+from . import dsmr
+from .compat import loops
+from .obis import BY_KEY as _ROWS, NAME
 from .reading import exact
 
+_SMALL = 1 << 30            # mantissas the machine-code writer takes (a 32-bit word, with room)
 
-def state_json(readings):
-    """The readings as the state topic's JSON text."""
-    out = ["{"]
-    units = []
-    for row, value in readings:
-        name = row[NAME]
-        if len(out) > 1:
-            out.append(",")
-        _key(out, name)
-        unit = _value(out, value)
-        if unit:
-            units.append((name, unit))
+
+class Writer:
+    """A sink for dsmr.read: number(row, m, e, unit) and value(row, value), between begin() and
+    end(). rows[:count()] are the rows written, in order (what Home Assistant discovery covers)."""
+
+    def __init__(self, size=2048):
+        self.buf = bytearray(size)
+        self.ubuf = bytearray(size // 2)
+        self.u = array("i", [0, 0])     # where the next unit goes in ubuf (-1: full); rows written
+        self.pos = 0
+        self.rows = []
+
+    def begin(self):
+        self.buf[0] = self.ubuf[0] = 0x7B   # {
+        self.pos = 1
+        self.u[0] = 1
+        self.u[1] = 0
+
+    def count(self):
+        return self.u[1]
+
+    def number(self, row, m, e, unit):
+        if -_SMALL < m < _SMALL:
+            self._row(row)
+            self.pos = loops.put_number(self.buf, self.pos, row[NAME], m, e, self.ubuf, self.u, unit or "")
+        else:
+            self.value(row, (m, e, unit))
+
+    def value(self, row, value):
+        if isinstance(value, tuple) and len(value) == 3 and -_SMALL < value[0] < _SMALL:
+            self.number(row, value[0], value[1], value[2])
+            return
+        self._row(row)
+        name = row[NAME]                # names need no escaping (obis.row sees to it)
+        pos = loops.put_key(self.buf, self.pos, name)
+        pos = _value(self.buf, pos, value)
         if isinstance(value, tuple) and len(value) > 3 and value[3]:
-            out.append(",")
-            _key(out, name + "Ts")
-            _string(out, value[3])
-    if len(out) > 1:
-        out.append(",")
-    out.append('"units":{')
-    for k in range(len(units)):
-        if k:
-            out.append(",")
-        _key(out, units[k][0])
-        _string(out, units[k][1])
-    out.append("}}")
-    return "".join(out)
+            pos = loops.put_key(self.buf, pos, name + "Ts")
+            pos = loops.put_string(self.buf, pos, value[3])
+        self.pos = pos
+        unit = _unit(value)
+        if unit:
+            self.u[0] = loops.put_string(self.ubuf, loops.put_key(self.ubuf, self.u[0], name), unit)
+
+    def end(self):
+        """The document as bytes; None when a buffer was too small (then it has grown: write the
+        readings again)."""
+        u = self.u[0]
+        pos = loops.put_key(self.buf, self.pos, "units")
+        pos = loops.put(self.buf, pos, memoryview(self.ubuf)[:u] if u > 0 else b"")
+        pos = loops.put(self.buf, pos, b"}}")
+        if u < 0 or pos < 0:
+            self.buf = bytearray(2 * len(self.buf))
+            self.ubuf = bytearray(len(self.buf) // 2)
+            return None
+        return bytes(memoryview(self.buf)[:pos])
+
+    def lines(self, t, i, n, o):
+        # dsmr.read: the number lines of known rows from t[i] on, in one call (see loops)
+        pos = loops.json_lines(t, i, n, o, _ROWS, self.buf, self.pos, self.ubuf, self.u, self.rows)
+        self.pos = pos
+        if pos < 0:
+            return n                    # full: end() says so, and the telegram is read again
+        return o[7]
+
+    def _row(self, row):
+        # rows[count] = row, without a new list per telegram
+        c = self.u[1]
+        if c < len(self.rows):
+            self.rows[c] = row
+        else:
+            self.rows.append(row)
+        self.u[1] = c + 1
 
 
-def _key(out, name):
-    _string(out, name)
-    out.append(":")
+_writer = [None]  # type: list
 
 
-def _value(out, value):
-    """Write one value; return its unit (for "units"), or None."""
+def _shared():
+    # one Writer for the dongle (its buffers are the point), made when first needed
+    if _writer[0] is None:
+        _writer[0] = Writer()
+    return _writer[0]
+
+
+def state_json(readings, writer=None):
+    """The readings [(row, value)] as the state topic's JSON text (bytes)."""
+    w = writer or _shared()
+    while True:
+        w.begin()
+        for row, value in readings:
+            w.value(row, value)
+        doc = w.end()
+        if doc is not None:
+            return doc
+
+
+def telegram_json(telegram, writer=None):
+    """state_json(dsmr.parse(telegram)), written straight from the telegram's text."""
+    w = writer or _shared()
+    while True:
+        w.begin()
+        dsmr.read(telegram, w)
+        doc = w.end()
+        if doc is not None:
+            return doc
+
+
+def _value(buf, pos, value):
     if isinstance(value, tuple):
-        out.append(exact(value[0], value[1]))
-        return value[2]
+        m = value[0]
+        if -_SMALL < m < _SMALL:
+            return loops.put_decimal(buf, pos, m, value[1])
+        return loops.put(buf, pos, exact(m, value[1]))
+    if isinstance(value, str):
+        return loops.put_string(buf, pos, value)
     if isinstance(value, list):
-        out.append("[")
-        unit = None
+        pos = loops.put(buf, pos, b"[")
         for k in range(len(value)):
             if k:
-                out.append(",")
-            u = _value(out, value[k])
-            unit = unit or u
-        out.append("]")
-        return unit
-    if value is None:
-        out.append("null")
-        return None
-    _string(out, value)
+                pos = loops.put(buf, pos, b",")
+            pos = _value(buf, pos, value[k])
+        return loops.put(buf, pos, b"]")
+    return loops.put(buf, pos, b"null")
+
+
+def _unit(value):
+    # a number's unit; a list's: the first unit in it
+    if isinstance(value, tuple):
+        return value[2]
+    if isinstance(value, list):
+        for v in value:
+            u = _unit(v)
+            if u:
+                return u
     return None
-
-
-def _string(out, s):
-    # Readings' text is printable ASCII (reading.text), so only " and \ need escaping; control
-    # characters are escaped anyway, so that the JSON stays valid whatever a str holds.
-    if '"' not in s and "\\" not in s and _plain(s):
-        out.append('"' + s + '"')
-        return
-    parts = ['"']
-    for c in s:
-        if c == '"' or c == "\\":
-            parts.append("\\" + c)
-        elif c < " " or c > "~":
-            parts.append("\\u%04x" % ord(c))
-        else:
-            parts.append(c)
-    parts.append('"')
-    out.append("".join(parts))
-
-
-def _plain(s):
-    for c in s:
-        if c < " " or c > "~":
-            return False
-    return True
