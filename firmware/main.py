@@ -1,12 +1,16 @@
 # On the dongle: read the settings, build the app, run it. Also runs under the MicroPython unix
 # port and CPython: `micropython firmware/main.py settings.json` (a tcp: or file: source there).
+import gc
 import sys
-import time
 
 import asyncio
 from p1dongle import config
 from p1dongle.app import App
+from p1dongle.compat import new_loop, print_exception
 from p1dongle.errors import ConfigError
+
+RESTART_S = 5           # after an error that stopped the app; doubled while it is the same error
+RESTART_MAX_S = 300
 
 if sys.platform == "esp32":
     from p1dongle import platform_esp32 as platform
@@ -29,16 +33,30 @@ def main(path):
     def save_status(line):
         platform.save_status(status_path, line)
 
+    last = None
+    delay = RESTART_S
     while True:
         try:
-            app = App(cfg, source, info=platform.info, save_status=save_status)
-            asyncio.run(app.run(platform.on_started))
+            asyncio.run(App(cfg, source, info=platform.info, save_status=save_status).run(platform.on_started))
             return                      # the input ended (a file)
         except KeyboardInterrupt:
             return
         except Exception as e:          # noqa: BLE001 - a bug must not take the dongle down for good
-            print("p1dongle: stopped by an error: %r; restarting in 5 s" % e)
-            time.sleep(5)
+            why = "%s: %s" % (e.__class__.__name__, e)
+            if why != last:
+                print_exception(e)      # once: what a bug report needs
+        # The app has closed its sockets and servers (App.run); drop every task and buffer it
+        # left, so that the next one starts in a clean heap and finds its ports free.
+        new_loop()
+        gc.collect()
+        if why == last:
+            delay = min(delay * 2, RESTART_MAX_S)
+            print("p1dongle: stopped by the same error again (%s); next start in %d s" % (why, delay))
+        else:
+            delay = RESTART_S
+            print("p1dongle: stopped by an error (%s); restarting in %d s" % (why, delay))
+        last = why
+        platform.wait(delay)
 
 
 main(sys.argv[1] if len(sys.argv) > 1 else "p1dongle.json")

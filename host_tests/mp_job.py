@@ -106,6 +106,62 @@ def loops_job(cases):
     return out
 
 
+def text_loops_job(job):
+    """The telegram-text and JSON loops, in every implementation this interpreter can run."""
+    from array import array
+    from p1dongle import loops, obis
+    impls = [("portable", loops)]
+    if sys.implementation.name == "micropython":
+        from p1dongle import loops_viper
+        impls.append(("viper", loops_viper))
+    out = {}
+    for name, mod in impls:
+        res = []
+        for line in job["lines"]:
+            b = unhexlify(line)
+            o = array("i", [0] * 8)
+            kind = mod.scan_line(b, 0, len(b), o)
+            # what a caller may read: out[0..3] always, 4..6 for FAST
+            res.append([kind, list(o[:4]), list(o[4:7]) if kind == 1 else None,
+                        mod.printable(b, 0, len(b))])
+        for m, e in job["decimals"]:
+            buf = bytearray(24)
+            p = mod.put_decimal(buf, 2, m, e)
+            res.append([p, hx(buf[2:p]) if p > 0 else None])
+        for text in job["strings"]:
+            buf = bytearray(64)
+            p = mod.put_string(buf, 1, text)
+            res.append([p, hx(buf[1:p]) if p > 0 else None, mod.same(b"x" + text.encode() + b"y", 1,
+                                                                    1 + len(text), text)])
+        for size in (8, 30, 200):
+            buf = bytearray(size)
+            ubuf = bytearray(size)
+            buf[0] = ubuf[0] = 0x7B
+            u = array("i", [1, 0])
+            p = mod.put_key(buf, 1, "a")
+            p = mod.put_number(buf, p, "energy", 23949193, -3, ubuf, u, "kWh")
+            p = mod.put_number(buf, p, "count", 16, 0, ubuf, u, "")
+            res.append([p, hx(buf[:max(p, 0)]), u[0], hx(ubuf[:max(u[0], 0)]), mod.put(buf, size - 1, b"ab")])
+        t = unhexlify(job["telegram"])
+        buf = bytearray(4096)
+        ubuf = bytearray(2048)
+        buf[0] = ubuf[0] = 0x7B
+        u = array("i", [1, 0])
+        o = array("i", [0] * 8)
+        seen = []
+        i = t.find(b"\n") + 1
+        runs = []
+        pos = 1
+        while i < len(t):
+            pos = mod.json_lines(t, i, len(t), o, obis.BY_KEY, buf, pos, ubuf, u, seen)
+            runs.append(o[7])
+            mod.scan_line(t, o[7], len(t), o)
+            i = o[0] + 1
+        res.append([pos, hx(buf[:pos]), hx(ubuf[:u[0]]), u[1], [r[1] for r in seen[:u[1]]], runs])
+        out[name] = res
+    return out
+
+
 def native_job(cases):
     """Which GCM runs here, and what a failed tag check leaves in the output buffer."""
     from p1dongle.compat import native_gcm
@@ -135,6 +191,8 @@ def dsmr_job(telegrams):
             readings = dsmr.parse(t)
             r["values"] = [[row[1], value] for row, value in readings]
             r["state"] = state.state_json(readings).decode()
+            r["state_from_text"] = state.telegram_json(t).decode()
+            r["state_small_writer"] = state.telegram_json(t, state.Writer(64)).decode()
         except P1Error as e:
             r["values"] = "%s: %s" % (type(e).__name__, e)
         out.append(r)
@@ -163,6 +221,8 @@ def main():
         result = native_job(job["cases"])
     elif kind == "floats":
         result = floats_job(job["numbers"])
+    elif kind == "text_loops":
+        result = text_loops_job(job)
     elif kind == "loops":
         result = loops_job(job["cases"])
     else:

@@ -273,4 +273,7 @@ def test_same_results_under_micropython(run_job):
     assert result[0]["check"] is True and result[2]["check"] is False
     assert result[3]["check"].startswith("CrcError: CRC mismatch")
     assert ["totalImportedEnergyP", [23949193, -3, "kWh"]] in result[0]["values"]
+    for r in result:
+        if "state" in r:                  # JSON straight from the text: the same, on every interpreter
+            assert r["state"] == r["state_from_text"] == r["state_small_writer"]
     assert result[5]["check"] == "TelegramError: does not start with '/'"

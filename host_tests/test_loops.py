@@ -175,3 +175,33 @@ def test_x25_reference_is_the_one_hdlc_uses():
     assert loops.crc16_x25(b"123456789", 0, 9) == 0x906E
     data = bytes(range(40))
     assert loops.crc16_x25(data, 0, 40).to_bytes(2, "little") == CRCCCITT().calculate_for(data)
+
+
+TEXT_LINES = [b"1-0:1.8.0(023949.193*kWh)\r\n", b"0-0:96.7.21(00016)\r\n", b"1-1:31.4.0(040*A)(-040*A)\r\n",
+              b"0-0:96.13.0()\r\n", b"!C560\r\n", b"/ABC5\r\n", b"(orphan)\r\n", b"noparen\r\n", b"9-9:1.8.0(1)\r\n",
+              b"1-0:1.8.0(12.)\r\n", b"1-0:1.8.0(.5)\r\n", b"1-0:1.8.0(-0.987)\r\n", b"1-0:1.8.0(1234567890*Wh)\r\n",
+              b"1-0:1.8.0(999999999*Wh)", b"1-0:1.8.0(0000000240*s)\r\n", b"0-1:24.3.0(1210)(m3)\r\n(00001.001)\r\n",
+              b"1-0:2.8.0(x*y*z)\r\n", b"1-0:256.8.0(1)\r\n", b"1-0:1.8(5)\r\n", b"1-0:1.8.0(5", b"1-0:1.8.0(+5*kW)",
+              b"\r\n", b"", b"7-7:255.255.255(1)\n", b"8-0:1.8.0(1)", b"1-0:1.8.0(1*k\xffWh)", b"0-0:96.1.0(\x01)"]
+DECIMALS = [(0, 0), (0, -3), (5, -1), (-5, -1), (23949193, -3), (-987, -3), (16, 0), (5, 2), (1, -9),
+            ((1 << 30) - 1, -4), (-(1 << 30) + 1, 0), (123456789, 3), (7, -12)]
+STRINGS = ["", "abc", 'a"b', "back\\slash", "ctl\x01\x1f", "Lux5\\253663629_D", "x" * 70]
+
+
+def test_text_loops_agree_in_every_implementation(micropython, tmp_path):
+    """scan_line, printable, put*, same and json_lines: viper and portable give the same on the
+    twin, and the same as the portable ones under CPython."""
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"job": "text_loops", "lines": [ln.hex() for ln in TEXT_LINES],
+                               "decimals": DECIMALS, "strings": STRINGS,
+                               "telegram": meter.LUX_TELEGRAM.hex()}))
+    twin = run_script(micropython, os.path.join(HERE, "mp_job.py"), str(job))
+    host = run_script(sys.executable, os.path.join(HERE, "mp_job.py"), str(job))
+    assert twin["viper"] == twin["portable"] == host["portable"]
+    res = host["portable"]
+    assert res[0][0] == 1 and res[0][2] == [23949193, 3, 20]          # FAST: mantissa, decimals, '*'
+    assert [r[0] for r in res[:len(TEXT_LINES)]].count(1) >= 5
+    decimals = res[len(TEXT_LINES):len(TEXT_LINES) + len(DECIMALS)]
+    for (m, e), (p, digits) in zip(DECIMALS, decimals):
+        from decimal import Decimal
+        assert Decimal(bytes.fromhex(digits).decode()) == Decimal(m).scaleb(e)

@@ -11,6 +11,7 @@ from decimal import Decimal
 import austria as at
 import meter
 import pytest
+from hypothesis import given, settings, strategies as st
 from conftest import FIRMWARE
 from p1dongle import dsmr, obis, state
 
@@ -136,6 +137,31 @@ def test_bytes_outside_ascii_read_the_same_on_every_interpreter(run_job):
     assert values["message"] == "4869E9"                    # hex that is not printable: as written
     assert values["totalImportedEnergyP"] == [1000, -3, "kWh"]
     assert json.loads(result["state"])["messageCode"] == "caf\\xe9"
+
+
+LINES = st.one_of(
+    st.builds(lambda c, v, u: "%s(%s*%s)" % (c, v, u),
+              st.sampled_from(["1-0:1.8.0", "1-0:2.7.0", "1-0:32.7.0", "0-1:24.2.1", "9-9:9.9.9", "1-0:31.7.0"]),
+              st.decimals(-99999, 999999, places=3).map(lambda d: "%010.3f" % d),
+              st.sampled_from(["kWh", "kW", "V", "A", "m3", "Wh", "x\"y", ""])),
+    st.builds(lambda c, v: "%s(%s)" % (c, v), st.sampled_from(["0-0:96.7.21", "0-0:96.14.0", "1-3:0.2.8", "0-0:96.1.0"]),
+              st.integers(0, 10 ** 12).map(str)),
+    st.sampled_from(["0-0:1.0.0(220614094609S)", "0-0:96.13.0(48656C6C6F)", "0-0:96.13.0()", "1-1:31.4.0(040*A)(-040*A)",
+                     "1-0:1.6.0(200509134558S)(02.589*kW)", "0-1:24.2.1(170102161005W)(00000.107*m3)",
+                     "1-0:99.97.0(1)(0-0:96.7.19)(101208152415W)(0000000240*s)", "odd line", "1-0:1.8.0(",
+                     "0-0:96.1.1(4B384547303034303436333935353037)", "1-0:1.8.0(1234567890.123*kWh)"]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(LINES, max_size=40))
+def test_the_state_written_from_the_text_is_the_readings_state(lines):
+    """What MQTT sends for every telegram (JSON straight from the text) is byte for byte the state
+    JSON of the telegram's readings, also when the writer's buffers must grow."""
+    t = meter.telegram(lines)
+    expected = state.state_json(dsmr.parse(t))
+    assert state.telegram_json(t) == expected
+    assert state.telegram_json(t, state.Writer(64)) == expected
+    json.loads(expected)
 
 
 def test_a_new_register_is_one_row(monkeypatch):

@@ -7,6 +7,7 @@
 # Each telegram's readings (reading.py) are made once, when an output first asks for them
 # (readings()): by the pipeline for DLMS meters, else parsed from the telegram's text.
 import asyncio
+import gc
 
 from . import dsmr
 from .compat import heap, sleep_ms, ticks_diff, ticks_ms
@@ -44,6 +45,7 @@ class App:
         self._up_ms = 0
         self._up_last = self.started
         self._receiving = False
+        self.memory_errors = 0    # outputs that failed for want of heap (the pipeline counts its own)
 
     def uptime(self):
         """Seconds since start. Summed in steps: ticks_diff alone is only good for ~6 days on the
@@ -62,8 +64,16 @@ class App:
                 mqtt += " (%d messages dropped)" % self.mqtt.dropped
         h = heap()
         memory = ", heap used %s KB, free %s KB" % (_kb(h[0]), _kb(h[1])) if h else ""
+        lost = self.lost_to_memory()
+        if lost:
+            memory += ", memory errors %d" % lost
         return "up %dh%02dm%02ds, %s, clients %d%s%s" % (
             up // 3600, up // 60 % 60, up % 60, self.pipeline.status(), self._clients(), mqtt, memory)
+
+    def lost_to_memory(self):
+        """MemoryErrors so far: each cost one frame, one output of one telegram, or one MQTT
+        connection; none stopped the app."""
+        return self.memory_errors + self.pipeline.memory_errors + (self.mqtt.memory_errors if self.mqtt else 0)
 
     def _clients(self):
         return len(self.plain.clients) + (len(self.raw.clients) if self.raw else 0)
@@ -74,7 +84,8 @@ class App:
              "tag_failures": p.auth_failures, "crc_failures": p.crc_failures, "replays": p.replays,
              "bad_frames": p.bad_frames, "dropped_bytes": sum(p.frames.dropped),
              "unauthenticated": p.unauthenticated, "tcp_clients": self._clients(),
-             "mqtt_dropped": self.mqtt.dropped if self.mqtt else 0, "free_heap": None, "wifi_rssi": None}
+             "mqtt_dropped": self.mqtt.dropped if self.mqtt else 0, "memory_errors": self.lost_to_memory(),
+             "free_heap": None, "wifi_rssi": None}
         h = heap()
         if h:
             d["free_heap"] = h[1]
@@ -150,7 +161,24 @@ class App:
                 pipe.flush(now)
                 self.log("p1dongle: end of input; " + self.status())
                 return
-            pipe.push(self._rxbuf, now, n)
+            before = self.lost_to_memory()
+            try:
+                pipe.push(self._rxbuf, now, n)
+            except MemoryError:
+                self.memory_errors += 1     # the pipeline keeps its own; this is a last guard
+            if self.lost_to_memory() != before:
+                self._relieve()
+
+    def _relieve(self):
+        """Out of memory: let go of what waits (telegrams queued for clients that fell behind,
+        MQTT messages for a broker that is away), so that the next telegram finds room. Else a
+        client that stopped reading could hold the heap, and no telegram would come to drop it."""
+        for server in (self.plain, self.raw):
+            if server:
+                server.shed()
+        if self.mqtt:
+            self.mqtt.shed()
+        gc.collect()
 
     def readings(self):
         """The latest telegram's readings [(row, value)], or None before the first telegram."""
@@ -164,6 +192,9 @@ class App:
     def _output(self, out, telegram):
         try:
             out(telegram)
+        except MemoryError:
+            self.memory_errors += 1         # this output loses this telegram; the next one comes
+            self._relieve()
         except Exception as e:   # noqa: BLE001 - a broken output must not stop the meter
             self.log("p1dongle: output failed: %r" % e)
 
@@ -179,7 +210,10 @@ class App:
         elif kind == FRAME:
             self.raw.publish(what)
         elif kind == PROBLEM:
-            self.log("offset %d: %s" % (pos, what))
+            try:
+                self.log("offset %d: %s" % (pos, what))
+            except MemoryError:
+                pass                        # the counters still say it
 
     async def drain(self, limit_ms=5000):
         """Give the clients a moment to receive what is queued for them (the input ended)."""
@@ -192,15 +226,21 @@ class App:
     async def _status_loop(self):
         while True:
             await asyncio.sleep(self.cfg["status_interval"])
-            line = self.status()
-            self.log("status: " + line)
-            if self.save_status:
-                try:
-                    self.save_status(line)
-                except OSError as e:
-                    self.log("p1dongle: status not saved: %r" % e)
-            if self.mqtt:
-                self.mqtt_out.diagnostics(self.diagnostics())
+            try:
+                self._report()
+            except MemoryError:
+                self.memory_errors += 1     # this status line is lost; the next one comes
+
+    def _report(self):
+        line = self.status()
+        self.log("status: " + line)
+        if self.save_status:
+            try:
+                self.save_status(line)
+            except OSError as e:
+                self.log("p1dongle: status not saved: %r" % e)
+        if self.mqtt:
+            self.mqtt_out.diagnostics(self.diagnostics())
 
 
 def _kb(n):

@@ -10,6 +10,8 @@
 #   wait_for(aw, s) - await with a timeout (asyncio.TimeoutError); CPython 3.11's own wait_for can
 #                  swallow a cancellation that races with the result, and then Ctrl-C hangs
 #   pending(writer) - bytes an asyncio stream writer holds that the socket has not taken yet
+#   small_send_buffer(writer) - the socket's send buffer kept to a few KB, as lwIP's is on the
+#                  dongle (a PC's kernel would take megabytes from a client that never reads)
 #   close_stream(writer)  - close an asyncio stream now, even with unsent data queued (a stalled
 #                  client must not hold up its own removal)
 #   listening_port(server, port) - the port an asyncio server listens on (port 0: the one picked)
@@ -23,6 +25,9 @@
 #   native_gcm   - the board build's GCM module (_p1gcm, mbedTLS: hardware AES on the ESP32), or
 #                  None: gcm.py then does GCM itself
 #   heap()       - (bytes in use, bytes free) of the heap after a collection, or None (CPython)
+#   print_exception(e) - the exception's traceback on the console
+#   new_loop()   - drop every task an app left behind before it is started again (MicroPython's
+#                  asyncio.run keeps them; CPython's runs a new loop each time anyway)
 #   MICROPYTHON  - True under MicroPython
 import sys
 
@@ -64,6 +69,18 @@ if MICROPYTHON:
 
     def pending(writer):
         return len(writer.out_buf)
+
+    def new_loop():
+        asyncio.new_event_loop()
+
+    def small_send_buffer(writer):
+        try:
+            writer.s.setsockopt(1, 7, 4096)     # SOL_SOCKET, SO_SNDBUF (where the port has it)
+        except (AttributeError, OSError, TypeError):
+            pass
+
+    def print_exception(e):
+        sys.print_exception(e)
 
     async def close_stream(writer):
         # MicroPython's StreamWriter.close() does nothing; wait_closed() closes the socket.
@@ -113,6 +130,19 @@ else:
 
     def pending(writer):
         return writer.transport.get_write_buffer_size()
+
+    def new_loop():
+        pass
+
+    def small_send_buffer(writer):
+        import socket
+        s = writer.get_extra_info("socket")
+        if s is not None:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+
+    def print_exception(e):
+        import traceback
+        traceback.print_exception(type(e), e, e.__traceback__)
 
     async def close_stream(writer):
         # close() would first flush what a stalled client never reads; abort() drops it.

@@ -73,8 +73,7 @@ class DlmsCipher:
         if auth_key is not None:
             self._aad[1:17] = auth_key
         self._iv = bytearray(12)
-        self.plain = bytearray(max_frame)   # the last plaintext, plain[0:n] (see decrypt)
-        self.plain_mv = memoryview(self.plain)
+        self.plain = None                   # the last plaintext (see decrypt)
         self.replay_check = replay_check
         self._title = bytearray(8)          # system title of the last verified frame
         self._have_title = False
@@ -85,11 +84,12 @@ class DlmsCipher:
         return bytes(self._title) if self._have_title else None
 
     def decrypt(self, frame, n=-1):
-        """Verify and decrypt the frame in frame[0:n]; the plaintext is left in self.plain[0:length],
-        valid until the next call. Returns its length.
+        """Verify and decrypt the frame in frame[0:n]; the plaintext is self.plain, a new bytearray
+        of exactly its length (returned too): for a Luxembourg meter it is the telegram, handed on
+        as it is, so the plaintext is the one allocation a frame costs (no buffer of max_frame
+        kept for it, no copy of it made).
 
-        Raises FrameError (layout), AuthError (tag), ReplayError (counter went backwards). Works in
-        place on the caller's buffer: nothing is allocated for a good frame."""
+        Raises FrameError (layout), AuthError (tag), ReplayError (counter went backwards)."""
         if n < 0 or n > len(frame):
             n = len(frame)
         h = header(frame, n)
@@ -98,6 +98,7 @@ class DlmsCipher:
         loops.copy(iv, 0, frame, 2, 8)          # system title
         loops.copy(iv, 8, frame, h + 1, 4)      # frame counter
         if sc & 0x30 == 0x20:
+            self.plain = bytearray(n - h - 5)
             length = self._gcm.ctr_into(iv, frame, h + 5, n, self.plain)
             self.authenticated = False
         elif sc & 0x30 != 0x30:
@@ -105,10 +106,12 @@ class DlmsCipher:
         elif n - h < 5 + TAG_LEN:
             raise FrameError("frame too short for security header and tag")
         elif self.key_only:
+            self.plain = bytearray(n - h - 5 - TAG_LEN)
             length = self._gcm.ctr_into(iv, frame, h + 5, n - TAG_LEN, self.plain)
             self.authenticated = False
         else:
             self._aad[0] = sc
+            self.plain = bytearray(n - h - 5 - TAG_LEN)
             length = self._gcm.open_into(iv, self._aad, frame, h + 5, n - TAG_LEN, TAG_LEN, self.plain)
             self.authenticated = True
         counter = (iv[8] << 24) | (iv[9] << 16) | (iv[10] << 8) | iv[11]

@@ -15,7 +15,7 @@ from array import array
 from . import obis
 from .compat import loops
 from .errors import CrcError, TelegramError
-from .loops import FAST, SKIP, SLOW
+from .tables import FAST, SKIP, SLOW
 from .reading import hex_text, iso_time, number, text
 
 
@@ -157,7 +157,7 @@ def read(telegram, sink):
 
 
 def _as_bytes(telegram):
-    if isinstance(telegram, bytes):
+    if isinstance(telegram, (bytes, bytearray)):
         return telegram
     if isinstance(telegram, str):
         return telegram.encode()

@@ -38,7 +38,7 @@
 # to the right, and what falls off the end comes back as R = 0xE1 << 120.
 import struct
 
-_R = 0xE1 << 120
+from .tables import FAST, ONE, SKIP, SLOW, crc16_table, crc16_x25_table, mulx
 
 # scan_line(buf, i, n, out) reads the line that starts at buf[i] (DSMR telegram text, lines end in
 # LF, CR before it ignored) and returns what it is; out (array of 32-bit ints, 7 long) gets:
@@ -51,15 +51,7 @@ _R = 0xE1 << 120
 # returns SKIP (empty, '/', '!', an orphan '(' line, no '(' after a code), FAST (one group that
 # is a number of at most 9 significant digits, no continuation line), ONE (one group that is not
 # such a number: text, an empty group, a longer number), or SLOW (several groups, no ')', or a
-# continuation line follows).
-SKIP = 0
-FAST = 1
-SLOW = 2
-ONE = 3
-
-
-def mulx(v):
-    return (v >> 1) ^ _R if v & 1 else v >> 1
+# continuation line follows). (The constants are in tables.py.)
 
 
 def _reduction_table():
@@ -139,22 +131,6 @@ def fill_counters(ctr, iv, blocks, first):
         struct.pack_into(">I", ctr, o + 12, (first + i) & 0xFFFFFFFF)
 
 
-def reflected_crc_table(poly):
-    # A byte-at-a-time table for a reflected CRC-16 with the given (reflected) polynomial.
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ poly if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-def crc16_table():
-    # CRC-16/ARC: polynomial 0x8005 reflected (0xA001), init 0, no final xor.
-    return reflected_crc_table(0xA001)
-
-
 _CRC = tuple(crc16_table())
 
 
@@ -163,11 +139,6 @@ def crc16(data, start, end, crc):
     for i in range(start, end):
         crc = (crc >> 8) ^ table[(crc ^ data[i]) & 0xFF]
     return crc
-
-
-def crc16_x25_table():
-    # CRC-16/X-25: polynomial 0x1021 reflected (0x8408), init 0xFFFF, final xor 0xFFFF.
-    return reflected_crc_table(0x8408)
 
 
 _X25 = tuple(crc16_x25_table())

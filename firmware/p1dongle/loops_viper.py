@@ -8,10 +8,10 @@
 import micropython
 from array import array
 
-from . import loops
+from .tables import crc16_table, crc16_x25_table, mulx
 
-_CRC = array("H", loops.crc16_table())
-_X25 = array("H", loops.crc16_x25_table())
+_CRC = array("H", crc16_table())
+_X25 = array("H", crc16_x25_table())
 
 
 def ghash_table(h):
@@ -24,7 +24,7 @@ def ghash_table(h):
     m[128] = int.from_bytes(h, "big")
     bit = 64
     while bit:
-        m[bit] = loops.mulx(m[bit << 1])
+        m[bit] = mulx(m[bit << 1])
         bit >>= 1
     for n in range(1, 256):
         low = n & -n
@@ -37,7 +37,7 @@ def ghash_table(h):
     for k in range(256):
         v = k
         for _ in range(8):
-            v = loops.mulx(v)
+            v = mulx(v)
         t[1024 + k] = v >> 96
     return t
 

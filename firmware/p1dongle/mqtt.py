@@ -10,6 +10,8 @@
 #                                                    and counts what it dropped
 #   client.publish(topic, payload, latest=True)      QoS 0, and a message of that topic still
 #                                                    waiting is replaced: only the newest counts
+#   client.publish(topic, view, transient=True)      the payload is a buffer its owner reuses: it
+#                                                    is copied only if it cannot be sent at once
 #   client.publish(topic, payload, retain=True, qos=1)
 #                                                    retained: the latest payload per topic is kept
 #                                                    apart (never dropped) and sent again after
@@ -111,6 +113,7 @@ class MqttClient:
         self.connects = 0                 # successful connections so far
         self.sent = 0                     # messages handed to the broker
         self.dropped = 0                  # queued messages dropped because the queue was full
+        self.memory_errors = 0            # connections lost for want of heap
         self.last_error = None            # one line: why the last connection failed or broke
         self._queue = []                  # (topic, payload, qos) not retained, oldest first
         self._retained = {}               # topic -> (payload, qos): the latest, sent once more
@@ -133,7 +136,7 @@ class MqttClient:
 
     # -- what the rest of the dongle calls; never waits ------------------------------------------
 
-    def publish(self, topic, payload, retain=False, qos=0, latest=False):
+    def publish(self, topic, payload, retain=False, qos=0, latest=False, transient=False):
         if isinstance(payload, str):
             payload = payload.encode()
         if retain:
@@ -150,6 +153,8 @@ class MqttClient:
                 if pending(w):
                     self._wake.set()            # the socket took part of it: the loop sends the rest
                 return
+            if transient:
+                payload = bytes(payload)
             q = self._queue
             if latest:
                 for i in range(len(q)):
@@ -161,6 +166,11 @@ class MqttClient:
                 self.dropped += 1
             q.append((topic, payload, qos))
         self._wake.set()
+
+    def shed(self):
+        """The heap is short: what waits for the broker goes (counted as dropped)."""
+        self.dropped += len(self._queue)
+        self._queue = []
 
     def announce(self, source):
         """Send source()'s (topic, payload) pairs, retained, after every connect; see the top."""
@@ -189,6 +199,7 @@ class MqttClient:
                 pass
         self.connected = False
         self._wake.set()
+        await self._close()                 # now: a restart of the app must find nothing left open
 
     # -- the network task ------------------------------------------------------------------------
 
@@ -206,6 +217,8 @@ class MqttClient:
             except (OSError, asyncio.TimeoutError) as e:
                 self.last_error = _why(e)
             except Exception as e:   # noqa: BLE001 - EOF mid-packet and the like: reconnect
+                if isinstance(e, MemoryError):
+                    self.memory_errors += 1
                 self.last_error = "connection lost (%s)" % e.__class__.__name__
             finally:
                 await self._close()

@@ -113,10 +113,11 @@ class MqttOutput:
         c = self.client
         c.publish(self.prefix + "/telegram", telegram)
         w = self.writer
+        # A view of the writer's buffer: the client copies it only if it cannot send it at once.
         if readings is None:
-            doc = telegram_json(telegram, w)
+            doc = telegram_json(telegram, w, view=True)
         else:
-            doc = state_json(readings, w)
+            doc = state_json(readings, w, view=True)
         self._latest = (telegram, readings)
         n = w.count()
         if self.discovery_prefix and (len(self._announced) != n or w.rows[:n] != self._announced):
@@ -124,7 +125,7 @@ class MqttOutput:
             # Assistant, one config at a time as the client sends them, from the latest readings.
             self._announced = w.rows[:n]
             c.announce_again()
-        c.publish(self.prefix + "/state", doc, latest=True)
+        c.publish(self.prefix + "/state", doc, latest=True, transient=True)
 
     def _discovery(self):
         if self._latest is None:

@@ -18,17 +18,17 @@
 # A callback rather than a generator or a list of tuples: on the dongle each of those is a heap
 # object per chunk, and the RX path is meant to allocate nothing but the telegram it hands out.
 from .compat import const
-from . import axdr, render
 from .dlms import LUX_AUTH_KEY, DlmsCipher
 from .dsmr import check
 from .errors import AuthError, CrcError, FrameError, ReplayError, TelegramError
 from .frames import DLMS, DROPPED, DSMR, HDLC, MBUS, NONE, REASONS, REJECTED, FrameAssembler
-from .link import Reassembler
 from .reading import text
 
 TELEGRAM = const(1)
 PROBLEM = const(2)
 FRAME = const(3)
+
+_NO_MEMORY = "out of memory: the frame at hand is dropped (see memory errors in the status)"
 
 _WHY = (
     "garbage, no frame start (noise, or wrong baud rate or RX inversion)",
@@ -44,7 +44,8 @@ class Pipeline:
                  raw_frames=False, emit=None, layout="auto"):
         self.frames = FrameAssembler(max_frame, timeout_ms=timeout_ms)
         self.cipher = DlmsCipher(key, auth_key, max_frame, replay_check) if key else None
-        self.link = Reassembler(max_frame)
+        self.max_frame = max_frame
+        self.link = None         # M-Bus and HDLC meters only: made with their first link frame
         self.layout = layout     # data-notification layout: auto, obis or compact (axdr.py)
         self.raw_frames = raw_frames
         self.emit = emit or _ignore
@@ -56,9 +57,11 @@ class Pipeline:
         self.bad_frames = 0      # frames laid out wrongly, or decrypted to something not DSMR
         self.no_key = 0          # DLMS frames seen without a key to open them
         self.unauthenticated = 0  # telegrams from frames whose tag was not checked (0x20, key-only)
+        self.memory_errors = 0   # frames lost because the heap had no room for them
         self._apdu_pos = 0       # stream offset of the first link frame of the APDU being collected
         self._has_crc = False    # what _content found
         self.readings = None     # the readings of the telegram being emitted, when made here
+        self._memory_streak = 0  # MemoryErrors in a row
 
     def push(self, data, now_ms, end=-1):
         """Feed data[0:end] (all of it by default), of any size; emit the events it completes."""
@@ -69,7 +72,7 @@ class Pipeline:
             took = fa.feed(data, i, n) if i < n else 0
             i += took
             popped = False
-            while self._step(now_ms):
+            while self._safe_step(now_ms):
                 popped = True
             if i >= n or (not took and not popped):
                 # Done, or the ring is full and nothing can leave it (the assembler's size rules
@@ -81,8 +84,22 @@ class Pipeline:
     def flush(self, now_ms):
         """End of input: report what is left over."""
         self.frames.flush()
-        while self._step(now_ms):
+        while self._safe_step(now_ms):
             pass
+
+    def _safe_step(self, now_ms):
+        """_step, but a MemoryError costs only the frame at hand: the assembler has handed it out
+        (the next pop moves past it), so the bytes behind it still come through."""
+        try:
+            return self._step(now_ms)
+        except MemoryError:
+            self.memory_errors += 1
+            self._memory_streak += 1
+            try:
+                self.emit(PROBLEM, self.frames.frame_pos, _NO_MEMORY, None)
+            except MemoryError:
+                pass                    # not even room for the line: the counter says it
+            return self._memory_streak < 3     # again and again: leave the rest of this chunk
 
     def _step(self, now_ms):
         """One step of the assembler, emitting what it found. False when it needs more bytes."""
@@ -90,6 +107,7 @@ class Pipeline:
         kind = fa.pop(now_ms)
         if kind == NONE:
             return False
+        self._memory_streak = 0
         if kind == DROPPED:
             self._dropped(fa)
         elif kind == DSMR:
@@ -110,6 +128,9 @@ class Pipeline:
         """An M-Bus or HDLC frame, checksums right: add it to the APDU it carries."""
         self._raw(fa)
         link = self.link
+        if link is None:
+            from .link import Reassembler
+            link = self.link = Reassembler(self.max_frame)
         pos = fa.frame_pos
         try:
             n = link.mbus(fa.buf, fa.frame_len) if kind == MBUS else link.hdlc(fa.buf, fa.frame_len)
@@ -147,25 +168,26 @@ class Pipeline:
                 self.no_key += 1
                 raise FrameError("encrypted frame, but no key is configured")
             m = cipher.decrypt(apdu, n)
-            telegram = self._content(apdu, cipher.plain_mv, m)
+            telegram = self._content(apdu, cipher.plain, m)
             self._telegram(pos, telegram, self._has_crc, cipher.authenticated)
         elif apdu[0] == 0x0F:
-            telegram = self._content(None, memoryview(apdu), n)
+            telegram = self._content(None, apdu, n)
             self._telegram(pos, telegram, self._has_crc, False)
         else:
             raise FrameError("APDU 0x%02X is neither glo-ciphered (DB) nor a data-notification (0F)" % apdu[0])
 
     def _content(self, frame, data, n):
-        """The telegram from decrypted content in data[0:n] (a memoryview), self._has_crc set: a
+        """The telegram from decrypted content in data[0:n] (bytes-like), self._has_crc set: a
         DSMR telegram (Luxembourg, Steiermark) or a data-notification rendered as one (frame: the
         DB frame whose system title names the meter, or None). Raises CrcError, TelegramError,
         FrameError. (No tuple returned: the Luxembourg path allocates only the telegram.)"""
         if n and data[0] == 0x2F:
             self._has_crc = check(data, n)
             self.readings = None
-            return bytes(data[:n])
+            return data if len(data) == n else bytes(data[:n])
         if not n or data[0] != 0x0F:
             raise FrameError("decrypted frame is neither a DSMR telegram nor a data-notification")
+        from . import axdr, render          # DLMS meters only: a P1 dongle never loads them
         note = axdr.decode(data, n)
         readings = note.readings(self.layout)
         maker, ident = _meter_name(frame)
@@ -191,7 +213,7 @@ class Pipeline:
             fa.reject(e)             # maybe not a frame at all: rescan it
             return
         try:
-            telegram = self._content(fa.buf, cipher.plain_mv, n)
+            telegram = self._content(fa.buf, cipher.plain, n)
         except (CrcError, TelegramError, FrameError) as e:
             if not cipher.authenticated:
                 # No tag proved where this frame ends: it may be a cut frame that swallowed the

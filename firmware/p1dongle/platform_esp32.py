@@ -1,6 +1,7 @@
 # The target is the dongle: the meter's bytes come from the UART (inverted RX), the network is
 # Wi-Fi. The only module that imports machine and network.
 import asyncio
+import time
 
 import machine
 import network
@@ -88,7 +89,7 @@ def info():
     return {"wifi_rssi": rssi}
 
 
-_current = [None]  # type: list  # the app the watchdog watches (main.py makes a new one after an error)
+_wdt = [None]  # type: list  # the hardware watchdog, once started (it cannot be stopped)
 
 
 def save_status(path, line):
@@ -102,15 +103,18 @@ def load_status(path):
 
 
 def on_started(app):
-    """Tasks the dongle runs beside the app: keep Wi-Fi up, and the hardware watchdog.
+    """Tasks the dongle runs beside the app: keep Wi-Fi up, and the hardware watchdog. Made for
+    every start: after an error main.py drops every task the old app left (compat.new_loop)."""
+    asyncio.create_task(_keep_wifi(app.cfg, app.log))
+    asyncio.create_task(_watchdog(app))
 
-    Started once: MicroPython's asyncio.run does not cancel leftover tasks, so after main.py
-    restarts the app they are still there, and now watch the new app."""
-    first = _current[0] is None
-    _current[0] = app
-    if first:
-        asyncio.create_task(_keep_wifi(app.cfg, app.log))
-        asyncio.create_task(_watchdog())
+
+def wait(seconds):
+    """Before the app starts again after an error: a pause, not a hang, so the watchdog is fed."""
+    for _ in range(seconds):
+        if _wdt[0] is not None:
+            _wdt[0].feed()
+        time.sleep(1)
 
 
 async def _keep_wifi(cfg, log):
@@ -135,11 +139,13 @@ async def _keep_wifi(cfg, log):
         delay = min(delay * 2, 300)
 
 
-async def _watchdog(timeout_ms=30000):
+async def _watchdog(app, timeout_ms=30000):
     # Fed only while the receive task is alive: a hung event loop or a dead RX task resets the
     # dongle after timeout_ms (the reset cause says "watchdog" at the next boot).
-    wdt = machine.WDT(timeout=timeout_ms)
+    if _wdt[0] is None:
+        _wdt[0] = machine.WDT(timeout=timeout_ms)
+    wdt = _wdt[0]
     while True:
-        if _current[0].receiving():
+        if app.receiving():
             wdt.feed()
         await asyncio.sleep(1)

@@ -1,6 +1,7 @@
 # The target is a PC or the MicroPython unix port: the meter's bytes come from a TCP P1 reader, a
 # file or (CPython) a serial port, and the network is already there.
 import asyncio
+import time
 
 from .errors import ConfigError
 from .sources import parse_source
@@ -26,6 +27,11 @@ def info():
 
 def on_started(app):
     pass
+
+
+def wait(seconds):
+    """Before the app starts again after an error."""
+    time.sleep(seconds)
 
 
 def save_status(path, line):

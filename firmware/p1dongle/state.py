@@ -64,8 +64,9 @@ class Writer:
         if unit:
             self.u[0] = loops.put_string(self.ubuf, loops.put_key(self.ubuf, self.u[0], name), unit)
 
-    def end(self):
-        """The document as bytes; None when a buffer was too small (then it has grown: write the
+    def end(self, view=False):
+        """The document as bytes, or (view) as a memoryview of the writer's buffer, good until
+        the next begin(); None when a buffer was too small (then it has grown: write the
         readings again)."""
         u = self.u[0]
         pos = loops.put_key(self.buf, self.pos, "units")
@@ -75,7 +76,8 @@ class Writer:
             self.buf = bytearray(2 * len(self.buf))
             self.ubuf = bytearray(len(self.buf) // 2)
             return None
-        return bytes(memoryview(self.buf)[:pos])
+        doc = memoryview(self.buf)[:pos]
+        return doc if view else bytes(doc)
 
     def lines(self, t, i, n, o):
         # dsmr.read: the number lines of known rows from t[i] on, in one call (see loops)
@@ -105,25 +107,25 @@ def _shared():
     return _writer[0]
 
 
-def state_json(readings, writer=None):
-    """The readings [(row, value)] as the state topic's JSON text (bytes)."""
+def state_json(readings, writer=None, view=False):
+    """The readings [(row, value)] as the state topic's JSON text (bytes; view: see end())."""
     w = writer or _shared()
     while True:
         w.begin()
         for row, value in readings:
             w.value(row, value)
-        doc = w.end()
+        doc = w.end(view)
         if doc is not None:
             return doc
 
 
-def telegram_json(telegram, writer=None):
+def telegram_json(telegram, writer=None, view=False):
     """state_json(dsmr.parse(telegram)), written straight from the telegram's text."""
     w = writer or _shared()
     while True:
         w.begin()
         dsmr.read(telegram, w)
-        doc = w.end()
+        doc = w.end(view)
         if doc is not None:
             return doc
 

@@ -12,7 +12,7 @@
 # is not a telegram, and only on request). Everything else a client sends is ignored.
 import asyncio
 
-from .compat import close_stream, listening_port, pending, wait_for
+from .compat import close_stream, listening_port, pending, small_send_buffer, wait_for
 
 
 class _Client:
@@ -45,8 +45,12 @@ class TcpServer:
         self.port = listening_port(self.server, port)
 
     async def stop(self):
+        # Close every client's socket here, not in its cancelled task: after an error the event
+        # loop may never run that task again, and a restart must find nothing left open.
         for c in list(self.clients):
             self._drop(c)
+            await close_stream(c.writer)
+        self.clients = []
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
@@ -78,9 +82,25 @@ class TcpServer:
                 self.dropped += 1
                 self.log("%s port: dropping %s, it stopped reading" % (self.name, c.peer))
                 self._drop(c)
-            else:
+                continue
+            try:
                 c.queue.append(data)
-                c.ready.set()
+            except MemoryError:
+                # What waits for this client is what fills the heap: let it go, not the telegram.
+                self.dropped += 1
+                self._drop(c)
+                c.queue = []
+                continue
+            c.ready.set()
+
+    def shed(self):
+        """The heap is short: drop every client that has telegrams waiting (it fell behind)."""
+        for c in self.clients:
+            if c.queue and not c.gone:
+                self.dropped += 1
+                self.log("%s port: dropping %s, it fell behind and the memory is short" % (self.name, c.peer))
+                self._drop(c)
+                c.queue = []
 
     def _drop(self, c):
         # Ends the client's writer task; its clean-up closes the connection.
@@ -99,6 +119,7 @@ class TcpServer:
                 pass
             await close_stream(writer)
             return
+        small_send_buffer(writer)   # a client that stops reading shows in its queue within seconds
         c = _Client(writer, peer)
         self.clients.append(c)
         c.task = asyncio.create_task(self._pump(c))

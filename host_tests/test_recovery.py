@@ -1,0 +1,179 @@
+"""Recovery on the dongle twin, with failures injected into the running firmware: a MemoryError
+costs the telegram at hand and is counted, never the app; an error that stops the app leaves
+nothing open, so the restart serves on the same port at once; the same error again backs off,
+saying so in one line each time."""
+import json
+import os
+
+import meter
+from conftest import FIRMWARE
+from procs import P1Reader, Proc, connect, free_port, read_telegrams, request_status
+from test_app import KEY_HEX, telegrams
+
+# Runs firmware/main.py as the dongle would (from a folder of its own, so the frozen modules are
+# the ones imported), after the injection in INJECT has patched the firmware; RESTART_S made short.
+RUNNER = """
+import sys
+sys.path.append({firmware!r})         # for CPython; the twin finds its frozen modules first
+{inject}
+src = open("main_real.py").read().replace("RESTART_S = 5 ", "RESTART_S = 1 ")
+exec(src)
+"""
+
+
+def dongle(micropython, tmp_path, inject, port, reader_port):
+    with open(os.path.join(FIRMWARE, "main.py")) as f:
+        (tmp_path / "main_real.py").write_text(f.read())
+    (tmp_path / "run.py").write_text(RUNNER.format(inject=inject, firmware=FIRMWARE))
+    (tmp_path / "p1dongle.json").write_text(json.dumps({
+        "key": KEY_HEX, "source": "tcp:127.0.0.1:%d" % reader_port, "host": "127.0.0.1", "tcp_port": port,
+        "status_interval": 0}))
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        return Proc([micropython, "-X", "heapsize=96K", "run.py", "p1dongle.json"])
+    finally:
+        os.chdir(old)
+
+
+MEMORY_ERRORS = """
+from p1dongle.pipeline import Pipeline
+_content = Pipeline._content
+calls = [0]
+def content(self, *args):
+    calls[0] += 1
+    if calls[0] % 3 == 0:
+        raise MemoryError("injected: no room for this frame")
+    return _content(self, *args)
+Pipeline._content = content
+"""
+
+
+def test_a_memory_error_costs_one_telegram_not_the_app(micropython, tmp_path):
+    tgs = telegrams(9)
+    reader = P1Reader()
+    port = free_port()
+    app = dongle(micropython, tmp_path, MEMORY_ERRORS, port, reader.port)
+    try:
+        app.expect(r"plain telegrams on port %d" % port)
+        reader.accept()
+        client = connect(port)
+        app.expect(r"connected \(1 clients\)")
+        for i, t in enumerate(tgs):
+            reader.send(meter.frame(t, counter=i + 1))
+        got = read_telegrams(client, 6)
+        assert got == [t for i, t in enumerate(tgs) if (i + 1) % 3]     # the 3rd, 6th, 9th are lost
+        status = request_status(port)
+        assert "telegrams 6," in status and "memory errors 3" in status, status
+        assert app.p.poll() is None
+        client.close()
+    finally:
+        reader.close()
+        app.stop()
+    console = "\n".join(app.seen)
+    assert console.count("out of memory: the frame at hand is dropped") == 3
+    assert "stopped by an error" not in console
+
+
+A_BUG_ONCE = """
+from p1dongle.app import App
+_event = App._event
+state = {"telegrams": 0, "raised": False}
+def event(self, kind, pos, what, crc):
+    _event(self, kind, pos, what, crc)
+    if kind == 1:
+        state["telegrams"] += 1
+        if state["telegrams"] == 2 and not state["raised"]:
+            state["raised"] = True
+            raise RuntimeError("injected bug")
+App._event = event
+"""
+
+
+def test_an_error_that_stops_the_app_leaves_its_port_free_for_the_restart(micropython, tmp_path):
+    """The RX task dies of a bug after the 2nd telegram: the app closes its clients, its server
+    and its source, main.py starts it again, and it serves on the same port."""
+    tgs = telegrams(4)
+    reader = P1Reader()
+    port = free_port()
+    app = dongle(micropython, tmp_path, A_BUG_ONCE, port, reader.port)
+    try:
+        app.expect(r"plain telegrams on port %d" % port)
+        reader.accept()
+        client = connect(port)
+        app.expect(r"connected \(1 clients\)")
+        for i in range(2):
+            reader.send(meter.frame(tgs[i], counter=i + 1))
+        assert read_telegrams(client, 2) == tgs[:2]
+        line = app.expect(r"p1dongle: stopped by an error").string
+        assert line == "p1dongle: stopped by an error (RuntimeError: injected bug); restarting in 1 s"
+        client.settimeout(10)
+        assert client.recv(100) == b""                   # closed by the stopping app, not left open
+        reader.conn.close()
+        app.expect(r"plain telegrams on port %d" % port)  # the same port, at once: no EADDRINUSE
+        reader.accept()
+        client = connect(port)
+        app.expect(r"connected \(1 clients\)")
+        for i in range(2, 4):
+            reader.send(meter.frame(tgs[i], counter=i + 1))
+        assert read_telegrams(client, 2) == tgs[2:]
+        client.close()
+    finally:
+        reader.close()
+        app.stop()
+    assert not any("EADDRINUSE" in line or "Errno 98" in line for line in app.seen)
+
+
+THE_SAME_ERROR = """
+from p1dongle.tcpserver import TcpServer
+_start = TcpServer.start
+tries = [0]
+async def start(self, host, port):
+    tries[0] += 1
+    if tries[0] <= 3:
+        raise OSError("injected: the network is not up yet")
+    await _start(self, host, port)
+TcpServer.start = start
+"""
+
+
+def test_the_same_error_again_backs_off_and_says_so(micropython, tmp_path):
+    reader = P1Reader()
+    port = free_port()
+    app = dongle(micropython, tmp_path, THE_SAME_ERROR, port, reader.port)
+    try:
+        lines = [app.expect(r"p1dongle: stopped by").string for _ in range(3)]
+        assert lines == [
+            "p1dongle: stopped by an error (OSError: injected: the network is not up yet); restarting in 1 s",
+            "p1dongle: stopped by the same error again (OSError: injected: the network is not up yet); next start in 2 s",
+            "p1dongle: stopped by the same error again (OSError: injected: the network is not up yet); next start in 4 s",
+        ]
+        app.expect(r"plain telegrams on port %d" % port, timeout=30)    # and then it runs
+        reader.accept()
+        client = connect(port)
+        app.expect(r"connected \(1 clients\)")
+        reader.send(meter.frame(meter.LUX_TELEGRAM))
+        assert read_telegrams(client, 1) == [meter.LUX_TELEGRAM]
+        client.close()
+    finally:
+        reader.close()
+        app.stop()
+
+
+def test_the_restart_logic_is_the_same_under_cpython(tmp_path):
+    """main.py under CPython (the tools run it so): the same line, the same port reused."""
+    import sys
+    reader = P1Reader()
+    port = free_port()
+    app = dongle(sys.executable, tmp_path, A_BUG_ONCE, port, reader.port)
+    try:
+        app.expect(r"plain telegrams on port %d" % port)
+        reader.accept()
+        for i, t in enumerate(telegrams(2)):
+            reader.send(meter.frame(t, counter=i + 1))
+        app.expect(r"stopped by an error \(RuntimeError: injected bug\); restarting in 1 s")
+        reader.conn.close()
+        app.expect(r"plain telegrams on port %d" % port)
+    finally:
+        reader.close()
+        app.stop()
