@@ -160,10 +160,11 @@ class FrameAssembler:
                     return DROPPED
                 continue
             if verdict == _FILL:
-                if self._run_len:
-                    if self._drop(1):       # inside a dropped range: part of it
+                if self._run_len or self.pos != self._hdlc_end:
+                    if self._drop(1):       # a flag that follows no HDLC frame: part of the garbage
                         return DROPPED
                 else:
+                    self._hdlc_end += 1     # fill behind an HDLC frame: step over it quietly
                     self._advance(1)
                 continue
             if verdict == _SKIP:
@@ -330,6 +331,11 @@ class FrameAssembler:
                 if loops.sum8(buf, 4, 4 + size) == buf[4 + size]:
                     self._copied = True
                     return self._verdict(_FRAME, total, MBUS)
+            if c >= total + 4 and ring[total] == 0x68 and ring[total + 3] == 0x68 and ring[total + 1] == ring[total + 2]:
+                # The next frame starts where this one ends by its length byte: this one is broken
+                # (a bit flipped, its stop byte lost), not a long one written as L mod 256 that
+                # would swallow the next frame if its checksum happened to fit.
+                break
             size += 256
         return self._verdict(_BAD, GARBAGE, NONE)
 
