@@ -55,6 +55,7 @@ def pipeline(job):
             events.append(["problem", pos, what])
 
     pipe = Pipeline(key, auth, max_frame=job.get("max_frame", 4096), timeout_ms=job.get("timeout_ms", 5000),
+                    replay_check=job.get("replay_check", True),
                     emit=emit, layout=job.get("layout", "auto"))
     data = unhexlify(job["stream"])
     sizes = job.get("chunks") or [len(data) or 1]

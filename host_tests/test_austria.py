@@ -262,7 +262,7 @@ def test_meter_profiles_and_key_only_in_the_settings():
     assert cfg["uart"]["baud"] == 9600 and cfg["uart"]["parity"] == "even"     # the user's setting wins
     assert config.check({"meter": "steiermark", "auth_key": "none"})["auth_key"] is None
     assert config.check({})["auth_key"] == meter.LUX_AUTH_KEY                    # never key-only by default
-    with pytest.raises(ConfigError, match="meter must be one of: auto, ikb, linz, lux"):
+    with pytest.raises(ConfigError, match="meter must be one of: aidon, aidon-se, auto, "):
         config.check({"meter": "graz"})
 
 

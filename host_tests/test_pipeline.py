@@ -124,7 +124,7 @@ def test_decrypted_payload_that_is_not_dsmr():
     pipe = Pipeline(KEY)
     telegrams, problems = run(pipe, [meter.frame(b"\x0f\x00\x00\x00\x01 not a telegram")])
     assert telegrams == [] and pipe.bad_frames == 1
-    assert problems[0][1].startswith("decrypted frame is not a DSMR telegram")
+    assert problems[0][1].startswith("decrypted frame: data-notification")
 
 
 def test_plain_telegrams_pass_through_with_or_without_key():

@@ -166,7 +166,7 @@ def test_the_state_written_from_the_text_is_the_readings_state(lines):
 
 def test_a_new_register_is_one_row(monkeypatch):
     """A row added to the table is parsed, published, rendered and announced with no other change."""
-    row = ("1-0:15.8.0", "totalEnergyAbsolute", "Energy absolute", obis.NUM, "kWh", 6, 3, "energy", (0, 30))
+    row = ("1-0:15.8.0", "totalEnergyAbsolute", "Energy absolute", obis.NUM, "kWh", 6, 3, "energy", 30)
     monkeypatch.setitem(obis.BY_KEY, obis.key(row[0]), row)
     t = meter.telegram(["1-0:15.8.0(001234.567*kWh)"])
     readings = dsmr.parse(t)

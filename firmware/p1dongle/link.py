@@ -5,7 +5,8 @@
 #       CI: low nibble = segment number (0, 1, 2, ...), bit 4 = last segment
 #   HDLC (IEC 62056-46): 7E <format> <dst> <src> <control> <HCS> <information> <FCS> 7E
 #       format bit 0x0800 = more segments follow; the first segment's information starts with the
-#       LLC header E6 E7 00 (E6 E6 00 seen too), which is not part of the APDU
+#       LLC header E6 E7 00 (E6 E6 00 seen too), which is not part of the APDU; in a block transfer
+#       sent as one HDLC frame per block (Landis+Gyr E450 / E570) only the first block has it
 #   General block transfer (E0, inside either): E0 <control: bit 7 last block> <block number: 2>
 #       <acknowledged block: 2> <BER length> <block data>; blocks numbered from 1
 #
@@ -62,9 +63,12 @@ class Reassembler:
         self.fresh = not self._hdlc
         if not self._hdlc:
             self.n = 0
-            if end - start < 3 or frame[start] != 0xE6 or frame[start + 2] != 0x00 or frame[start + 1] not in (0xE6, 0xE7):
+            if end > start and frame[start] == 0xE0 and self._next_block > 1:
+                pass        # the next block of a block transfer: only the first one has the LLC header
+            elif end - start < 3 or frame[start] != 0xE6 or frame[start + 2] != 0x00 or frame[start + 1] not in (0xE6, 0xE7):
                 raise FrameError("HDLC frame without the LLC header E6 E7 00")
-            start += 3
+            else:
+                start += 3
         self._hdlc = bool(frame[1] & 0x08)
         self._add(frame, start, end)
         return -1 if self._hdlc else self.n

@@ -46,7 +46,8 @@ class Pipeline:
         self.cipher = DlmsCipher(key, auth_key, max_frame, replay_check) if key else None
         self.max_frame = max_frame
         self.link = None         # M-Bus and HDLC meters only: made with their first link frame
-        self.layout = layout     # data-notification layout: auto, obis or compact (axdr.py)
+        self.layout = layout     # data-notification layout (layouts.py): auto, or the meter profile's
+        self._layouts = None     # made with the first data-notification
         self.raw_frames = raw_frames
         self.emit = emit or _ignore
         self.telegrams = 0       # telegrams passed on
@@ -169,9 +170,11 @@ class Pipeline:
                 raise FrameError("encrypted frame, but no key is configured")
             m = cipher.decrypt(apdu, n)
             telegram = self._content(apdu, cipher.plain, m)
+            self._notice(pos)
             self._telegram(pos, telegram, self._has_crc, cipher.authenticated)
         elif apdu[0] == 0x0F:
             telegram = self._content(None, apdu, n)
+            self._notice(pos)
             self._telegram(pos, telegram, self._has_crc, False)
         else:
             raise FrameError("APDU 0x%02X is neither glo-ciphered (DB) nor a data-notification (0F)" % apdu[0])
@@ -187,13 +190,20 @@ class Pipeline:
             return data if len(data) == n else bytes(data[:n])
         if not n or data[0] != 0x0F:
             raise FrameError("decrypted frame is neither a DSMR telegram nor a data-notification")
-        from . import axdr, render          # DLMS meters only: a P1 dongle never loads them
-        note = axdr.decode(data, n)
-        readings = note.readings(self.layout)
+        from . import axdr, layouts, render     # DLMS meters only: a P1 dongle never loads them
+        if self._layouts is None:
+            self._layouts = layouts.Layouts(self.layout)
+        readings, clock = self._layouts.readings(axdr.decode(data, n))
         maker, ident = _meter_name(frame)
         self._has_crc = True
         self.readings = readings
-        return render.telegram(readings, note.clock, maker, ident)
+        return render.telegram(readings, clock, maker, ident)
+
+    def _notice(self, pos):
+        # what the layout had to say about the push just read (said once per thing)
+        if self._layouts is not None and self._layouts.notice:
+            self.emit(PROBLEM, pos, self._layouts.notice, None)
+            self._layouts.notice = None
 
     def _open(self, fa):
         """Decrypt and check the DLMS frame the assembler holds."""
@@ -213,6 +223,12 @@ class Pipeline:
             fa.reject(e)             # maybe not a frame at all: rescan it
             return
         try:
+            if not cipher.authenticated and (not n or cipher.plain[0] != 0x2F):
+                # A tagless frame (0x20, key-only mode) found bare in the stream: no tag and no link
+                # checksum proved it; only a telegram's own CRC could. (Inside an M-Bus or HDLC
+                # frame it comes through _link instead.) Most likely it was cut out of a link frame
+                # that failed its checksum: never read it.
+                raise FrameError("a frame without a tag outside an M-Bus or HDLC frame: nothing proves it intact")
             telegram = self._content(fa.buf, cipher.plain, n)
         except (CrcError, TelegramError, FrameError) as e:
             if not cipher.authenticated:
@@ -227,9 +243,10 @@ class Pipeline:
                 self.emit(PROBLEM, fa.frame_pos, "decrypted telegram: " + str(e), None)
             else:
                 self.bad_frames += 1
-                self.emit(PROBLEM, fa.frame_pos, "decrypted frame is not a DSMR telegram: " + str(e), None)
+                self.emit(PROBLEM, fa.frame_pos, "decrypted frame: " + str(e), None)
             return
         self._raw(fa)
+        self._notice(fa.frame_pos)
         self._telegram(fa.frame_pos, telegram, self._has_crc, cipher.authenticated)
 
     def _raw(self, fa):

@@ -32,6 +32,11 @@ def clock(dt):
     return "%02d%02d%02d%02d%02d%02d%s" % (year % 100, dt[2], dt[3], dt[5], dt[6], dt[7], season)
 
 
+def _hex(s):
+    # what DSMR writes as hex digits (equipment identifiers, messages): the text's bytes in hex
+    return "".join("%02X" % ord(c) for c in s)
+
+
 def _text(s):
     # A value may not hold parentheses: such text goes out as its hex digits, as DSMR writes text.
     if "(" in s or ")" in s:
@@ -60,7 +65,8 @@ def telegram(readings, meter_clock=None, maker="DLM", ident=""):
         if isinstance(value, tuple):
             lines.append("%s(%s)" % (row[obis.CODE], _number(row, value)))
         elif isinstance(value, str):
-            lines.append("%s(%s)" % (row[obis.CODE], _text(value)))
+            text = _hex(value) if row[obis.KIND] == obis.HEX else _text(value)
+            lines.append("%s(%s)" % (row[obis.CODE], text))
     lines.append("!")
     body = "\r\n".join(lines).encode()
     return body + ("%04X\r\n" % crc16(body)).encode()
