@@ -36,10 +36,14 @@ def main(path):
     last = None
     delay = RESTART_S
     while True:
+        app = App(cfg, source, info=platform.info, save_status=save_status)
         try:
-            asyncio.run(App(cfg, source, info=platform.info, save_status=save_status).run(platform.on_started))
+            asyncio.run(app.run(platform.on_started))
             return                      # the input ended (a file)
         except KeyboardInterrupt:
+            # Ctrl-C (flash.py does it to change the settings): the app's own clean-up did not
+            # run, the interrupt came from inside the loop. Say offline and close, then stop.
+            asyncio.run(app.goodbye())
             return
         except Exception as e:          # noqa: BLE001 - a bug must not take the dongle down for good
             why = "%s: %s" % (e.__class__.__name__, e)

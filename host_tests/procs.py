@@ -3,6 +3,7 @@
 A test waits for what a process says on its console (`Proc.expect`) or for bytes on a socket,
 always with a deadline, so a broken program fails the test instead of hanging it.
 """
+import asyncio
 import os
 import queue
 import re
@@ -14,6 +15,7 @@ import threading
 import time
 
 from conftest import FIRMWARE, MICROPYPATH, ROOT
+from dsmr_parser.clients.protocol import create_tcp_dsmr_reader
 
 SIM = os.path.join(ROOT, "tools", "sim.py")
 DEMO_KEY = "0123456789ABCDEF0123456789ABCDEF"
@@ -178,3 +180,27 @@ def request_status(port, timeout=10):
                 break
             buf += chunk
         return buf.decode().strip()
+
+
+def dsmr_reader(port, done, version="5L", got=None, timeout=30):
+    """Home Assistant's DSMR integration in network mode (dsmr_parser's TCP reader, as its config
+    flow and sensors run it), in an event loop of its own: the telegrams it reads until
+    done(telegrams) says enough (appended to got as they come)."""
+    got = [] if got is None else got
+
+    async def main():
+        enough = asyncio.Event()
+
+        def on_telegram(t):
+            got.append(t)
+            if done(got):
+                enough.set()
+
+        transport, _ = await create_tcp_dsmr_reader("127.0.0.1", port, version, on_telegram)
+        try:
+            await asyncio.wait_for(enough.wait(), timeout)
+        finally:
+            transport.close()
+
+    asyncio.run(main())
+    return got

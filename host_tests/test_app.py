@@ -9,9 +9,8 @@ import threading
 
 import meter
 import pytest
-from dsmr_parser.clients.protocol import create_tcp_dsmr_reader
 from p1dongle.tcpserver import TcpServer
-from procs import (DEMO_KEY, P1Reader, SIM, connect, free_port, micropython_app, read_telegrams,
+from procs import (DEMO_KEY, P1Reader, SIM, connect, dsmr_reader, free_port, micropython_app, read_telegrams,
                    read_until_closed, request_status, sim, split_telegrams)
 
 KEY_HEX = meter.KEY.hex()
@@ -37,23 +36,9 @@ def stream_with_faults(tgs):
 
 
 def dsmr_parser_client(port, n, got, errors):
-    """Home Assistant's reader (dsmr_parser, Luxembourg spec) in its own thread and event loop."""
-    async def main():
-        done = asyncio.Event()
-
-        def on_telegram(t):
-            got.append(t)
-            if len(got) >= n:
-                done.set()
-
-        transport, _ = await create_tcp_dsmr_reader("127.0.0.1", port, "5L", on_telegram)
-        try:
-            await asyncio.wait_for(done.wait(), 30)
-        finally:
-            transport.close()
-
+    """Home Assistant's reader (dsmr_parser, Luxembourg spec), for a thread of its own."""
     try:
-        asyncio.run(main())
+        dsmr_reader(port, lambda telegrams: len(telegrams) >= n, got=got)
     except Exception as e:  # noqa: BLE001 - reported by the test
         errors.append(e)
 

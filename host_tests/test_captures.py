@@ -174,9 +174,12 @@ def test_a_corrupt_capture_gives_no_telegram(e):
 @pytest.mark.parametrize("e", [e for e in WIRE if e["file"] not in UNKNOWN], ids=lambda e: e["file"])
 def test_a_flipped_bit_never_gives_a_telegram_the_meter_did_not_send(e):
     """Any one bit flipped in the stream: what comes out is at most the capture's own telegrams,
-    byte for byte; the frame that held the bit is lost (and said so), never read with it."""
+    byte for byte; the frame that held the bit is lost (and said so), never read with it. (Byte
+    for byte but the meter's name, which a short list carries from the list before it: with that
+    list lost, the name may not have come yet.)"""
     data = stream(e)
     good, _ = run(e, data)
+    good = good + [_unnamed(t) for t in good]
     rnd = random.Random(e["file"])
     for _ in range(24):
         i = rnd.randrange(len(data))
@@ -186,6 +189,13 @@ def test_a_flipped_bit_never_gives_a_telegram_the_meter_did_not_send(e):
         for t in telegrams:
             assert t in good, (i, t)
         assert len(telegrams) < len(good) or bytes(bad) == data or problems, i
+
+
+def _unnamed(t):
+    """The telegram as it is rendered before the meter has named itself."""
+    lines = [line for line in t.split(b"\r\n")[:-2] if not line.startswith(b"0-0:42.0.0(")]
+    body = b"\r\n".join(lines) + b"\r\n!"
+    return body + b"%04X\r\n" % meter.crc16_arc(body)
 
 
 def test_every_family_and_framing_has_a_capture():

@@ -9,6 +9,7 @@ import sys
 import threading
 import uuid
 
+import ha
 import meter
 import paho.mqtt.client as paho
 import pytest
@@ -92,19 +93,6 @@ def run_dongle(port, *extra):
                "--tcp-port", "0", "--status-interval", "0", "--device-id", "test1", *extra)
 
 
-# Home Assistant's sensor rules for the classes we use: device_class -> (state classes, units)
-HA_RULES = {
-    "energy": (("total_increasing", "total"), ("Wh", "kWh", "MWh", "GJ")),
-    "power": (("measurement",), ("W", "kW")),
-    "voltage": (("measurement",), ("V", "mV")),
-    "current": (("measurement",), ("A", "mA")),
-    "gas": (("total_increasing", "total"), ("m³", "ft³", "CCF")),
-    "reactive_power": (("measurement",), ("var",)),           # kvar only in recent HA versions
-    "apparent_power": (("measurement",), ("VA",)),            # kVA likewise
-    "water": (("total_increasing", "total"), ("m³", "L", "gal")),
-}
-
-
 def test_telegrams_state_and_home_assistant_discovery(any_broker):
     broker = any_broker
     sub = Subscriber(broker.port)
@@ -136,31 +124,27 @@ def test_telegrams_state_and_home_assistant_discovery(any_broker):
     for key in ("uptime", "telegrams", "tag_failures", "crc_failures", "dropped_bytes", "tcp_clients",
                 "free_heap", "wifi_rssi", "mqtt_dropped"):
         assert key in diag
-    # discovery: one retained config per numeric value with a unit, one device, valid classes
+    # discovery: retained configs Home Assistant takes cleanly (test_ha.py checks them in detail),
+    # each reading a value of the state, all on one device for the meter
     configs = {}
     for topic, payload, _ in sub.messages:
         if topic.startswith("homeassistant/sensor/test1/") and topic.endswith("/config"):
-            configs[topic] = json.loads(payload)
-    by_name = {c["name"]: c for c in configs.values()}
+            assert ha.clean(topic, payload) == [], payload
+            configs[topic] = ha.expand(json.loads(payload), ha.REFERENCE[ha.NEWEST])
     last_state = json.loads(sub.payloads("p1dongle/test1/state")[-1])
-    for name, c in by_name.items():
+    meters = set()
+    for topic, c in configs.items():
+        name = topic.split("/")[-2]
+        if name.startswith("dongle_"):
+            assert c["state_topic"] == "p1dongle/test1/diagnostics"
+            continue
         assert c["state_topic"] == "p1dongle/test1/state"
-        assert c["availability_topic"] == "p1dongle/test1/status"
-        assert (c["payload_available"], c["payload_not_available"]) == ("online", "offline")
         assert "['%s']" % name in c["value_template"] and name in last_state
-        assert c["device"]["identifiers"] == by_name["totalImportedEnergyP"]["device"]["identifiers"]
-        if "device_class" in c:
-            states, units = HA_RULES[c["device_class"]]
-            assert c["state_class"] in states and c["unit_of_measurement"] in units, name
-    assert len({c["unique_id"] for c in by_name.values()}) == len(by_name)
-    energy = by_name["totalImportedEnergyP"]
+        meters.add(c["device"]["identifiers"][0])
+    assert meters == {"p1dongle_test1_SAG1030700089953"}       # one HA device per meter, by its id
+    energy = configs["homeassistant/sensor/test1/totalImportedEnergyP/config"]
     assert (energy["device_class"], energy["state_class"], energy["unit_of_measurement"]) == \
         ("energy", "total_increasing", "kWh")
-    power = by_name["currentUsage"]
-    assert (power["device_class"], power["unit_of_measurement"]) == ("power", "W") and "* 1000" in power["value_template"]
-    assert by_name["voltageL1"]["device_class"] == "voltage" and by_name["currentL1"]["device_class"] == "current"
-    assert by_name["logicalDeviceName"] if "logicalDeviceName" in by_name else True
-    assert "SAG1030700089953" in energy["device"]["name"]     # one HA device per meter, by its id
 
 
 def test_broker_absent_at_start_then_there_and_tcp_never_waits():

@@ -9,6 +9,7 @@ import re
 from decimal import Decimal
 
 import austria as at
+import ha
 import meter
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -171,9 +172,9 @@ def test_a_new_register_is_one_row(monkeypatch):
     t = meter.telegram(["1-0:15.8.0(001234.567*kWh)"])
     readings = dsmr.parse(t)
     assert json.loads(state.state_json(readings), parse_float=str)["totalEnergyAbsolute"] == "1234.567"
-    from p1dongle import mqttout, render
-    configs = dict(mqttout.discovery(readings, "p", "homeassistant", "d"))
-    assert any(json.loads(c)["name"] == "totalEnergyAbsolute" for c in configs.values())
+    from p1dongle import render
+    configs = dict(ha.announced(t))
+    assert json.loads(configs["homeassistant/sensor/p1dongle/totalEnergyAbsolute/config"])["name"] == "Energy absolute"
     assert b"1-0:15.8.0(001234.567*kWh)" in render.telegram(readings)
 
 

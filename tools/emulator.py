@@ -14,10 +14,12 @@ GCM tag, Wiener Netze style as compact values in an HDLC frame, Linz style in HD
 general block transfer.
 """
 import asyncio
+import datetime
 import os
 import random
 import sys
 import time
+import zoneinfo
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "firmware"))
 
@@ -32,15 +34,22 @@ HEADER = "/Lux5\\253663629_D"
 METER_NAME = "SAG1030700089953"
 FAULTS = ("noise", "bad tag", "truncated")
 
-# profile: (link framing, security byte, content, system title)
+# profile: (link framing, security byte, content, system title, the meter's time zone)
 PROFILES = {
-    "lux": ("p1", 0x30, "dsmr", SYSTEM_TITLE),
-    "steiermark": ("p1", 0x30, "dsmr", b"SAG5" + bytes.fromhex("00033FE2")),
-    "netznoe": ("mbus", 0x20, "obis", b"KFM" + bytes.fromhex("6750000009")),
-    "tinetz": ("mbus", 0x30, "obis", b"KFM" + bytes.fromhex("1020000777")),
-    "wienernetze": ("hdlc", 0x20, "compact", b"ISK" + bytes.fromhex("6974A8D899")),
-    "linz": ("hdlc-blocks", 0x30, "obis", b"LGZ" + bytes.fromhex("1030000555")),
+    "lux": ("p1", 0x30, "dsmr", SYSTEM_TITLE, "Europe/Luxembourg"),
+    "steiermark": ("p1", 0x30, "dsmr", b"SAG5" + bytes.fromhex("00033FE2"), "Europe/Vienna"),
+    "netznoe": ("mbus", 0x20, "obis", b"KFM" + bytes.fromhex("6750000009"), "Europe/Vienna"),
+    "tinetz": ("mbus", 0x30, "obis", b"KFM" + bytes.fromhex("1020000777"), "Europe/Vienna"),
+    "wienernetze": ("hdlc", 0x20, "compact", b"ISK" + bytes.fromhex("6974A8D899"), "Europe/Vienna"),
+    "linz": ("hdlc-blocks", 0x30, "obis", b"LGZ" + bytes.fromhex("1030000555"), "Europe/Vienna"),
 }
+
+
+def local_time(now, zone):
+    """The meter's wall clock (it keeps its country's time, whatever the PC's): a struct_time-like
+    (year, month, day, hour, minute, second, weekday 0 = Monday, is_dst)."""
+    t = datetime.datetime.fromtimestamp(now, zoneinfo.ZoneInfo(zone))
+    return (t.year, t.month, t.day, t.hour, t.minute, t.second, t.weekday(), bool(t.dst()))
 
 
 def ber_length(n):
@@ -52,7 +61,7 @@ def ber_length(n):
 
 
 def describe(profile):
-    link, sc, content, _ = PROFILES[profile]
+    link, sc, content, _, _ = PROFILES[profile]
     return "%s (%s, security %02X, %s)" % (
         profile, {"p1": "DB frames on P1", "mbus": "M-Bus", "hdlc": "HDLC", "hdlc-blocks": "HDLC, block transfer"}[link],
         sc, "DSMR telegram" if content == "dsmr" else content + " data-notification")
@@ -62,7 +71,7 @@ class EmulatedMeter:
     def __init__(self, key, auth_key=LUX_AUTH_KEY, title=None, counter=1, faults=0, seed=None, profile="lux"):
         if profile not in PROFILES:
             raise ValueError("no emulated meter for profile %r (have: %s)" % (profile, ", ".join(sorted(PROFILES))))
-        self.link, self.sc, self.content, default_title = PROFILES[profile]
+        self.link, self.sc, self.content, default_title, self.zone = PROFILES[profile]
         self.gcm = Gcm(key)
         self.auth_key = auth_key
         self.title = title or default_title
@@ -90,8 +99,8 @@ class EmulatedMeter:
             self.reactive_out += 0.12 * abs(self.power) * hours
         self.last = now
         self.power = min(9.0, max(-4.0, self.power + self.rng.uniform(-0.25, 0.25)))
-        t = time.localtime(now)
-        stamp = "%02d%02d%02d%02d%02d%02d%s" % (t[0] % 100, t[1], t[2], t[3], t[4], t[5], "S" if t[8] > 0 else "W")
+        t = local_time(now, self.zone)
+        stamp = "%02d%02d%02d%02d%02d%02d%s" % (t[0] % 100, t[1], t[2], t[3], t[4], t[5], "S" if t[7] else "W")
         use, give = max(self.power, 0.0), max(-self.power, 0.0)
         volts = [round(self.rng.uniform(228, 236), 1) for _ in range(3)]
         share = [0.5, 0.3, 0.2]
@@ -132,9 +141,9 @@ class EmulatedMeter:
     def notification(self, now=None):
         """The next readings as a DLMS data-notification (OBIS triples or the compact layout)."""
         self.telegram(now)                      # advances the registers like the P1 meters
-        t = time.localtime(self.last)
+        t = local_time(self.last, self.zone)
         clock = bytes([t[0] >> 8, t[0] & 255, t[1], t[2], t[6] + 1, t[3], t[4], t[5], 0,
-                       0x80, 0x00, 0x80 if t[8] > 0 else 0x00])    # deviation not specified
+                       0x80, 0x00, 0x80 if t[7] else 0x00])        # deviation not specified
         use, give = max(self.power, 0.0), max(-self.power, 0.0)
         wh = (int(self.imported * 1000), int(self.exported * 1000),
               int(self.reactive_in * 1000), int(self.reactive_out * 1000))

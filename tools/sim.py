@@ -163,6 +163,17 @@ def _summary(n, telegram, readings):
     return ", ".join(parts)
 
 
+def dsmr_version(profile):
+    """What to pick in Home Assistant's DSMR integration for a meter profile: 5L for Luxembourg's
+    meters and every meter whose DLMS values the dongle writes as a telegram (they carry 5L's
+    identifier, 0-0:42.0.0); for a plain telegram, what the meter's country writes."""
+    if profile == "sweden":
+        return "5S"
+    if profile == "auto":
+        return "5L for Luxembourg and DLMS meters, 5 in the Netherlands, 5B in Belgium"
+    return "5L"
+
+
 def cmd_run(args):
     settings = {
         "key": args.key.hex() if args.key else None,
@@ -265,7 +276,8 @@ async def _run(args, cfg, source):
         port = app.plain.port
         host = "localhost" if cfg["host"] in ("127.0.0.1", "0.0.0.0") else cfg["host"]
         _log("connect: telnet %s %d   (Home Assistant: DSMR integration, network, port %d, "
-             "DSMR version 5L)" % (host, port, port))
+             "DSMR version %s)" % (host, port, port, dsmr_version(
+                 (args.meter if args.meter in emulator.PROFILES else "lux") if args.source == "meter" else args.meter)))
         if app.raw:
             _log("raw frames: port %d" % app.raw.port)
 

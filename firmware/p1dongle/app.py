@@ -37,7 +37,8 @@ class App:
             self.mqtt = MqttClient(m["host"], m["port"], cfg["device_id"], m["user"], m["password"],
                                    m["keepalive"], will=(prefix + "/status", "offline"),
                                    queue_len=m["queue_len"], log=log, on_connect=self._mqtt_connected)
-            self.mqtt_out = MqttOutput(self.mqtt, prefix, m["discovery_prefix"], cfg["device_id"], log)
+            self.mqtt_out = MqttOutput(self.mqtt, prefix, m["discovery_prefix"], cfg["device_id"], log,
+                                       model=cfg.get("model", "p1dongle"))
         self.telegram = None      # the latest telegram passed on, and its readings once made
         self._readings = None
         self._rxbuf = bytearray(1024)  # every read from the meter lands here: no allocation per read
@@ -123,16 +124,28 @@ class App:
             on_started(self)
         ticker = asyncio.create_task(self._status_loop()) if self.cfg["status_interval"] else None
         mqtt = asyncio.create_task(self.mqtt.run()) if self.mqtt else None
+        watch = asyncio.create_task(self._watch_meter()) if self.mqtt else None
         try:
             await self._rx()
             await self.drain()
         finally:
             if ticker:
                 ticker.cancel()
+            if watch:
+                watch.cancel()
             if mqtt:
                 await self.mqtt.stop()
                 mqtt.cancel()
             await self.stop()
+
+    async def goodbye(self):
+        """A stop from outside the loop (Ctrl-C): MQTT says offline, the ports close."""
+        try:
+            if self.mqtt:
+                await self.mqtt.stop()
+            await self.stop()
+        except Exception as e:   # noqa: BLE001 - stopping anyway
+            self.log("p1dongle: stopping: %r" % e)
 
     async def stop(self):
         await self.plain.stop()
@@ -222,6 +235,15 @@ class App:
         while ticks_diff(ticks_ms(), t0) < limit_ms and not (
                 all(s.idle() for s in servers) and (not self.mqtt or self.mqtt.idle())):
             await sleep_ms(20)
+
+    async def _watch_meter(self):
+        # Every second: has the meter gone silent (its readings unavailable in Home Assistant)?
+        while True:
+            await asyncio.sleep(1)
+            try:
+                self.mqtt_out.check()
+            except MemoryError:
+                self.memory_errors += 1
 
     async def _status_loop(self):
         while True:

@@ -27,8 +27,13 @@
 #                                                    broker restarts, or a half-open connection
 #                                                    (no PINGRESP within the keepalive)
 #
-# Packets: CONNECT (clean session, will, user/password), CONNACK, PUBLISH, PUBACK, PINGREQ,
-# PINGRESP, DISCONNECT. Nothing is subscribed: the dongle only publishes. A PUBLISH goes out as
+#   client.subscribe(topic, on_message)              on_message(topic, payload) for what the broker
+#                                                    sends there (QoS 0; Home Assistant's birth)
+#   await client.stop()                              the will's payload published (retained) first, so
+#                                                    a clean stop reads as what it is, then DISCONNECT
+#
+# Packets: CONNECT (clean session, will, user/password), CONNACK, PUBLISH both ways, PUBACK,
+# SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT. A PUBLISH goes out as
 # its header and then its payload, never copied into one packet (a telegram is 1-2 KB and the
 # same bytes are queued for the TCP clients), and each one is drained before the next, so the
 # socket never buffers more than one message.
@@ -91,6 +96,18 @@ def _header(topic_field, size, retain, qos, pid, dup):
     return fixed + topic_field
 
 
+def subscribe_packet(topics, pid=1):
+    """SUBSCRIBE for topics, QoS 0 each."""
+    body = bytes([pid >> 8, pid & 0xFF])
+    for t in topics:
+        body += _str(t) + b"\x00"
+    return b"\x82" + _varlen(len(body)) + body
+
+
+def _bytes(s):
+    return s.encode() if isinstance(s, str) else s
+
+
 class MqttError(Exception):
     pass
 
@@ -121,6 +138,7 @@ class MqttClient:
         self._inflight = {}               # packet id -> (topic, payload, retain), until its PUBACK
         self._topics = {}                 # topic -> its bytes as a PUBLISH writes them (the few a
                                           # telegram uses, made once, not per message)
+        self._subscriptions = []          # (topic, on_message)
         self._source = None               # announce(): () -> (topic, payload) pairs
         self._announcing = None           # the pairs still to send on this connection
         self._pid = 0
@@ -172,6 +190,10 @@ class MqttClient:
         self.dropped += len(self._queue)
         self._queue = []
 
+    def subscribe(self, topic, on_message):
+        """on_message(topic, payload) for messages on topic (exact, QoS 0), on every connection."""
+        self._subscriptions.append((topic, on_message))
+
     def announce(self, source):
         """Send source()'s (topic, payload) pairs, retained, after every connect; see the top."""
         self._source = source
@@ -188,11 +210,14 @@ class MqttClient:
                                       and self._announcing is None)
 
     async def stop(self):
-        """Say goodbye (DISCONNECT: the broker does not send the will) and close."""
+        """Say goodbye: the will's payload, retained (a DISCONNECT keeps the broker from sending
+        the will, and a dongle that stopped must not look alive), then DISCONNECT, and close."""
         self._stopping = True
         w = self._writer
         if w is not None and self.connected:
             try:
+                if self.will:
+                    self._write(w, self.will[0], _bytes(self.will[1]), True, 0, 0)
                 w.write(b"\xe0\x00")
                 await wait_for(w.drain(), 2)
             except Exception:   # noqa: BLE001 - going away anyway
@@ -255,6 +280,8 @@ class MqttClient:
         self.last_error = None
         self._pong = True
         self.log("mqtt %s: connected" % self.describe())
+        if self._subscriptions:
+            writer.write(subscribe_packet([t for t, _ in self._subscriptions]))
         if self.on_connect:
             self.on_connect(self)
         # Retained messages all go out once more (as their latest value, under new packet ids);
@@ -368,8 +395,19 @@ class MqttClient:
                     self._inflight.pop((body[0] << 8) | body[1], None)
                 elif kind == 13:                             # PINGRESP
                     self._pong = True
+                elif kind == 3 and len(body) >= 2:           # PUBLISH (QoS 0: no id)
+                    size = (body[0] << 8) | body[1]
+                    self._received(bytes(body[2:2 + size]), body[2 + size:])
         except Exception:   # noqa: BLE001 - EOF or reset: the send loop notices and reconnects
             return
+
+    def _received(self, topic, payload):
+        for t, on_message in self._subscriptions:
+            if _bytes(t) == topic:
+                try:
+                    on_message(t, payload)
+                except Exception as e:   # noqa: BLE001 - a handler's bug must not end the link
+                    self.log("mqtt: handling %s failed: %r" % (t, e))
 
     async def _close(self):
         self.connected = False

@@ -5,20 +5,65 @@
 #                          e.g. {"powerTs": "2026-11-25T15:22:37+01:00", "totalImportedEnergyP":
 #                          23949.194, "currentUsage": 0.878, ..., "units": {"currentUsage": "kW"}};
 #                          numbers exactly as the meter's digits (state.py)
-#   <prefix>/status        "online" / "offline" (retained; "offline" is the last will)
+#   <prefix>/status        the dongle: "online", or "offline" (retained; the last will, and sent
+#                          before every clean stop)
+#   <prefix>/meter         the meter: "online" while telegrams come, "offline" once it has been
+#                          silent for 3 of its intervals, at least 30 s (retained)
 #   <prefix>/diagnostics   JSON: uptime, telegrams, tag and CRC failures, dropped bytes, TCP
 #                          clients, free heap, Wi-Fi RSSI, MQTT messages dropped (retained)
 #   <discovery>/sensor/<node>/<name>/config
-#                          Home Assistant MQTT discovery (retained), one per reading whose OBIS
-#                          row names a Home Assistant kind (obis.py), all under one device per
-#                          meter; availability is the status topic
+#                          Home Assistant MQTT discovery (retained): a sensor per reading whose
+#                          OBIS row names a Home Assistant kind (obis.py), on a device for the
+#                          meter, available while the dongle and the meter both are; the
+#                          dongle's diagnostics on a device of its own, available with the dongle.
+#                          An empty config removes a reading the meter no longer sends. All of it
+#                          is made from the latest readings while it is sent, after every connect
+#                          and whenever Home Assistant says it is back (its birth message).
 #
-# prefix defaults to p1dongle/<device id>; discovery defaults to homeassistant.
+# prefix defaults to p1dongle/<device id>; discovery defaults to homeassistant. The discovery
+# keys are the abbreviations Home Assistant has known since 2024.1, the minimum release this is
+# made for; "default_entity_id" (2025.10) goes beside "object_id" (which 2026.4 no longer reads),
+# and older releases drop the key they do not know. Ids: entity ids sensor.<device id>_<label>
+# ("sensor.p1dongle_energy_import"), unique ids p1dongle_<node>_<meter id>_<name>, so that two
+# dongles never collide. (Device-based discovery, one message per device, came with 2024.11: not
+# for 2024.1, and one config at a time is what the dongle's heap wants anyway.)
 import json
 
-from . import dsmr, obis
-from .reading import find
+from . import VERSION, dsmr, obis
+from .compat import ticks_diff, ticks_ms
+from .reading import IDENTIFIERS, find, identifier
 from .state import Writer, state_json, telegram_json
+
+# Makers by the FLAG id (the first 3 letters of a meter's identification or system title).
+MAKERS = {
+    "SAG": "Sagemcom", "KFM": "Kaifa", "ISK": "Iskraemeco", "ISk": "Iskraemeco", "LGZ": "Landis+Gyr",
+    "LGF": "Landis+Gyr", "KAM": "Kamstrup", "KMP": "Kamstrup", "SMS": "Siemens", "AID": "Aidon",
+    "ELS": "Elster", "EMH": "EMH", "XMX": "Xemex", "ZIV": "ZIV", "EGM": "Elgama", "APA": "Apator",
+}
+# Models a telegram names only by its identification line.
+MODELS = {"Lux5\\253663629_D": "T210-D"}
+
+# The dongle's diagnostics (App.diagnostics): name -> (label, device_class, state_class, unit)
+DIAGNOSTICS = (
+    ("wifi_rssi", "Wi-Fi signal", "signal_strength", "measurement", "dBm"),
+    ("uptime", "Uptime", "duration", "measurement", "s"),
+    ("telegrams", "Telegrams", None, "total_increasing", None),
+    ("tag_failures", "Tag failures", None, "total_increasing", None),
+    ("crc_failures", "CRC failures", None, "total_increasing", None),
+    ("bad_frames", "Bad frames", None, "total_increasing", None),
+    ("dropped_bytes", "Dropped bytes", None, "total_increasing", None),
+    ("memory_errors", "Memory errors", None, "total_increasing", None),
+    ("mqtt_dropped", "MQTT messages dropped", None, "total_increasing", None),
+    ("tcp_clients", "TCP clients", None, "measurement", None),
+    ("free_heap", "Free heap", "data_size", "measurement", "B"),
+)
+
+SILENT_MIN_MS = 30000     # the meter is silent after 3 of its intervals, never less than this
+GONE_MS = 3 * 3600 * 1000  # a reading not seen for 3 hours is one the meter no longer sends (some
+                           # push lists only hourly)
+SEEN_EVERY_MS = 60000      # how often the readings of a steady telegram are marked as seen
+NAME_WAIT_MS = 60000       # how long a DLMS meter's readings wait for its identifier (meters that
+                           # push several lists name themselves in the second, 10 s after the first)
 
 
 def slug(text):
@@ -28,17 +73,47 @@ def slug(text):
     return "".join(out)
 
 
+def entity_slug(text):
+    # "Power import L1" -> "power_import_l1"
+    out = []
+    for c in text.lower():
+        if "a" <= c <= "z" or "0" <= c <= "9":
+            out.append(c)
+        elif out and out[-1] != "_":
+            out.append("_")
+    return "".join(out).strip("_")
+
+
 def meter_id(readings):
-    for name in ("meterId", "logicalDeviceName", "meterNumber"):
-        v = find(readings, name)
-        if v and isinstance(v, str):
-            return v
-    header = find(readings, "header")
-    return header if header else "meter"
+    """The meter's own identifier, as it writes it (leading zeros kept); else its header."""
+    return identifier(readings) or find(readings, "header") or "meter"
+
+
+def meter_device(readings, node, dongle_ids, rendered=None):
+    """Home Assistant's device for the meter, as this dongle reads it: its maker and model as the
+    readings tell them (rendered: the header of the telegram the dongle wrote for a DLMS meter,
+    which names the maker by its system title; its model only the readings can say)."""
+    ident = meter_id(readings)
+    header = rendered or find(readings, "header") or ""
+    maker = None
+    for text in (find(readings, "logicalDeviceName"), find(readings, "meterId"), header):
+        if isinstance(text, str) and text[:3] in MAKERS:
+            maker = MAKERS[text[:3]]
+            break
+    model = find(readings, "meterType") or find(readings, "meterModel")
+    if not model and not rendered:
+        model = MODELS.get(header) or header
+    device = {"ids": ["p1dongle_%s_%s" % (node, slug(ident))], "name": "%s %s" % (maker or "Smart meter", ident),
+              "via_device": dongle_ids[0]}
+    if model and isinstance(model, str):
+        device["mdl"] = model
+    if maker:
+        device["mf"] = maker
+    return device
 
 
 def _template(name, shift):
-    # The state JSON keeps the meter's units; Home Assistant shows some in others (kW as W).
+    # The state JSON keeps the meter's units; Home Assistant takes some only in others (var, VA).
     if shift == 0:
         return "{{ value_json['%s'] }}" % name
     if shift > 0:
@@ -46,37 +121,248 @@ def _template(name, shift):
     return "{{ (value_json['%s'] / %d) | round(%d) }}" % (name, 10 ** -shift, 6)
 
 
-def discovery(readings, prefix, discovery_prefix, device_id):
-    """(topic, payload) of Home Assistant discovery configs for the readings whose row names a
-    Home Assistant kind, made one at a time (the dongle never holds them all)."""
-    ident = meter_id(readings)
-    header = find(readings, "header")
-    node = slug(device_id)
-    device = {"identifiers": ["p1dongle_" + slug(ident)], "name": "Smart meter " + ident,
-              "manufacturer": header[:3] if header else "DSMR", "model": header if header else "P1"}
-    for row, value in readings:
+class MqttOutput:
+    """Turns telegrams into MQTT messages on an MqttClient; never waits (the client queues)."""
+
+    def __init__(self, client, prefix, discovery_prefix="homeassistant", device_id="p1dongle", log=print,
+                 model="p1dongle", configuration_url=None):
+        self.client = client
+        self.prefix = prefix
+        self.discovery_prefix = discovery_prefix
+        self.device_id = device_id
+        self.log = log
+        self.node = slug(device_id)
+        self.entity = entity_slug(device_id) or "p1dongle"   # what entity ids start with
+        self.dongle = {"ids": ["p1dongle_dongle_" + self.node], "name": "P1 dongle " + device_id,
+                       "mf": "p1dongle", "mdl": model, "sw": VERSION}
+        if configuration_url:
+            self.dongle["cu"] = configuration_url
+        self.origin = {"name": "p1dongle", "sw": VERSION}
+        self._rows = []                 # the rows of the latest telegram (compared as a list: rows
+                                        # are shared objects, so mostly by identity)
+        self._announced = {}            # name -> ms last seen: the readings Home Assistant has a
+                                        # kind for, as announced
+        self._named = None              # the reading that named the meter, once one has
+        self._seen_ms = ticks_ms()      # when the latest rows were last marked as seen
+        self._gone = []                 # config topics of readings the meter stopped sending
+        self._latest = None             # (telegram, readings or None): what discovery is made from
+        self._values = {}               # name -> (row, value): a DLMS meter's latest of each reading
+                                        # (meters that push several lists send each one in turn)
+        self._diag_keys = []            # the diagnostics this platform has (no Wi-Fi on a PC)
+        self.writer = Writer()          # the state JSON's buffers, kept from telegram to telegram
+        self._last_ms = None            # when the latest telegram came, and the one before
+        self._interval_ms = 0
+        self.meter_online = False
+        self._first_ms = None           # a DLMS meter's first telegram: how long it has been unnamed
+        self._unnamed = False           # its readings announced without its identifier (never came)
+        if discovery_prefix:
+            client.announce(self.discovery)
+            client.subscribe(discovery_prefix + "/status", self._birth)
+
+    def online(self, client=None):
+        """On every connect: the dongle is there; the meter is as it was last heard (a dongle that
+        has just started has heard nothing yet: its readings stay unavailable until it does)."""
+        self.client.publish(self.prefix + "/status", "online", retain=True, qos=1)
+        self.client.publish(self.prefix + "/meter", "online" if self.meter_online else "offline", retain=True, qos=1)
+
+    def telegram(self, telegram, readings=None):
+        """Publish a telegram; readings are its readings when the pipeline made them (DLMS
+        meters), else the state is written straight from the telegram's text (no readings are
+        made for it: on the dongle that is most of what a telegram costs)."""
+        c = self.client
+        self._heard()
+        c.publish(self.prefix + "/telegram", telegram)
+        w = self.writer
+        # A view of the writer's buffer: the client copies it only if it cannot send it at once.
+        if readings is None:
+            doc = telegram_json(telegram, w, view=True)
+            if self.discovery_prefix:
+                self._track(w.rows, w.count())
+        else:
+            if self.discovery_prefix:
+                rows = [row for row, _ in readings]
+                self._track(rows, len(rows))
+            if self._first_ms is None:
+                self._first_ms = ticks_ms()
+            # the latest of every reading, so that a list without some of them (Kaifa's list 1,
+            # Aidon's, Kamstrup's) does not leave those sensors without a value
+            for row, value in readings:
+                self._values[row[obis.NAME]] = (row, value)
+            readings = list(self._values.values())
+            doc = state_json(readings, w, view=True)
+        self._latest = (telegram, readings)
+        c.publish(self.prefix + "/state", doc, latest=True, transient=True)
+
+    def _track(self, rows, n):
+        """Which readings the meter sends: a new one is announced to Home Assistant at once (one
+        config at a time, as the client sends them, from the latest readings)."""
+        now = ticks_ms()
+        if len(self._rows) == n and rows[:n] == self._rows:
+            if ticks_diff(now, self._seen_ms) < SEEN_EVERY_MS:
+                return                      # the same readings as before: the usual case
+        else:
+            self._rows = rows[:n]
+        self._seen_ms = now
+        new = False
+        seen = self._announced
+        for row in self._rows:
+            name = row[obis.NAME]
+            if row[obis.HA] is not None:
+                new = new or name not in seen
+                seen[name] = now
+            elif name in IDENTIFIERS and self._named is None:
+                self._named = name
+                new = True                  # the meter has named itself: its configs can go
+        if new:
+            self.client.announce_again()
+
+    def diagnostics(self, fields):
+        keys = [key for key, _, _, _, _ in DIAGNOSTICS if fields.get(key) is not None]
+        if keys != self._diag_keys:
+            self._diag_keys = keys
+            if self.discovery_prefix:
+                self.client.announce_again()
+        self.client.publish(self.prefix + "/diagnostics", json.dumps(fields), retain=True)
+
+    # -- the meter's availability ------------------------------------------------------------------
+
+    def _heard(self):
+        now = ticks_ms()
+        if self._last_ms is not None:
+            self._interval_ms = ticks_diff(now, self._last_ms)
+        self._last_ms = now
+        if not self.meter_online:
+            self.meter_online = True
+            self.client.publish(self.prefix + "/meter", "online", retain=True, qos=1)
+
+    def check(self):
+        """Called every second or so. The meter is silent once 3 of its intervals (30 s at least)
+        have passed without a telegram: its readings are unavailable then, the dongle is not. A
+        reading not seen for GONE_MS is one the meter no longer sends: its config is removed."""
+        now = ticks_ms()
+        if self.meter_online and self._last_ms is not None:
+            limit = max(SILENT_MIN_MS, 3 * self._interval_ms)
+            if ticks_diff(now, self._last_ms) > limit:
+                self.meter_online = False
+                self.log("p1dongle: the meter has sent nothing for %d s: its readings are unavailable" % (limit // 1000))
+                self.client.publish(self.prefix + "/meter", "offline", retain=True, qos=1)
+        if not self.meter_online:
+            return                          # a silent meter's readings are not gone, only stale
+        if not self._unnamed and self._waiting_for_name(now) is False and self.discovery_prefix:
+            self._unnamed = True            # its name has not come: announce it by its system title
+            self.client.announce_again()
+        seen = self._announced
+        gone = [name for name in seen if ticks_diff(now, seen[name]) > GONE_MS]
+        for name in gone:
+            del seen[name]
+            self._values.pop(name, None)
+            self._gone.append(self._topic(name))
+        if gone and self.discovery_prefix:
+            self.client.announce_again()
+
+    # -- discovery --------------------------------------------------------------------------------
+
+    def _birth(self, topic, payload):
+        if payload == b"online":            # Home Assistant (re)started: it wants the configs again
+            self.client.announce_again()
+
+    def _topic(self, name):
+        return "%s/sensor/%s/%s/config" % (self.discovery_prefix, self.node, slug(name))
+
+    def discovery(self):
+        """The (topic, payload) pairs announce() sends, made one at a time while they are sent."""
+        for topic in self._gone:
+            yield topic, b""
+        self._gone = []
+        for item in self._diagnostic_configs():
+            yield item
+        if self._latest is not None:
+            telegram, readings = self._latest
+            rendered = None
+            if readings is None:
+                readings = dsmr.parse(telegram)     # once per announcement, not per telegram
+            elif self._waiting_for_name(ticks_ms()):
+                return                      # its ids would change once it names itself
+            else:
+                rendered = bytes(telegram[1:telegram.find(b"\r")]).decode()
+            for item in self.configs(readings, rendered):
+                yield item
+
+    def _waiting_for_name(self, now):
+        """For a DLMS meter: True while its identifier may still come (some lists carry none);
+        False once the wait is over without it; None when it has named itself (or is DSMR)."""
+        if self._first_ms is None or self._latest is None or identifier(self._latest[1]):
+            return None
+        return ticks_diff(now, self._first_ms) < NAME_WAIT_MS
+
+    def configs(self, readings, rendered=None):
+        """(topic, payload) of the discovery configs for the readings, made one at a time."""
+        device = meter_device(readings, self.node, self.dongle["ids"], rendered)
+        ident = "%s_%s" % (self.node, slug(meter_id(readings)))
+        availability = [{"t": self.prefix + "/status"}, {"t": self.prefix + "/meter"}]
+        seen = []
+        for row, value in readings:
+            config = self._config(readings, row, value, device, ident, availability)
+            if config is not None and row[obis.NAME] not in seen:
+                seen.append(row[obis.NAME])
+                yield self._topic(row[obis.NAME]), json.dumps(config)
+
+    def _config(self, readings, row, value, device, ident, availability):
         kind = row[obis.HA]
-        if kind is None or not isinstance(value, tuple) or value[2] is None:
-            continue
-        device_class, state_class, shown = obis.HA_KINDS[kind]
-        shift = obis.unit_shift(value[2], shown)
-        if shift is None:
-            continue                    # not in a unit Home Assistant takes for this kind
+        if kind is None:
+            return None
+        device_class, state_class, units, convert = obis.HA_KINDS[kind]
         name = row[obis.NAME]
+        numeric = kind not in ("text", "timestamp")
+        if not isinstance(value, tuple if numeric else (str, tuple)) or (kind == "timestamp" and
+                                                                          not isinstance(value, str)):
+            return None                     # a number announced as one; text as it is; lists not
+        shift = 0
+        unit = None
+        if numeric:
+            unit = value[2]
+            if unit == "m3":
+                unit = "m³"
+            if units is not None and unit not in units:
+                shift = obis.unit_shift(unit, convert)
+                if shift is None:
+                    return None             # not in a unit Home Assistant takes for this kind
+                unit = convert
         if kind == "gas" and _water(readings, name):
             device_class = "water"
-        config = {
-            "name": name, "unique_id": "p1dongle_%s_%s" % (slug(ident), slug(name)),
-            "object_id": "p1_%s" % slug(name),
-            "state_topic": prefix + "/state", "value_template": _template(name, shift),
-            "unit_of_measurement": shown, "state_class": state_class,
-            "availability_topic": prefix + "/status",
-            "payload_available": "online", "payload_not_available": "offline",
-            "device": device,
-        }
+        config = self._sensor(row[obis.LABEL], "p1dongle_%s_%s" % (ident, slug(name)), "/state",
+                              _template(name, shift), device, unit, device_class, state_class)
+        config["avty"] = availability
+        config["avty_mode"] = "all"
+        if numeric and row[obis.DECIMALS] - shift >= 0:
+            config["sug_dsp_prc"] = row[obis.DECIMALS] - shift
+        if not isinstance(value, tuple):
+            config["ent_cat"] = "diagnostic"    # the meter's ids, version, clock
+        return config
+
+    def _diagnostic_configs(self):
+        for key, label, device_class, state_class, unit in DIAGNOSTICS:
+            if key not in self._diag_keys:
+                continue
+            config = self._sensor(label, "p1dongle_dongle_%s_%s" % (self.node, key), "/diagnostics",
+                                  "{{ value_json['%s'] }}" % key, self.dongle, unit, device_class, state_class)
+            config["avty_t"] = self.prefix + "/status"
+            config["ent_cat"] = "diagnostic"
+            yield self._topic("dongle_" + key), json.dumps(config)
+
+    def _sensor(self, label, unique_id, topic, template, device, unit, device_class, state_class):
+        # What every sensor's config has: its name, ids (the entity id from the dongle and the
+        # label: sensor.p1dongle_energy_import), where its value is, its device and classes.
+        entity = "%s_%s" % (self.entity, entity_slug(label))
+        config = {"name": label, "uniq_id": unique_id, "default_entity_id": "sensor." + entity, "obj_id": entity,
+                  "stat_t": self.prefix + topic, "val_tpl": template, "dev": device, "o": self.origin}
+        if unit:
+            config["unit_of_meas"] = unit
         if device_class:
-            config["device_class"] = device_class
-        yield "%s/sensor/%s/%s/config" % (discovery_prefix, node, slug(name)), json.dumps(config)
+            config["dev_cla"] = device_class
+        if state_class:
+            config["stat_cla"] = state_class
+        return config
 
 
 def _water(readings, name):
@@ -85,55 +371,3 @@ def _water(readings, name):
         kind = find(readings, "mbus" + name[4] + "DeviceType")
         return isinstance(kind, tuple) and kind[0] in (6, 7)
     return False
-
-
-class MqttOutput:
-    """Turns telegrams into MQTT messages on an MqttClient; never waits (the client queues)."""
-
-    def __init__(self, client, prefix, discovery_prefix="homeassistant", device_id="p1dongle", log=print):
-        self.client = client
-        self.prefix = prefix
-        self.discovery_prefix = discovery_prefix
-        self.device_id = device_id
-        self.log = log
-        self._announced = []            # the rows the discovery configs cover (compared as a
-                                        # list: rows are shared objects, so mostly by identity)
-        self._latest = None             # (telegram, readings or None): what discovery is made from
-        self.writer = Writer()          # the state JSON's buffers, kept from telegram to telegram
-        if discovery_prefix:
-            client.announce(self._discovery)
-
-    def online(self, client=None):
-        self.client.publish(self.prefix + "/status", "online", retain=True, qos=1)
-
-    def telegram(self, telegram, readings=None):
-        """Publish a telegram; readings are its readings when the pipeline made them (DLMS
-        meters), else the state is written straight from the telegram's text (no readings are
-        made for it: on the dongle that is most of what a telegram costs)."""
-        c = self.client
-        c.publish(self.prefix + "/telegram", telegram)
-        w = self.writer
-        # A view of the writer's buffer: the client copies it only if it cannot send it at once.
-        if readings is None:
-            doc = telegram_json(telegram, w, view=True)
-        else:
-            doc = state_json(readings, w, view=True)
-        self._latest = (telegram, readings)
-        n = w.count()
-        if self.discovery_prefix and (len(self._announced) != n or w.rows[:n] != self._announced):
-            # New values (first telegram, or the meter sends more): announce them to Home
-            # Assistant, one config at a time as the client sends them, from the latest readings.
-            self._announced = w.rows[:n]
-            c.announce_again()
-        c.publish(self.prefix + "/state", doc, latest=True, transient=True)
-
-    def _discovery(self):
-        if self._latest is None:
-            return ()
-        telegram, readings = self._latest
-        if readings is None:
-            readings = dsmr.parse(telegram)     # once per announcement, not per telegram
-        return discovery(readings, self.prefix, self.discovery_prefix, self.device_id)
-
-    def diagnostics(self, fields):
-        self.client.publish(self.prefix + "/diagnostics", json.dumps(fields), retain=True)

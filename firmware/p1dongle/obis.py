@@ -46,34 +46,43 @@ DLMS = const(8)
 # 33 A, 35 V, 44 Hz, 14 m3, 255 none (a power factor). The rows are literals only, so that a frozen
 # build keeps them in flash.
 
-# Home Assistant sensor kinds: ha -> (device_class, state_class, unit shown in Home Assistant)
+# Home Assistant sensor kinds: ha -> (device_class, state_class, the units Home Assistant takes
+# for that class in every release since 2024.1, the unit to write when the reading's is none of
+# them). A reading in a unit Home Assistant takes goes out as it is, digits untouched (kW stays
+# kW); only var and VA are converted (kvar and kVA came with 2025.5 and 2025.10). Reactive energy
+# has no class before 2025.6, so it goes without one. "threshold" has no state class: a fixed
+# limit is no measurement to keep statistics of. "timestamp" and "text" are diagnostics.
 HA_KINDS = {
-    "energy": ("energy", "total_increasing", "kWh"),
-    "power": ("power", "measurement", "W"),
-    "reactive_energy": (None, "total_increasing", "kvarh"),
-    "reactive_power": ("reactive_power", "measurement", "var"),
-    "apparent_energy": (None, "total_increasing", "kVAh"),
-    "apparent_power": ("apparent_power", "measurement", "VA"),
-    "voltage": ("voltage", "measurement", "V"),
-    "current": ("current", "measurement", "A"),
-    "frequency": ("frequency", "measurement", "Hz"),
-    "gas": ("gas", "total_increasing", "m³"),
+    "energy": ("energy", "total_increasing", ("Wh", "kWh", "MWh", "GJ"), "kWh"),
+    "power": ("power", "measurement", ("W", "kW"), "kW"),
+    "reactive_power": ("reactive_power", "measurement", ("var",), "var"),
+    "apparent_power": ("apparent_power", "measurement", ("VA",), "VA"),
+    "reactive_energy": (None, "total_increasing", ("varh", "kvarh"), "kvarh"),
+    "voltage": ("voltage", "measurement", ("V",), "V"),
+    "current": ("current", "measurement", ("A",), "A"),
+    "frequency": ("frequency", "measurement", ("Hz",), "Hz"),
+    "power_factor": ("power_factor", "measurement", (None,), None),
+    "gas": ("gas", "total_increasing", ("m³",), "m³"),
+    "counter": (None, "total_increasing", (None,), None),
+    "threshold": (None, None, None, None),
+    "timestamp": ("timestamp", None, (None,), None),
+    "text": (None, None, (None,), None),
 }
 
 ROWS = (
     # code            name                       label                        kind   unit     digits dec  ha   dlms
     ("/",             "header",                  "Identification",            TEXT,  None,    0, 0, None, None),
-    ("1-3:0.2.8",     "p1Version",               "DSMR version",              TEXT,  None,    0, 0, None, None),
+    ("1-3:0.2.8",     "p1Version",               "DSMR version",              TEXT,  None,    0, 0, "text", None),
     ("0-0:96.1.4",    "versionInfo",             "Version information",       TEXT,  None,    0, 0, None, None),
-    ("0-0:1.0.0",     "powerTs",                 "Meter time",                TIME,  None,    0, 0, None, None),
-    ("0-0:96.1.1",    "meterId",                 "Equipment identifier",      HEX,   None,    0, 0, None, None),
-    ("0-0:96.1.0",    "meterNumber",             "Meter number",              TEXT,  None,    0, 0, None, None),
+    ("0-0:1.0.0",     "powerTs",                 "Meter time",                TIME,  None,    0, 0, "timestamp", None),
+    ("0-0:96.1.1",    "meterId",                 "Equipment identifier",      HEX,   None,    0, 0, "text", None),
+    ("0-0:96.1.0",    "meterNumber",             "Meter number",              TEXT,  None,    0, 0, "text", None),
     ("0-0:96.1.7",    "meterType",               "Meter type",                TEXT,  None,    0, 0, None, None),
     ("1-0:0.2.129",   "listVersion",             "OBIS list version",         TEXT,  None,    0, 0, None, None),
     ("1-0:0.0.5",     "gs1Number",               "GS1 number",                TEXT,  None,    0, 0, None, None),
     ("1-0:0.0.1",     "meterSerial",             "Meter serial number",       TEXT,  None,    0, 0, None, None),
     ("1-0:96.1.1",    "meterModel",              "Meter model",               TEXT,  None,    0, 0, None, None),
-    ("0-0:42.0.0",    "logicalDeviceName",       "Logical device name",       HEX,   None,    0, 0, None, None),
+    ("0-0:42.0.0",    "logicalDeviceName",       "Logical device name",       HEX,   None,    0, 0, "text", None),
     # energy registers
     ("1-0:1.8.0",     "totalImportedEnergyP",    "Energy import",             NUM,   "kWh",   6, 3, "energy", 30),
     ("1-0:2.8.0",     "totalExportedEnergyP",    "Energy export",             NUM,   "kWh",   6, 3, "energy", 30),
@@ -91,7 +100,7 @@ ROWS = (
     ("1-0:2.8.2",     "totalExportedEnergyT2",   "Energy export tariff 2",    NUM,   "kWh",   6, 3, "energy", 30),
     ("1-0:2.8.3",     "totalExportedEnergyT3",   "Energy export tariff 3",    NUM,   "kWh",   6, 3, "energy", 30),
     ("1-0:2.8.4",     "totalExportedEnergyT4",   "Energy export tariff 4",    NUM,   "kWh",   6, 3, "energy", 30),
-    ("0-0:96.14.0",   "currentTariff",           "Tariff",                    NUM,   None,    4, 0, None, None),
+    ("0-0:96.14.0",   "currentTariff",           "Tariff",                    NUM,   None,    4, 0, "text", None),
     # power
     ("1-0:1.7.0",     "currentUsage",            "Power import",              NUM,   "kW",    2, 3, "power", 27),
     ("1-0:2.7.0",     "currentDelivery",         "Power export",              NUM,   "kW",    2, 3, "power", 27),
@@ -99,31 +108,31 @@ ROWS = (
     ("1-0:4.7.0",     "currentReactiveDelivery", "Reactive power export",     NUM,   "kvar",  2, 3, "reactive_power", 29),
     ("1-0:9.7.0",     "currentApparentUsage",    "Apparent power import",     NUM,   "kVA",   2, 3, "apparent_power", 28),
     ("1-0:10.7.0",    "currentApparentDelivery", "Apparent power export",     NUM,   "kVA",   2, 3, "apparent_power", 28),
-    ("1-0:13.7.0",    "powerFactor",             "Power factor",              NUM,   None,    1, 3, None, 255),
-    ("1-0:33.7.0",    "powerFactorL1",           "Power factor L1",           NUM,   None,    1, 3, None, 255),
-    ("1-0:53.7.0",    "powerFactorL2",           "Power factor L2",           NUM,   None,    1, 3, None, 255),
-    ("1-0:73.7.0",    "powerFactorL3",           "Power factor L3",           NUM,   None,    1, 3, None, 255),
+    ("1-0:13.7.0",    "powerFactor",             "Power factor",              NUM,   None,    1, 3, "power_factor", 255),
+    ("1-0:33.7.0",    "powerFactorL1",           "Power factor L1",           NUM,   None,    1, 3, "power_factor", 255),
+    ("1-0:53.7.0",    "powerFactorL2",           "Power factor L2",           NUM,   None,    1, 3, "power_factor", 255),
+    ("1-0:73.7.0",    "powerFactorL3",           "Power factor L3",           NUM,   None,    1, 3, "power_factor", 255),
     ("1-0:14.7.0",    "frequency",               "Frequency",                 NUM,   "Hz",    2, 2, "frequency", 44),
     # Belgium (e-MUCS): demand, peaks, limiter
     ("1-0:1.4.0",     "currentAverageDemand",    "Average demand",            NUM,   "kW",    2, 3, "power", 27),
     ("1-0:1.6.0",     "maximumDemandMonth",      "Peak demand this month",    NUM,   "kW",    2, 3, "power", 27),
     ("0-0:98.1.0",    "maximumDemandHistory",    "Peak demand history",       PEAKS, "kW",    2, 3, None, None),
-    ("0-0:17.0.0",    "powerLimit",              "Power limit",               NUM,   "kVA",   3, 1, "apparent_power", None),
-    ("1-0:31.4.0",    "fuseThresholdL1",         "Fuse threshold L1",         NUM,   "A",     3, 0, None, None),
+    ("0-0:17.0.0",    "powerLimit",              "Power limit",               NUM,   "kVA",   3, 1, "threshold", None),
+    ("1-0:31.4.0",    "fuseThresholdL1",         "Fuse threshold L1",         NUM,   "A",     3, 0, "threshold", None),
     ("1-1:31.4.0",    "currentLimit",            "Current limit",             NUM,   "A",     3, 0, None, None),
-    ("0-0:96.3.10",   "breakerControlState",     "Breaker state",             NUM,   None,    1, 0, None, None),
+    ("0-0:96.3.10",   "breakerControlState",     "Breaker state",             NUM,   None,    1, 0, "text", None),
     ("0-1:96.3.10",   "relay1ControlState",      "Relay 1 state",             NUM,   None,    1, 0, None, None),
     ("0-2:96.3.10",   "relay2ControlState",      "Relay 2 state",             NUM,   None,    1, 0, None, None),
     # power quality
-    ("0-0:96.7.21",   "powerFailures",           "Power failures",            NUM,   None,    5, 0, None, None),
-    ("0-0:96.7.9",    "longPowerFailures",       "Long power failures",       NUM,   None,    5, 0, None, None),
+    ("0-0:96.7.21",   "powerFailures",           "Power failures",            NUM,   None,    5, 0, "counter", None),
+    ("0-0:96.7.9",    "longPowerFailures",       "Long power failures",       NUM,   None,    5, 0, "counter", None),
     ("1-0:99.97.0",   "powerFailureLog",         "Power failure log",         LOG,   "s",     10, 0, None, None),
-    ("1-0:32.32.0",   "voltageSagsL1",           "Voltage sags L1",           NUM,   None,    5, 0, None, None),
-    ("1-0:52.32.0",   "voltageSagsL2",           "Voltage sags L2",           NUM,   None,    5, 0, None, None),
-    ("1-0:72.32.0",   "voltageSagsL3",           "Voltage sags L3",           NUM,   None,    5, 0, None, None),
-    ("1-0:32.36.0",   "voltageSwellsL1",         "Voltage swells L1",         NUM,   None,    5, 0, None, None),
-    ("1-0:52.36.0",   "voltageSwellsL2",         "Voltage swells L2",         NUM,   None,    5, 0, None, None),
-    ("1-0:72.36.0",   "voltageSwellsL3",         "Voltage swells L3",         NUM,   None,    5, 0, None, None),
+    ("1-0:32.32.0",   "voltageSagsL1",           "Voltage sags L1",           NUM,   None,    5, 0, "counter", None),
+    ("1-0:52.32.0",   "voltageSagsL2",           "Voltage sags L2",           NUM,   None,    5, 0, "counter", None),
+    ("1-0:72.32.0",   "voltageSagsL3",           "Voltage sags L3",           NUM,   None,    5, 0, "counter", None),
+    ("1-0:32.36.0",   "voltageSwellsL1",         "Voltage swells L1",         NUM,   None,    5, 0, "counter", None),
+    ("1-0:52.36.0",   "voltageSwellsL2",         "Voltage swells L2",         NUM,   None,    5, 0, "counter", None),
+    ("1-0:72.36.0",   "voltageSwellsL3",         "Voltage swells L3",         NUM,   None,    5, 0, "counter", None),
     # messages
     ("0-0:96.13.0",   "message",                 "Message",                   HEX,   None,    0, 0, None, None),
     ("0-0:96.13.1",   "messageCode",             "Message code",              TEXT,  None,    0, 0, None, None),

@@ -22,7 +22,7 @@ from .dlms import LUX_AUTH_KEY, DlmsCipher
 from .dsmr import check
 from .errors import AuthError, CrcError, FrameError, ReplayError, TelegramError
 from .frames import DLMS, DROPPED, DSMR, HDLC, MBUS, NONE, REASONS, REJECTED, FrameAssembler
-from .reading import text
+from .reading import identifier, text
 
 TELEGRAM = const(1)
 PROBLEM = const(2)
@@ -62,6 +62,7 @@ class Pipeline:
         self._apdu_pos = 0       # stream offset of the first link frame of the APDU being collected
         self._has_crc = False    # what _content found
         self.readings = None     # the readings of the telegram being emitted, when made here
+        self._name = None        # the DLMS meter's identifier, once one of its lists has said it
         self._memory_streak = 0  # MemoryErrors in a row
 
     def push(self, data, now_ms, end=-1):
@@ -197,7 +198,10 @@ class Pipeline:
         maker, ident = _meter_name(frame)
         self._has_crc = True
         self.readings = readings
-        return render.telegram(readings, clock, maker, ident)
+        # a meter that names itself only in some of its lists (Aidon, Kaifa, Kamstrup: the short
+        # list has no id) is named in every telegram once it has
+        self._name = identifier(readings) or self._name
+        return render.telegram(readings, clock, maker, ident, self._name)
 
     def _notice(self, pos):
         # what the layout had to say about the push just read (said once per thing)

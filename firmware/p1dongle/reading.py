@@ -137,3 +137,17 @@ def find(readings, name):
         if row[NAME] == name:
             return value
     return None
+
+
+# The readings that name a meter, the most telling first: Luxembourg's and DLMS meters' logical
+# device name, the DSMR equipment identifier, a meter number, a Kamstrup's GS1 number, a serial.
+IDENTIFIERS = ("logicalDeviceName", "meterId", "meterNumber", "gs1Number", "meterSerial")
+
+
+def identifier(readings):
+    """The meter's own identifier among the readings, as it writes it (leading zeros kept), or None."""
+    for name in IDENTIFIERS:
+        value = find(readings, name)
+        if value and isinstance(value, str):
+            return value
+    return None

@@ -4,7 +4,9 @@
 #
 #   /KFM5\2<meter>                    '/', maker from the system title (or "DLM"), '5', the id
 #   (empty line)
+#   1-3:0.2.8(50)                     DSMR 5.0
 #   0-0:1.0.0(210927094715S)          the meter's clock, YYMMDDhhmmss, S in summer time else W
+#   0-0:42.0.0(3138313232...)         the equipment identifier, in hex (what DSMR 5L asks for)
 #   0-0:96.1.0(<meter number>)        when the meter sends one (hex when it is not printable)
 #   1-0:1.8.0(000012.937*kWh)         energy: kWh with 3 decimals      (W, Wh -> kW, kWh)
 #   1-0:1.7.0(00.000*kW)              power: kW with 3 decimals
@@ -18,7 +20,7 @@
 # their OBIS row; a code without a row keeps the decimals the meter sent.
 from . import obis
 from .dsmr import crc16
-from .reading import fixed
+from .reading import fixed, identifier
 
 
 def clock(dt):
@@ -30,6 +32,13 @@ def clock(dt):
         return None
     season = "S" if dt[11] & 0x80 else "W"
     return "%02d%02d%02d%02d%02d%02d%s" % (year % 100, dt[2], dt[3], dt[5], dt[6], dt[7], season)
+
+
+def _has(readings, code):
+    for row, _ in readings:
+        if row[obis.CODE] == code:
+            return True
+    return False
 
 
 def _hex(s):
@@ -53,12 +62,23 @@ def _number(row, value):
     return "%s*%s" % (text, unit) if unit else text
 
 
-def telegram(readings, meter_clock=None, maker="DLM", ident=""):
-    """The bytes of a DSMR telegram, CRC included, for the given readings [(row, value)]."""
+def telegram(readings, meter_clock=None, maker="DLM", ident="", name=None):
+    """The bytes of a DSMR telegram, CRC included, for the given readings [(row, value)].
+
+    Beside the readings it carries what Home Assistant's DSMR integration needs to take it as
+    DSMR 5L (the version line, and the equipment identifier 0-0:42.0.0 in hex, as Luxembourg's
+    meters write it): the meter's own identifier when it sends one (name: the one it sent last),
+    else its system title."""
     lines = ["/%s5%s" % (maker, ident), ""]
+    if not _has(readings, "1-3:0.2.8"):
+        lines.append("1-3:0.2.8(50)")
     stamp = clock(meter_clock)
     if stamp:
         lines.append("0-0:1.0.0(%s)" % stamp)
+    if not _has(readings, "0-0:42.0.0"):
+        name = identifier(readings) or name or (maker + ident if maker != "DLM" else "")
+        if name:
+            lines.append("0-0:42.0.0(%s)" % _hex(name))
     for row, value in readings:
         if row[obis.KIND] == obis.TIME:
             continue                # the meter's clock: written above, in DSMR form
