@@ -274,7 +274,7 @@ def test_the_firmware_app_reads_an_austrian_meter_under_micropython(micropython,
     port = free_port()
     cfg = tmp_path / "p1dongle.json"
     cfg.write_text(json.dumps({"meter": "netznoe", "key": EVN_KEY.hex(), "source": "tcp:127.0.0.1:%d" % reader.port,
-                               "host": "127.0.0.1", "tcp_port": port, "status_interval": 0}))
+                               "host": "127.0.0.1", "tcp_port": port, "status_interval": 0, "http_port": 0}))
     app = micropython_app(micropython, str(cfg))
     try:
         app.expect(r"plain telegrams on port %d" % port)

@@ -32,7 +32,15 @@ DEFAULTS = {
     "device_id": "p1dongle",   # names this dongle: MQTT topics, client id, Home Assistant node
     "mqtt": None,              # {"host": ...}: publish to a broker (see MQTT_DEFAULTS); none: off
     "uart": None,              # see UART_DEFAULTS
+    "http_port": 80,           # the web page and the local API (HomeWizard v1); 0: any free port;
+                               # null: no web server
+    "web_password": None,      # asked (HTTP Basic, any user name) for the settings; none: open
+    "web_private": False,      # true: the status page and the API want the password too
 }
+
+# Settings that are never shown, sent back to a browser or put in a backup: a form says only
+# whether each is set. (path in the settings, as a tuple of keys)
+SECRETS = (("key",), ("auth_key",), ("wifi", "password"), ("mqtt", "password"), ("web_password",))
 
 UART_DEFAULTS = {
     "id": 2,                   # UART 2: UART 1's default pins (GPIO9/10) are the flash chip's
@@ -57,24 +65,45 @@ MQTT_DEFAULTS = {
     "queue_len": 8,            # telegrams kept while the broker is away (the newest)
 }
 
-_PORTS = ("tcp_port", "raw_port")
+_PORTS = ("tcp_port", "raw_port", "http_port")
 _COUNTS = {"max_clients": (1, 32), "queue_len": (1, 64), "status_interval": (0, 86400),
            "max_frame": (64, 65535), "timeout_ms": (100, 600000)}
 
 
+class Settings:
+    """The settings as the file holds them (raw, not checked: what the web page edits), and where
+    they are saved (None: kept in memory, as the simulator does unless given a file)."""
+
+    def __init__(self, raw, path=None):
+        self.raw = raw
+        self.path = path
+
+    def save(self, raw):
+        if self.path:
+            save(self.path, raw)
+        self.raw = raw
+
+
 def load(path):
+    return check(read(path))
+
+
+def read(path, missing_ok=False):
+    """The settings file as it is (not checked); {} for a missing one when missing_ok (a dongle's
+    first start: its web page asks for the settings). Raises ConfigError."""
     try:
         with open(path) as f:
             text = f.read()
     except OSError:
+        if missing_ok:
+            return {}
         raise ConfigError("no config file %s: write one with tools/flash.py config" % path)
     except UnicodeError:
         raise ConfigError("config file %s is not text (UTF-8 JSON)" % path)
     try:
-        raw = json.loads(text)
+        return json.loads(text)
     except ValueError:
         raise ConfigError("config file %s is not valid JSON" % path)
-    return check(raw)
 
 
 def check(raw):
@@ -87,14 +116,22 @@ def check(raw):
     cfg["auth_key"] = auth_key(cfg["auth_key"])
     prof = meters.profile(cfg["meter"]) if isinstance(cfg["meter"], str) else None
     if prof is None:
-        raise ConfigError("meter must be one of: " + ", ".join(meters.names()))
+        raise ConfigError("meter %s is not known; meter must be one of: %s" % (
+            json.dumps(cfg["meter"]), ", ".join(meters.names())))
     cfg["layout"] = prof[4]
     for name in _PORTS:
-        _int(cfg, name, 0, 65535)
+        if name != "http_port" or cfg[name] is not None:
+            _int(cfg, name, 0, 65535)
     for name in _COUNTS:
         _int(cfg, name, _COUNTS[name][0], _COUNTS[name][1])
     if cfg["raw_port"] and cfg["raw_port"] == cfg["tcp_port"]:
         raise ConfigError("raw_port and tcp_port must differ")
+    if cfg["http_port"] and cfg["http_port"] in (cfg["tcp_port"], cfg["raw_port"]):
+        raise ConfigError("http_port must differ from tcp_port and raw_port")
+    if cfg["web_password"] is not None and not isinstance(cfg["web_password"], str):
+        raise ConfigError("web_password must be a string")
+    if not isinstance(cfg["web_private"], bool):
+        raise ConfigError("web_private must be true or false")
     if not isinstance(cfg["host"], str) or not cfg["host"]:
         raise ConfigError("host must be an address, e.g. 0.0.0.0")
     if not isinstance(cfg["source"], str) or not cfg["source"]:
@@ -174,3 +211,84 @@ def _int(cfg, name, lo, hi, where=""):
     v = cfg[name]
     if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
         raise ConfigError("%s%s must be a whole number from %d to %d" % (where, name, lo, hi))
+
+
+# -- the settings as the web page edits them ------------------------------------------------------
+
+def _get(raw, path):
+    for name in path:
+        if not isinstance(raw, dict) or name not in raw:
+            return None
+        raw = raw[name]
+    return raw
+
+
+def public(raw):
+    """The settings without their secrets (for a browser, or a backup to download), and which of
+    the secrets are set: (settings, {"key": True, "wifi.password": False, ...})."""
+    out = json.loads(json.dumps(raw))           # a deep copy: the caller's stays whole
+    have = {}
+    for path in SECRETS:
+        have[".".join(path)] = bool(_get(raw, path))
+        parent = _get(out, path[:-1]) if len(path) > 1 else out
+        if isinstance(parent, dict):
+            parent.pop(path[-1], None)
+    return out, have
+
+
+def edit(raw, changes):
+    """The settings with changes made (both as in the file): a value replaces, null removes (the
+    default applies), a section (wifi, mqtt, uart) is edited setting by setting; a secret given
+    empty stays as it was, so that a form can leave it alone. Raises ConfigError when the result
+    is not valid settings (check() says why); raw itself is never changed."""
+    if not isinstance(changes, dict):
+        raise ConfigError("settings must be a JSON object")
+    out = json.loads(json.dumps(raw))
+    for name in changes:
+        value = changes[name]
+        if isinstance(value, dict) and name in ("wifi", "mqtt", "uart"):
+            section = out.get(name) if isinstance(out.get(name), dict) else {}
+            for sub in value:
+                _set(section, sub, value[sub], (name, sub) in SECRETS)
+            out[name] = section if section else None
+            if out[name] is None:
+                out.pop(name)
+        else:
+            _set(out, name, value, (name,) in SECRETS)
+    check(out)
+    return out
+
+
+def _set(d, name, value, secret):
+    if secret and value == "":
+        return                                  # left empty in a form: as it was
+    if value is None:
+        d.pop(name, None)
+    else:
+        d[name] = value
+
+
+def restore(raw, backup):
+    """The settings from a backup (which has no secrets): every setting as the backup says, the
+    secrets as they are now. Raises ConfigError."""
+    if not isinstance(backup, dict):
+        raise ConfigError("a backup must be a JSON object of settings")
+    out = json.loads(json.dumps(backup))
+    for path in SECRETS:
+        value = _get(raw, path)
+        if value and _get(out, path) is None:
+            if len(path) == 1:
+                out[path[0]] = value
+            elif isinstance(out.get(path[0]), dict):
+                out[path[0]][path[1]] = value
+    check(out)
+    return out
+
+
+def save(path, raw):
+    """Write the settings file whole or not at all (a power cut mid-way leaves the old one)."""
+    import os
+    tmp = path + ".new"
+    with open(tmp, "w") as f:
+        f.write(json.dumps(raw))
+    os.rename(tmp, path)
