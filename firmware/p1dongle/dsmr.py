@@ -217,11 +217,12 @@ def _value(r, groups):
         return (v[0], v[1], groups[5] or None, iso_time(groups[0]) or groups[0])
     if n == 1:
         return _number(groups[0])
-    if n == 2 and iso_time(groups[0]) is not None:
+    stamp = iso_time(groups[0]) if n == 2 else None
+    if stamp is not None:
         v = _number(groups[1])           # a value with its own time stamp: gas, monthly peak
         if isinstance(v, tuple):
-            return v + (iso_time(groups[0]),)
-        return [iso_time(groups[0]), v]
+            return (v[0], v[1], v[2], stamp)
+        return [stamp, v]
     if not n:
         return ""
     return [_number(g) for g in groups]

@@ -136,6 +136,8 @@ class MqttClient:
         self._retained = {}               # topic -> (payload, qos): the latest, sent once more
         self._dirty = []                  # retained topics not yet sent on this connection
         self._inflight = {}               # packet id -> (topic, payload, retain), until its PUBACK
+        self._spare = {}                  # topic -> the buffer its waiting payload is kept in
+                                          # (transient, latest: see _copy)
         self._topics = {}                 # topic -> its bytes as a PUBLISH writes them (the few a
                                           # telegram uses, made once, not per message)
         self._subscriptions = []          # (topic, on_message)
@@ -151,6 +153,21 @@ class MqttClient:
 
     def describe(self):
         return "mqtt://%s:%d" % (self.host, self.port)
+
+    def _copy(self, topic, payload):
+        # A transient payload that must wait, and of which only the newest counts (the state):
+        # copied into a buffer kept for its topic, not into a new block per telegram. While the
+        # broker is away that is a 1-2 KB block a telegram, and a heap broken up by everything
+        # else cannot always give one (make soak: MemoryErrors). It is safe to reuse: a newer one
+        # takes the older's place in the queue, and the stream takes a payload when it is written.
+        n = len(payload)
+        spare = self._spare.get(topic)
+        if spare is None or len(spare) < n:
+            spare = None
+            self._spare[topic] = None           # the old one may go before the new one is made
+            spare = self._spare[topic] = bytearray(n + 256)
+        spare[:n] = payload
+        return memoryview(spare)[:n]
 
     # -- what the rest of the dongle calls; never waits ------------------------------------------
 
@@ -172,7 +189,7 @@ class MqttClient:
                     self._wake.set()            # the socket took part of it: the loop sends the rest
                 return
             if transient:
-                payload = bytes(payload)
+                payload = self._copy(topic, payload) if latest and not qos else bytes(payload)
             q = self._queue
             if latest:
                 for i in range(len(q)):

@@ -120,15 +120,13 @@ def iso_time(stamp):
     n = len(stamp)
     if n < 12 or n > 13 or not stamp[:12].isdigit():
         return None
-    iso = "20%s-%s-%sT%s:%s:%s" % (stamp[0:2], stamp[2:4], stamp[4:6], stamp[6:8], stamp[8:10], stamp[10:12])
-    if n == 12:
-        return iso
-    zone = stamp[12]
-    if zone == "S":
-        return iso + "+02:00"
-    if zone == "W":
-        return iso + "+01:00"
-    return None
+    zone = "" if n == 12 else _ZONES.get(stamp[12])
+    if zone is None:
+        return None
+    return "20%s-%s-%sT%s:%s:%s%s" % (stamp[0:2], stamp[2:4], stamp[4:6], stamp[6:8], stamp[8:10], stamp[10:12], zone)
+
+
+_ZONES = {"S": "+02:00", "W": "+01:00"}     # DSMR's season letter: summer, winter (CET)
 
 
 def find(readings, name):
