@@ -1,6 +1,7 @@
 # p1dongle. The two commands that matter:
 #   make sim    an emulated meter and the dongle's program, telegrams on localhost:2323 and over MQTT
-#               to a local broker (MQTT=host:port for yours); Ctrl-C stops
+#               to a local broker (MQTT=host:port for yours), the web page on localhost:8080;
+#               Ctrl-C stops
 #   make test   every test, under CPython and MicroPython, in a fresh virtualenv
 #   make bench  how long a frame takes and what it allocates, per interpreter; the whole app's
 #               cost per telegram on the dongle twin
@@ -8,16 +9,20 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+# Home Assistant's HomeWizard client, for the local API's tests (see requirements.txt)
+HOMEWIZARD_VERSION := 10.0.1
+STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)-$(HOMEWIZARD_VERSION)
 
 # The demo capture is encrypted with this key. It is a demo key: never use it on a real meter.
 DEMO_KEY := 0123456789ABCDEF0123456789ABCDEF
 
-.PHONY: test broker twin-deps firmware-unix soak firmware sim bench decrypt-demo mpy clean
+.PHONY: test broker browser twin-deps firmware-unix soak firmware sim bench decrypt-demo mpy clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --ignore-requires-python \
+		python-homewizard-energy==$(HOMEWIZARD_VERSION)
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -27,6 +32,13 @@ broker:
 	@command -v mosquitto >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 		&& (apt-get update -qq && apt-get install -y -qq mosquitto) >/dev/null 2>&1; } \
 		|| echo "mosquitto not installed: the MQTT tests use amqtt"
+
+# The web pages' tests drive a real browser: Debian's chromium (through playwright), installed here
+# when missing and we may (root, as in CI); without it those tests fail and say how to get it.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1; } \
+		|| echo "chromium not installed: the web page tests will fail (apt-get install chromium)"
 
 # The dongle twin: MicroPython's unix port built the way the ESP32 port is, so that every test
 # that runs MicroPython runs what the dongle runs: 32-bit words (small ints up to 2**30, viper on
@@ -88,7 +100,7 @@ firmware: $(MICROPY_GIT_SRC)/.git
 	mkdir -p build && cp $(MICROPY_GIT_SRC)/ports/esp32/build-$(BOARD)/firmware.bin build/firmware-$(BOARD).bin
 	@echo "image: build/firmware-$(BOARD).bin  (tools/flash.py flash --port PORT --image build/firmware-$(BOARD).bin)"
 
-test: $(STAMP) broker $(P1_MICROPYTHON)
+test: $(STAMP) broker browser $(P1_MICROPYTHON)
 	$(BIN)/python -m pytest host_tests
 
 # MQTT=HOST[:PORT] publishes to your broker; by default a local one is started for the demo.

@@ -18,15 +18,25 @@ else:
     from p1dongle import platform_host as platform
 
 
+def settings_at(path):
+    """The settings file (on the dongle: {} when there is none yet, the web page asks for them),
+    the dongle's own defaults (its name) under it, checked."""
+    raw = config.read(path, missing_ok=platform.FIRST_SETUP)
+    cfg = dict(platform.defaults())
+    cfg.update(raw)
+    return raw, config.check(cfg)
+
+
 def main(path):
     try:
-        cfg = config.load(path)
+        raw, cfg = settings_at(path)
         source = platform.make_source(cfg, print)
     except ConfigError as e:
         # Stay up and reachable (REPL, flash.py): a reset would only loop on the same mistake.
         print("p1dongle: " + str(e))
         print("p1dongle: not started; fix the settings (tools/flash.py config) and reset")
         return
+    settings = config.Settings(raw, path)
     platform.start_network(cfg, print)
     status_path = path[:path.rfind("/") + 1] + "p1dongle.status"    # beside the settings
 
@@ -36,10 +46,24 @@ def main(path):
     last = None
     delay = RESTART_S
     while True:
-        app = App(cfg, source, info=platform.info, save_status=save_status)
+        app = App(cfg, source, info=platform.info, save_status=save_status, settings=settings,
+                  serial=platform.serial())
         try:
             asyncio.run(app.run(platform.on_started))
-            return                      # the input ended (a file)
+            if not app.restarting:
+                return                  # the input ended (a file)
+            # New settings from the web page (saved): the dongle starts again with them (its
+            # Wi-Fi too); elsewhere the app does.
+            platform.restart()
+            new_loop()
+            gc.collect()
+            try:
+                raw, cfg = settings_at(path)
+                source = platform.make_source(cfg, print)
+            except ConfigError as e:
+                print("p1dongle: " + str(e))
+                return
+            continue
         except KeyboardInterrupt:
             # Ctrl-C (flash.py does it to change the settings): the app's own clean-up did not
             # run, the interrupt came from inside the loop. Say offline and close, then stop.

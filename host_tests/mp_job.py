@@ -206,6 +206,12 @@ def floats_job(numbers):
     return [json.dumps(float(n)) for n in numbers]
 
 
+def homewizard_job(job):
+    """GET /api/v1/data for each telegram (its readings as the dongle makes them)."""
+    from p1dongle import homewizard
+    return [homewizard.data(dsmr.parse(t.encode()), "home", -61) for t in job["telegrams"]]
+
+
 def main():
     with open(sys.argv[1]) as f:
         job = json.load(f)
@@ -226,6 +232,8 @@ def main():
         result = text_loops_job(job)
     elif kind == "loops":
         result = loops_job(job["cases"])
+    elif kind == "homewizard":
+        result = homewizard_job(job)
     else:
         raise ValueError("unknown job " + kind)
     print(json.dumps(result))

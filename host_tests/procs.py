@@ -82,8 +82,10 @@ def _like_a_terminal():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def sim(*args):
-    return Proc([sys.executable, SIM, *args])
+def sim(*args, env=None):
+    if args and args[0] == "run" and "--http-port" not in args:
+        args += ("--http-port", "0")        # never the fixed 8080: tests run side by side with anything
+    return Proc([sys.executable, SIM, *args], env=env)
 
 
 def micropython_app(micropython, config_path):

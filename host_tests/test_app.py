@@ -148,7 +148,7 @@ def test_the_firmware_app_runs_under_micropython(micropython, tmp_path):
     port = free_port()
     cfg = tmp_path / "p1dongle.json"
     cfg.write_text(json.dumps({"key": KEY_HEX, "source": "tcp:127.0.0.1:%d" % reader.port,
-                               "host": "127.0.0.1", "tcp_port": port, "status_interval": 0}))
+                               "host": "127.0.0.1", "tcp_port": port, "status_interval": 0, "http_port": 0}))
     app = micropython_app(micropython, str(cfg))
     try:
         app.expect(r"plain telegrams on port %d" % port)
@@ -261,7 +261,7 @@ def test_a_port_that_cannot_open_closes_the_other_one_too(tmp_path):
     cap = tmp_path / "capture.bin"
     cap.write_bytes(b"")
     cfg = config.check({"key": KEY_HEX, "source": "file:" + str(cap), "host": "127.0.0.1",
-                        "tcp_port": plain_port, "raw_port": taken.getsockname()[1], "status_interval": 0})
+                        "tcp_port": plain_port, "raw_port": taken.getsockname()[1], "status_interval": 0, "http_port": 0})
     try:
         with pytest.raises(OSError):
             asyncio.run(App(cfg, FileSource(str(cap)), log=lambda m: None).run())

@@ -146,9 +146,11 @@ def test_flash_needs_an_image(tmp_path):
 
 def test_an_esp32_c3_gets_a_uart_it_has(device):
     rc, out, err = flash("config", "--port", device.path, "--chip", "esp32c3", "--wifi", "home",
-                         env={"P1DONGLE_KEY": KEY, "P1DONGLE_WIFI_PASSWORD": "wifi-secret"})
+                         env={"P1DONGLE_KEY": KEY, "P1DONGLE_WIFI_PASSWORD": "wifi-secret",
+                              "P1DONGLE_WEB_PASSWORD": "web-secret"})
     assert rc == 0, err
     with open(os.path.join(device.root, "p1dongle.json")) as f:
         written = json.load(f)
     assert written["uart"] == {"id": 1, "rx": 5} and written["wifi"] == {"ssid": "home", "password": "wifi-secret"}
-    assert "wifi-secret" not in out + err and "Wi-Fi 'home'" in out
+    assert written["web_password"] == "web-secret"
+    assert "wifi-secret" not in out + err and "web-secret" not in out + err and "Wi-Fi 'home'" in out

@@ -426,7 +426,7 @@ def test_discovery_through_the_broker_under_micropython(micropython, broker, tmp
     sub = Subscriber(broker.port)
     cfg = tmp_path / "p1dongle.json"
     cfg.write_text(json.dumps({"key": meter.KEY.hex(), "source": "tcp:127.0.0.1:%d" % reader.port,
-                               "host": "127.0.0.1", "tcp_port": free_port(), "status_interval": 0,
+                               "host": "127.0.0.1", "tcp_port": free_port(), "status_interval": 0, "http_port": 0,
                                "device_id": "mp", "mqtt": {"host": "localhost", "port": broker.port}}))
     # main.py as the dongle runs it, and after it returns the REPL (the process, its sockets) lives on
     repl = tmp_path / "repl.py"

@@ -15,7 +15,7 @@ import paho.mqtt.client as paho
 import pytest
 from conftest import ROOT
 from p1dongle import dsmr
-from procs import SIM, P1Reader, Proc, connect, free_port, micropython_app, read_telegrams, sim
+from procs import P1Reader, connect, free_port, micropython_app, read_telegrams, sim
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 from broker import LocalBroker  # noqa: E402
@@ -214,9 +214,9 @@ def test_wrong_credentials_one_clear_line_backoff_and_no_crash():
     finally:
         app.stop()
     # the right password, from the environment (where it stays out of the shell history)
-    ok = Proc([sys.executable, SIM, "run", "--source", "meter", "--mqtt", "127.0.0.1:%d" % b.port,
-               "--mqtt-user", "meter", "--interval", "0.3", "--tcp-port", "0", "--status-interval", "0"],
-              env={"P1DONGLE_MQTT_PASSWORD": "right-password"})
+    ok = sim("run", "--source", "meter", "--mqtt", "127.0.0.1:%d" % b.port,
+             "--mqtt-user", "meter", "--interval", "0.3", "--tcp-port", "0", "--status-interval", "0",
+             env={"P1DONGLE_MQTT_PASSWORD": "right-password"})
     try:
         ok.expect(r"mqtt mqtt://127.0.0.1:%d: connected" % b.port)
     finally:
@@ -231,7 +231,7 @@ def test_the_mqtt_client_under_micropython(micropython, broker, tmp_path):
     sub = Subscriber(broker.port)
     cfg = tmp_path / "p1dongle.json"
     cfg.write_text(json.dumps({"key": meter.KEY.hex(), "source": "tcp:127.0.0.1:%d" % reader.port,
-                               "host": "127.0.0.1", "tcp_port": free_port(), "status_interval": 0,
+                               "host": "127.0.0.1", "tcp_port": free_port(), "status_interval": 0, "http_port": 0,
                                "device_id": "mp", "mqtt": {"host": "localhost", "port": broker.port}}))
     app = micropython_app(micropython, str(cfg))
     try:
@@ -302,7 +302,7 @@ def test_a_half_open_connection_is_noticed_and_replaced(broker, tmp_path):
     reader = P1Reader()
     cfg = tmp_path / "p1dongle.json"
     cfg.write_text(json.dumps({"key": meter.KEY.hex(), "source": "tcp:127.0.0.1:%d" % reader.port,
-                               "host": "127.0.0.1", "tcp_port": free_port(), "status_interval": 0,
+                               "host": "127.0.0.1", "tcp_port": free_port(), "status_interval": 0, "http_port": 0,
                                "mqtt": {"host": "127.0.0.1", "port": proxy.port, "keepalive": 5}}))
     app = micropython_app(sys.executable, str(cfg))      # main.py under CPython
     try:

@@ -21,13 +21,13 @@ exec(src)
 """
 
 
-def dongle(micropython, tmp_path, inject, port, reader_port):
+def dongle(micropython, tmp_path, inject, port, reader_port, http_port=0):
     with open(os.path.join(FIRMWARE, "main.py")) as f:
         (tmp_path / "main_real.py").write_text(f.read())
     (tmp_path / "run.py").write_text(RUNNER.format(inject=inject, firmware=FIRMWARE))
     (tmp_path / "p1dongle.json").write_text(json.dumps({
         "key": KEY_HEX, "source": "tcp:127.0.0.1:%d" % reader_port, "host": "127.0.0.1", "tcp_port": port,
-        "status_interval": 0}))
+        "status_interval": 0, "http_port": http_port}))
     old = os.getcwd()
     os.chdir(tmp_path)
     try:
@@ -92,13 +92,14 @@ App._event = event
 
 def test_an_error_that_stops_the_app_leaves_its_port_free_for_the_restart(micropython, tmp_path):
     """The RX task dies of a bug after the 2nd telegram: the app closes its clients, its server
-    and its source, main.py starts it again, and it serves on the same port."""
+    and its source, main.py starts it again, and it serves on the same ports (the web page's too)."""
     tgs = telegrams(4)
     reader = P1Reader()
     port = free_port()
-    app = dongle(micropython, tmp_path, A_BUG_ONCE, port, reader.port)
+    http_port = free_port()
+    app = dongle(micropython, tmp_path, A_BUG_ONCE, port, reader.port, http_port)
     try:
-        app.expect(r"plain telegrams on port %d" % port)
+        app.expect(r"plain telegrams on port %d, web page on port %d" % (port, http_port))
         reader.accept()
         client = connect(port)
         app.expect(r"connected \(1 clients\)")
@@ -110,7 +111,7 @@ def test_an_error_that_stops_the_app_leaves_its_port_free_for_the_restart(microp
         client.settimeout(10)
         assert client.recv(100) == b""                   # closed by the stopping app, not left open
         reader.conn.close()
-        app.expect(r"plain telegrams on port %d" % port)  # the same port, at once: no EADDRINUSE
+        app.expect(r"plain telegrams on port %d, web page on port %d" % (port, http_port))  # at once: no EADDRINUSE
         reader.accept()
         client = connect(port)
         app.expect(r"connected \(1 clients\)")

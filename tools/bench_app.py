@@ -85,7 +85,7 @@ async def measure(micropython, heap, frames, with_mqtt, interval=0.02):
     tcp_port = free_port()
     settings = {"key": KEY.hex(), "source": "tcp:127.0.0.1:%d" % server.sockets[0].getsockname()[1],
                 "host": "127.0.0.1", "tcp_port": tcp_port, "status_interval": 0, "max_clients": CLIENTS + 2,
-                "device_id": "bench"}
+                "device_id": "bench", "http_port": free_port()}      # the web server up, as on the dongle
     if broker:
         settings["mqtt"] = {"host": "127.0.0.1", "port": broker.port}
     with open(os.path.join(workdir, "p1dongle.json"), "w") as f:

@@ -12,8 +12,8 @@ and firmware/ frozen in); install compiles firmware/ with mpy-cross for the boar
 what changed over MicroPython's raw REPL (mpremote), then restarts; config checks every setting
 here first (the dongle's own rules) and writes /p1dongle.json; status stops the app for a moment
 to read what is installed, the settings (keys and passwords never shown) and the last status line.
-Secrets can come from $P1DONGLE_KEY, $P1DONGLE_AUTH_KEY, $P1DONGLE_WIFI_PASSWORD and
-$P1DONGLE_MQTT_PASSWORD instead of the command line. Nothing here ever prints a key or a password.
+Secrets can come from $P1DONGLE_KEY, $P1DONGLE_AUTH_KEY, $P1DONGLE_WIFI_PASSWORD,
+$P1DONGLE_MQTT_PASSWORD and $P1DONGLE_WEB_PASSWORD instead of the command line. Nothing here ever prints a key or a password.
 """
 import argparse
 import hashlib
@@ -210,6 +210,9 @@ def settings_from(args):
     auth = args.auth_key or env("P1DONGLE_AUTH_KEY")
     if auth:
         s["auth_key"] = auth
+    web_password = args.web_password or env("P1DONGLE_WEB_PASSWORD")
+    if web_password:
+        s["web_password"] = web_password
     if args.wifi:
         s["wifi"] = {"ssid": args.wifi, "password": args.wifi_password or env("P1DONGLE_WIFI_PASSWORD") or ""}
     if args.mqtt:
@@ -369,6 +372,7 @@ def build_parser():
     c.add_argument("--mqtt", metavar="HOST[:PORT]", help="publish to this MQTT broker")
     c.add_argument("--mqtt-user")
     c.add_argument("--mqtt-password", help="(or $P1DONGLE_MQTT_PASSWORD)")
+    c.add_argument("--web-password", help="asked by the dongle's web page for its settings (or $P1DONGLE_WEB_PASSWORD)")
     c.add_argument("--source", default="uart", help="uart (default) or tcp:HOST:PORT")
     c.add_argument("--tcp-port", type=int, default=23, help="plaintext telegram port (default 23)")
     c.add_argument("--device-id", default="p1dongle", help="name in MQTT topics (default p1dongle)")

@@ -29,6 +29,7 @@ KEY_ENV = "P1DONGLE_KEY"
 DEMO_KEY = "0123456789ABCDEF0123456789ABCDEF"   # the demo meter's key: never a real meter's
 AUTH_KEY_ENV = "P1DONGLE_AUTH_KEY"
 MQTT_PASSWORD_ENV = "P1DONGLE_MQTT_PASSWORD"
+WEB_PASSWORD_ENV = "P1DONGLE_WEB_PASSWORD"
 CHUNK = 4096
 _SEPARATORS = " \t\r\n:,-"
 _HEXDIGITS = "0123456789abcdefABCDEF"
@@ -187,6 +188,8 @@ def cmd_run(args):
         "status_interval": args.status_interval,
         "replay_check": not args.allow_replay,
         "device_id": args.device_id,
+        "http_port": args.http_port if args.http_port >= 0 else None,
+        "web_password": os.environ.get(WEB_PASSWORD_ENV) or None,
     }
     broker = None
     if args.mqtt:
@@ -219,19 +222,21 @@ def cmd_run(args):
 
 
 def _run_with(args, settings):
-    if args.source == "meter":
-        settings["source"] = "tcp:127.0.0.1:1"        # replaced below, once the meter listens
-        if not args.key:
-            args.key = bytes.fromhex(DEMO_KEY)       # the emulated meter's own key
-            settings["key"] = DEMO_KEY
+    if args.settings and os.path.exists(args.settings):
+        # the settings the web page saved last time (the command line's emulated meter still feeds it)
+        try:
+            settings = config.read(args.settings)
+        except ConfigError as e:
+            print("run: " + str(e), file=sys.stderr)
+            return 2
+    store = config.Settings(settings, args.settings)
     try:
-        cfg = config.check(settings)
-        source = None if args.source == "meter" else platform_host.make_source(cfg, _log)
+        cfg, source = _configure(args, store)
     except ConfigError as e:
         print("run: " + str(e), file=sys.stderr)
         return 2
     try:
-        asyncio.run(_run(args, cfg, source))
+        asyncio.run(_run(args, cfg, source, store))
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
     except OSError as e:
@@ -241,10 +246,25 @@ def _run_with(args, settings):
     return 0
 
 
-async def _run(args, cfg, source):
+def _configure(args, store, meter_port=1):
+    """The checked settings and the source from the stored ones; with the emulated meter, the
+    source is it (its port, once it listens). Raises ConfigError."""
+    raw = store.raw
+    if args.source == "meter":
+        raw = dict(raw, source="tcp:127.0.0.1:%d" % meter_port)
+        if not raw.get("key"):
+            raw["key"] = DEMO_KEY                   # the emulated meter's own key
+            args.key = args.key or bytes.fromhex(DEMO_KEY)
+    cfg = config.check(raw)
+    source = None if args.source == "meter" else platform_host.make_source(cfg, _log)
+    return cfg, source
+
+
+async def _run(args, cfg, source, store):
     # `kill`, systemd, docker stop: stop as cleanly as on Ctrl-C.
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
     tasks = []
+    meter_port = None
     if source is None:
         # The emulated meter is a real TCP server, like an Ethernet P1 reader; we connect to it.
         # (key-only mode: the meter still signs with the usual key; the dongle does not check)
@@ -258,11 +278,48 @@ async def _run(args, cfg, source):
         if not listening.done():
             serving.result()                      # what stopped the emulated meter, if it raised
             raise OSError("the emulated meter stopped before it listened")
-        port = listening.result()
-        source = platform_host.make_source(dict(cfg, source="tcp:127.0.0.1:%d" % port), _log)
+        meter_port = listening.result()
+        source = platform_host.make_source(dict(cfg, source="tcp:127.0.0.1:%d" % meter_port), _log)
         _log("emulated meter: %s on 127.0.0.1:%d, a frame every %g s" % (
-            emulator.describe(profile), port, args.interval))
-    app = App(cfg, source, _log)
+            emulator.describe(profile), meter_port, args.interval))
+    dns = None
+    try:
+        while True:
+            app = App(cfg, source, _log, settings=store)
+            if args.setup:
+                dns = dns or _portal(args)
+            if not await _run_app(args, app, dns):
+                break
+            # new settings from the web page: the app starts again with them, as on the dongle
+            try:
+                cfg, source = _configure(args, store, meter_port or 1)
+            except ConfigError as e:
+                _log("run: " + str(e))
+                break
+            if source is None:
+                source = platform_host.make_source(cfg, _log)
+            _log("restarting with the new settings")
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if dns:
+            dns[0].close()
+            dns[1].cancel()
+
+
+def _portal(args):
+    """--setup: the first setup's captive portal, as on the dongle's own access point: a DNS
+    responder answering every name with 127.0.0.1 (on --dns-port), requests sent to the settings."""
+    from p1dongle.captive import DnsResponder
+    dns = DnsResponder("127.0.0.1", _log).open("127.0.0.1", args.dns_port)
+    _log("setup: DNS on 127.0.0.1:%d answers every name with 127.0.0.1" % dns.port)
+    return dns, asyncio.create_task(dns.serve())
+
+
+async def _run_app(args, app, dns):
+    """Run one app until it ends; True when it ended to start again with new settings."""
+    cfg = app.cfg
     done = asyncio.get_running_loop().create_future()
 
     def on_telegram(telegram):
@@ -280,6 +337,11 @@ async def _run(args, cfg, source):
                  (args.meter if args.meter in emulator.PROFILES else "lux") if args.source == "meter" else args.meter)))
         if app.raw:
             _log("raw frames: port %d" % app.raw.port)
+        if app.web:
+            _log("web: http://%s:%d/   (HomeWizard API: http://%s:%d/api/v1/data)" % (
+                host, app.web.port, host, app.web.port))
+            if dns:
+                app.web.setup = "127.0.0.1:%d" % app.web.port
 
     app.subscribers.append(on_telegram)
     runner = asyncio.create_task(app.run(on_started))
@@ -294,10 +356,9 @@ async def _run(args, cfg, source):
             pass
     finally:
         runner.cancel()
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(runner, *tasks, return_exceptions=True)
+        await asyncio.gather(runner, return_exceptions=True)
         _log("status: " + app.status())
+    return app.restarting
 
 
 def cmd_meter(args):
@@ -422,6 +483,16 @@ def build_parser():
                    help="MQTT password (better: $%s, which stays out of your shell history)" % MQTT_PASSWORD_ENV)
     r.add_argument("--device-id", default="p1dongle", metavar="NAME",
                    help="names this dongle in MQTT topics (p1dongle/NAME/...) and Home Assistant (default: p1dongle)")
+    r.add_argument("--http-port", type=int, default=8080, metavar="N",
+                   help="the web page and the HomeWizard API (default: 8080; 0: any free port; -1: off); "
+                        "a password for its settings in $%s" % WEB_PASSWORD_ENV)
+    r.add_argument("--settings", metavar="FILE",
+                   help="settings file the web page saves to and the next run starts from (as the "
+                        "dongle's /p1dongle.json); default: kept in memory")
+    r.add_argument("--setup", action="store_true",
+                   help="act as a dongle in its first setup: every request goes to the settings page, "
+                        "and a DNS responder (--dns-port) answers every name with 127.0.0.1")
+    r.add_argument("--dns-port", type=int, default=0, metavar="N", help="with --setup (default: any free port)")
     r.add_argument("-q", "--quiet", action="store_true", help="no line per telegram")
     r.set_defaults(func=cmd_run, parser=r)
 

@@ -8,7 +8,8 @@ floats, firmware frozen) with `-X heapsize=` the budget (default 96K, a margin b
     served like an Ethernet P1 reader, which the dongle reads over TCP;
   - 7 TCP clients that read every telegram, 1 that never reads (replaced once the dongle drops
     it), and clients that connect and leave (close, reset, or send "status");
-  - MQTT with Home Assistant discovery to a real mosquitto, killed and restarted several times.
+  - MQTT with Home Assistant discovery to a real mosquitto, killed and restarted several times;
+  - the web server: the HomeWizard API polled every second, the status page's requests every 3 s.
 It prints telegrams per client and over MQTT against what the meter sent, MemoryErrors, restarts,
 and the live heap after gc over time (from the dongle's status lines), and exits 1 when a target
 is missed: any MemoryError or restart, a reading client missing a telegram, a heap that grows.
@@ -162,6 +163,7 @@ class Soak:
         self.stalled = 0
         self.broker_restarts = 0
         self.reference = None
+        self.web = {"ok": 0, "bad": 0, "failed": 0}     # web requests answered right, wrong, not at all
 
     # -- the meter ------------------------------------------------------------------------------
 
@@ -247,6 +249,27 @@ class Soak:
             w.close()
             self.churned += 1
 
+    # -- the web page and the local API ---------------------------------------------------------
+
+    async def web_client(self, port, stop):
+        """What a user's tools do: the HomeWizard API polled every second (Home Assistant's
+        integration polls every 5 s), and the status page's two requests every 3 s."""
+        k = 0
+        while not stop.is_set():
+            await asyncio.sleep(1)
+            k += 1
+            paths = ["/api/v1/data"] + (["/api/status", "/api/v1/telegram"] if k % 3 == 0 else [])
+            for path in paths:
+                try:
+                    status, body = await asyncio.wait_for(http_get(port, path), 10)
+                except (OSError, asyncio.TimeoutError, ValueError):
+                    self.web["failed"] += 1
+                    continue
+                good = status == 200 and (path == "/api/v1/telegram" or _json_object(body))
+                if path == "/api/v1/data" and good and self.frames > 4:
+                    good = b'"total_power_import_kwh":' in body
+                self.web["ok" if good else "bad"] += 1
+
     # -- the broker -----------------------------------------------------------------------------
 
     async def broker_outages(self, broker, stop):
@@ -282,9 +305,11 @@ class Soak:
         meter_port = asyncio.get_running_loop().create_future()
         meter_task = asyncio.create_task(self.meter(meter_port, stop))
         tcp_port = free_port()
+        http_port = free_port()
         settings = {"key": KEY.hex(), "source": "tcp:127.0.0.1:%d" % await meter_port, "host": "127.0.0.1",
                     "tcp_port": tcp_port, "status_interval": args.status_interval, "max_clients": READERS + 4,
-                    "device_id": "soak", "mqtt": {"host": "127.0.0.1", "port": broker.port}}
+                    "device_id": "soak", "mqtt": {"host": "127.0.0.1", "port": broker.port},
+                    "http_port": http_port if args.web else None}
         if args.queue_len:
             settings["queue_len"] = args.queue_len
         with open(os.path.join(workdir, "p1dongle.json"), "w") as f:
@@ -308,6 +333,8 @@ class Soak:
             self.start_sending.set()
             tasks.append(asyncio.create_task(self.churn(tcp_port, stop)))
             tasks.append(asyncio.create_task(self.broker_outages(broker, stop)))
+            if args.web:
+                tasks.append(asyncio.create_task(self.web_client(http_port, stop)))
             await asyncio.sleep(args.seconds)
             stop.set()
             await asyncio.sleep(0)
@@ -354,22 +381,50 @@ class Soak:
             "discovery_configs": len(mqtt.configs),
             "broker_restarts": self.broker_restarts, "stalled_clients": self.stalled, "churned_clients": self.churned,
             "memory_errors": console.memory_errors, "restarts": console.restarts,
+            "memory_lines": [line for line in console.lines if line and ("out of memory" in line or "MemoryError" in line)],
+            "web_requests_ok": self.web["ok"], "web_requests_bad": self.web["bad"],
+            "web_requests_failed": self.web["failed"], "web": self.args.web,
             "heap_used_kb": heap,
         }
         # The heap is flat when the second half of the run holds no more than the first: compared
-        # by their medians, since a reconnect (discovery made anew) peaks for a moment in either.
+        # by their floors (what is live with nothing in flight), since what is in flight when a
+        # sample is taken (a reconnect's discovery, a web request) lifts single samples in either.
         half = sorted(kb for t, kb in heap if t > elapsed / 2)
         first = sorted(kb for t, kb in heap if t <= elapsed / 2)
         r["heap_first_half_max_kb"] = first[-1] if first else None
         r["heap_second_half_max_kb"] = half[-1] if half else None
         r["heap_first_half_median_kb"] = first[len(first) // 2] if first else None
         r["heap_second_half_median_kb"] = half[len(half) // 2] if half else None
-        r["heap_flat"] = bool(first and half and half[len(half) // 2] <= first[len(first) // 2] + 2.0)
+        r["heap_first_half_min_kb"] = first[0] if first else None
+        r["heap_second_half_min_kb"] = half[0] if half else None
+        r["heap_flat"] = bool(first and half and half[0] <= first[0] + 2.0)
         r["ok"] = (r["memory_errors"] == 0 and r["restarts"] == 0 and all(r["readers_exact"]) and len(ref) > 0
                    and r["heap_flat"] and r["mqtt_telegrams_genuine"] == r["mqtt_telegrams"] > 0
-                   and r["mqtt_bad_states"] == 0)
+                   and r["mqtt_bad_states"] == 0
+                   and (not self.args.web or (r["web_requests_ok"] > 0 and r["web_requests_bad"] == 0
+                                              and r["web_requests_failed"] == 0)))
         r["console_tail"] = console.tail(12)
         return r
+
+
+async def http_get(port, path):
+    """(status, body) of GET path on 127.0.0.1:port: a plain HTTP/1.0 client, as small as the
+    tools that poll a P1 meter."""
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        w.write(("GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" % path).encode())
+        data = await r.read()
+    finally:
+        w.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+def _json_object(body):
+    try:
+        return isinstance(json.loads(body), dict)
+    except ValueError:
+        return False
 
 
 def print_report(r):
@@ -382,14 +437,20 @@ def print_report(r):
     print("  MQTT: %d telegrams (%d genuine), %d states (%d bad), %d discovery configs; broker restarted %d times"
           % (r["mqtt_telegrams"], r["mqtt_telegrams_genuine"], r["mqtt_states"], r["mqtt_bad_states"],
              r["discovery_configs"], r["broker_restarts"]))
+    if r["web"]:
+        print("  web: %d requests answered (%d wrong, %d not answered)" % (
+            r["web_requests_ok"], r["web_requests_bad"], r["web_requests_failed"]))
     print("  MemoryErrors: %d, restarts: %d" % (r["memory_errors"], r["restarts"]))
+    for line in r["memory_lines"][:10]:
+        print("    " + line)
     heap = r["heap_used_kb"]
     if heap:
         step = max(1, len(heap) // 12)
         print("  live heap after gc (KB used at second): " + ", ".join("%.1f@%d" % (kb, t) for t, kb in heap[::step]))
-    print("  heap flat: %s (median %s KB in the first half, %s KB in the second; peaks %s and %s KB)" % (
-        r["heap_flat"], r["heap_first_half_median_kb"], r["heap_second_half_median_kb"],
-        r["heap_first_half_max_kb"], r["heap_second_half_max_kb"]))
+    print("  heap flat: %s (floor %s KB in the first half, %s KB in the second; medians %s and %s KB; peaks %s "
+          "and %s KB)" % (r["heap_flat"], r["heap_first_half_min_kb"], r["heap_second_half_min_kb"],
+                          r["heap_first_half_median_kb"], r["heap_second_half_median_kb"],
+                          r["heap_first_half_max_kb"], r["heap_second_half_max_kb"]))
     print("soak: %s" % ("held" if r["ok"] else "FAILED"))
     if not r["ok"]:
         print("  last lines of the dongle's console:\n    " + r["console_tail"].replace("\n", "\n    "))
@@ -405,6 +466,8 @@ def main(argv=None):
     p.add_argument("--micropython", default=TWIN, help="the interpreter (default: the dongle twin)")
     p.add_argument("--queue-len", type=int, default=0, help="the dongle's queue_len setting (default: its own)")
     p.add_argument("--find-min", action="store_true", help="step the heap down from 96K: the smallest that holds")
+    p.add_argument("--no-web", dest="web", action="store_false",
+                   help="without the web server (default: on, the HomeWizard API polled every second)")
     p.add_argument("--json", help="write the figures here")
     p.add_argument("-v", "--verbose", action="store_true", help="echo the dongle's console")
     args = p.parse_args(argv)

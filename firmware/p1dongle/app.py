@@ -18,7 +18,7 @@ from .tcpserver import TcpServer
 
 
 class App:
-    def __init__(self, cfg, source, log=print, info=None, save_status=None):
+    def __init__(self, cfg, source, log=print, info=None, save_status=None, settings=None, serial=None):
         self.cfg = cfg
         self.source = source
         self.log = log
@@ -39,6 +39,12 @@ class App:
                                    queue_len=m["queue_len"], log=log, on_connect=self._mqtt_connected)
             self.mqtt_out = MqttOutput(self.mqtt, prefix, m["discovery_prefix"], cfg["device_id"], log,
                                        model=cfg.get("model", "p1dongle"))
+        self.web = None           # the web page and the local API: with the settings it edits
+        if settings is not None and cfg.get("http_port") is not None:
+            from .web import Web
+            self.web = Web(self, settings, serial or "000000000000", log)
+        self.restarting = False   # the settings changed: run() ends, main.py starts it again
+        self._rx_task = None
         self.telegram = None      # the latest telegram passed on, and its readings once made
         self._readings = None
         self._rxbuf = bytearray(1024)  # every read from the meter lands here: no allocation per read
@@ -74,7 +80,8 @@ class App:
     def lost_to_memory(self):
         """MemoryErrors so far: each cost one frame, one output of one telegram, or one MQTT
         connection; none stopped the app."""
-        return self.memory_errors + self.pipeline.memory_errors + (self.mqtt.memory_errors if self.mqtt else 0)
+        return (self.memory_errors + self.pipeline.memory_errors + (self.mqtt.memory_errors if self.mqtt else 0)
+                + (self.web.http.memory_errors if self.web else 0))
 
     def _clients(self):
         return len(self.plain.clients) + (len(self.raw.clients) if self.raw else 0)
@@ -104,9 +111,12 @@ class App:
         await self.plain.start(cfg["host"], cfg["tcp_port"])
         if self.raw:
             await self.raw.start(cfg["host"], cfg["raw_port"])
-        self.log("p1dongle: reading %s; plain telegrams on port %d%s%s" % (
+        if self.web:
+            await self.web.start(cfg["host"], cfg["http_port"])
+        self.log("p1dongle: reading %s; plain telegrams on port %d%s%s%s" % (
             self.source.describe(), self.plain.port,
             ", raw frames on port %d" % self.raw.port if self.raw else "",
+            ", web page on port %d" % self.web.port if self.web else "",
             "" if cfg["key"] else " (no key: plain DSMR meters only)"))
 
     async def run(self, on_started=None):
@@ -125,10 +135,17 @@ class App:
         ticker = asyncio.create_task(self._status_loop()) if self.cfg["status_interval"] else None
         mqtt = asyncio.create_task(self.mqtt.run()) if self.mqtt else None
         watch = asyncio.create_task(self._watch_meter()) if self.mqtt else None
+        self._rx_task = asyncio.create_task(self._rx())
         try:
-            await self._rx()
-            await self.drain()
+            try:
+                await self._rx_task
+            except asyncio.CancelledError:
+                if not self.restarting:
+                    raise
+            if not self.restarting:
+                await self.drain()
         finally:
+            self._rx_task.cancel()
             if ticker:
                 ticker.cancel()
             if watch:
@@ -151,7 +168,19 @@ class App:
         await self.plain.stop()
         if self.raw:
             await self.raw.stop()
+        if self.web:
+            await self.web.stop()
         await self.source.close()
+
+    def restart_soon(self):
+        """New settings: end run() once the answer that says so has gone out."""
+        asyncio.create_task(self._restart())
+
+    async def _restart(self):
+        await asyncio.sleep(0.5)
+        self.restarting = True
+        if self._rx_task is not None:
+            self._rx_task.cancel()
 
     def receiving(self):
         """The receive task is running (the watchdog feeds only then)."""
@@ -179,6 +208,7 @@ class App:
                 pipe.push(self._rxbuf, now, n)
             except MemoryError:
                 self.memory_errors += 1     # the pipeline keeps its own; this is a last guard
+                self._say("p1dongle: out of memory while reading")
             if self.lost_to_memory() != before:
                 self._relieve()
 
@@ -193,10 +223,20 @@ class App:
             self.mqtt.shed()
         gc.collect()
 
+    def _say(self, line):
+        # one line for a MemoryError, if even that fits (the counters say it anyway)
+        try:
+            self.log(line)
+        except MemoryError:
+            pass
+
     def readings(self):
-        """The latest telegram's readings [(row, value)], or None before the first telegram."""
+        """The latest telegram's readings [(row, value)], or None before the first telegram. Those
+        of a DSMR telegram are parsed for the asker and not kept: the web page asks a few times a
+        minute, and readings kept until the next telegram (some 50 small objects) broke the heap
+        up around the telegrams' 1-2 KB blocks (`make soak`: MemoryErrors)."""
         if self._readings is None and self.telegram is not None:
-            self._readings = dsmr.parse(self.telegram)
+            return dsmr.parse(self.telegram)
         return self._readings
 
     def _mqtt_telegram(self, telegram):
@@ -208,6 +248,7 @@ class App:
         except MemoryError:
             self.memory_errors += 1         # this output loses this telegram; the next one comes
             self._relieve()
+            self._say("p1dongle: out of memory, an output lost a telegram")
         except Exception as e:   # noqa: BLE001 - a broken output must not stop the meter
             self.log("p1dongle: output failed: %r" % e)
 
@@ -244,6 +285,7 @@ class App:
                 self.mqtt_out.check()
             except MemoryError:
                 self.memory_errors += 1
+                self._say("p1dongle: out of memory in the meter's watch")
 
     async def _status_loop(self):
         while True:
@@ -252,6 +294,7 @@ class App:
                 self._report()
             except MemoryError:
                 self.memory_errors += 1     # this status line is lost; the next one comes
+                self._say("p1dongle: out of memory, a status line lost")
 
     def _report(self):
         line = self.status()

@@ -5,7 +5,8 @@
 #   const        - micropython.const folds constants at compile time; a no-op on CPython
 #   aes_ecb(key) - an AES-128 block encryptor with encrypt(src, dst) over whole blocks:
 #                  cryptolib (hardware AES on the ESP32) or the `cryptography` package
-#   ticks_ms / ticks_diff - a wrapping millisecond clock and the difference of two readings
+#   ticks_ms / ticks_diff / ticks_add - a wrapping millisecond clock, the difference of two
+#                  readings, a reading moved by some milliseconds
 #   sleep_ms(ms)  - asyncio sleep in milliseconds
 #   wait_for(aw, s) - await with a timeout (asyncio.TimeoutError); CPython 3.11's own wait_for can
 #                  swallow a cancellation that races with the result, and then Ctrl-C hangs
@@ -17,6 +18,7 @@
 #   listening_port(server, port) - the port an asyncio server listens on (port 0: the one picked)
 #   stream_readinto(reader, buf) - read what is there into buf, return how many bytes (0: closed);
 #                  CPython's StreamReader has no readinto
+#   udp_recvfrom(sock, n) - await a datagram on a non-blocking UDP socket: (data, address)
 #   resolve(host, port) - a host name looked up once to an IPv4 address string (the address as
 #                  given when it is one, or when the lookup fails): MicroPython's lookup blocks the
 #                  event loop, so callers do it once, not on every connection attempt
@@ -36,6 +38,7 @@ MICROPYTHON = sys.implementation.name == "micropython"
 if MICROPYTHON:
     from micropython import const
     import asyncio
+    import errno
     import time
     try:
         import cryptolib
@@ -56,6 +59,7 @@ if MICROPYTHON:
 
     ticks_ms = time.ticks_ms
     ticks_diff = time.ticks_diff
+    ticks_add = time.ticks_add
     sleep_ms = asyncio.sleep_ms
     wait_for = asyncio.wait_for
 
@@ -89,6 +93,18 @@ if MICROPYTHON:
         except Exception:   # noqa: BLE001 - already closed or reset
             pass
 
+    def udp_recvfrom(sock, n):
+        # Awaited like MicroPython's own stream reads: a generator that parks on the event loop's
+        # poll until the (non-blocking) socket has a datagram.
+        while True:
+            try:
+                return sock.recvfrom(n)
+            except OSError as e:
+                if e.errno != errno.EAGAIN:     # nothing yet: wait for it
+                    raise
+            # (what asyncio's own StreamReader.read does; the ESP32 stubs do not know asyncio.core)
+            yield asyncio.core._io_queue.queue_read(sock)   # type: ignore[attr-defined]
+
 else:
     import asyncio
     import time
@@ -109,6 +125,9 @@ else:
 
     def ticks_diff(a, b):
         return a - b
+
+    def ticks_add(t, ms):
+        return t + ms
 
     async def sleep_ms(ms):
         await asyncio.sleep(ms / 1000)
@@ -143,6 +162,9 @@ else:
     def print_exception(e):
         import traceback
         traceback.print_exception(type(e), e, e.__traceback__)
+
+    async def udp_recvfrom(sock, n):
+        return await asyncio.get_running_loop().sock_recvfrom(sock, n)
 
     async def close_stream(writer):
         # close() would first flush what a stalled client never reads; abort() drops it.

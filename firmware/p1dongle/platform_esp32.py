@@ -8,8 +8,12 @@ import network
 import os
 from machine import UART, Pin
 
+from .compat import ticks_add, ticks_diff, ticks_ms
 from .errors import ConfigError
 from .sources import parse_source
+from .wifiplan import WifiPlan, name
+
+FIRST_SETUP = True      # no settings file yet: the web page (on its own access point) asks for them
 
 _PARITY = {None: None, "even": 0, "odd": 1}
 
@@ -57,18 +61,48 @@ def make_source(cfg, log=print):
     return parse_source(cfg["source"], log)
 
 
+def _mac():
+    return network.WLAN(network.STA_IF).config("mac")
+
+
+def defaults():
+    """What the dongle calls itself unless told otherwise: p1dongle-XXXX (from its MAC)."""
+    return {"device_id": name(_mac())}
+
+
+def serial():
+    return "".join("%02x" % b for b in _mac())
+
+
+def restart():
+    machine.reset()
+
+
 def start_network(cfg, log=print):
-    """Start joining the Wi-Fi and say why the dongle last reset; the UART and the app run meanwhile."""
-    log("p1dongle: reset cause: " + _RESET_CAUSES.get(machine.reset_cause(), "unknown"))
+    """Start joining the Wi-Fi and say why the dongle last reset; the UART and the app run meanwhile.
+    The dongle's name is its host name (mDNS: p1dongle-XXXX.local)."""
+    log("p1dongle: reset cause: " + reset_cause())
+    try:
+        network.hostname(name(_mac()))
+    except (AttributeError, OSError, ValueError) as e:
+        log("p1dongle: host name not set: %r" % e)
     wifi = cfg["wifi"]
-    if not wifi:
-        log("p1dongle: no wifi settings; serving nothing until they are set")
-        return
     wlan = network.WLAN(network.STA_IF)
     wlan.active(True)
+    if not wifi:
+        log("p1dongle: no wifi settings: join the dongle's own network %s and open http://%s/"
+            % (name(_mac()), AP_IP))
+        return
     if not wlan.isconnected():
         wlan.connect(wifi["ssid"], wifi.get("password", ""))
     log("p1dongle: joining Wi-Fi %s" % wifi["ssid"])
+
+
+AP_IP = "192.168.4.1"   # the ESP32's access point's own address (its DHCP hands out the rest)
+
+
+def reset_cause():
+    return _RESET_CAUSES.get(machine.reset_cause(), "unknown")
 
 
 _RESET_CAUSES = {
@@ -86,7 +120,7 @@ def info():
             rssi = wlan.status("rssi")
         except (OSError, ValueError):
             pass
-    return {"wifi_rssi": rssi}
+    return {"wifi_rssi": rssi, "reset_cause": reset_cause()}
 
 
 _wdt = [None]  # type: list  # the hardware watchdog, once started (it cannot be stopped)
@@ -105,7 +139,7 @@ def load_status(path):
 def on_started(app):
     """Tasks the dongle runs beside the app: keep Wi-Fi up, and the hardware watchdog. Made for
     every start: after an error main.py drops every task the old app left (compat.new_loop)."""
-    asyncio.create_task(_keep_wifi(app.cfg, app.log))
+    asyncio.create_task(_keep_wifi(app))
     asyncio.create_task(_watchdog(app))
 
 
@@ -117,18 +151,36 @@ def wait(seconds):
         time.sleep(1)
 
 
-async def _keep_wifi(cfg, log):
+async def _keep_wifi(app):
     # Rejoin with backoff (5 s doubling to 5 min) when the access point goes away; the UART and the
     # TCP server keep running all along, MQTT reconnects by itself once the network is back.
-    wifi = cfg["wifi"]
-    if not wifi:
-        return
+    # Without Wi-Fi settings, or off the network for 5 minutes, the dongle opens its own access
+    # point with the captive portal (wifiplan.py); joining the network closes it. Checked every
+    # 5 s, whatever the backoff, so the access point comes when it is due.
+    wifi = app.cfg["wifi"]
+    log = app.log
     wlan = network.WLAN(network.STA_IF)
+    plan = WifiPlan(wifi["ssid"] if wifi else None, ticks_ms())
+    portal = None
     delay = 5
+    next_try = ticks_add(ticks_ms(), delay * 1000)
     while True:
-        await asyncio.sleep(delay)
-        if wlan.isconnected():
+        connected = wlan.isconnected()
+        now = ticks_ms()
+        want = plan.access_point(connected, now)
+        try:
+            if want and portal is None:
+                portal = _open_portal(app)
+            elif not want and portal is not None:
+                _close_portal(app, portal)
+                portal = None
+        except OSError as e:        # the radio refused: tried again in 5 s
+            log("p1dongle: access point: %r" % e)
+        await asyncio.sleep(5)
+        if not wifi or connected:
             delay = 5
+            continue
+        if ticks_diff(ticks_ms(), next_try) < 0:
             continue
         log("p1dongle: Wi-Fi %s lost, rejoining (next try in %d s)" % (wifi["ssid"], min(delay * 2, 300)))
         try:
@@ -137,6 +189,31 @@ async def _keep_wifi(cfg, log):
         except OSError as e:
             log("p1dongle: Wi-Fi: %r" % e)
         delay = min(delay * 2, 300)
+        next_try = ticks_add(ticks_ms(), delay * 1000)
+
+
+def _open_portal(app):
+    from .captive import DnsResponder
+    ap = network.WLAN(network.AP_IF)
+    ap.active(True)
+    ap.config(essid=name(_mac()), authmode=network.AUTH_OPEN)
+    ip = ap.ifconfig()[0]
+    dns = DnsResponder(ip, app.log).open("0.0.0.0", 53)
+    task = asyncio.create_task(dns.serve())
+    if app.web:
+        app.web.setup = ip
+    app.log("p1dongle: access point %s open: join it and open http://%s/settings" % (name(_mac()), ip))
+    return ap, dns, task
+
+
+def _close_portal(app, portal):
+    ap, dns, task = portal
+    task.cancel()
+    dns.close()
+    ap.active(False)
+    if app.web:
+        app.web.setup = None
+    app.log("p1dongle: on the network again: access point closed")
 
 
 async def _watchdog(app, timeout_ms=30000):

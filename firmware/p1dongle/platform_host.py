@@ -17,6 +17,22 @@ def make_source(cfg, log=print):
     return parse_source(text, log)
 
 
+FIRST_SETUP = False     # a missing settings file is a mistake here (the dongle asks for them)
+
+
+def defaults():
+    return {}
+
+
+def serial():
+    # a PC is no HomeWizard: a fixed serial, as twelve hex digits like a MAC address
+    return "000000000000"
+
+
+def restart():
+    """New settings: on a PC the app starts again in the same process (main.py, sim.py)."""
+
+
 def start_network(cfg, log=print):
     pass
 

@@ -1,0 +1,204 @@
+# The dongle's web page and local API (on httpd.py, the app's event loop, beside the TCP ports
+# and MQTT):
+#
+#   GET  /                  the status page: the meter's latest values, the dongle's counters, the
+#                           latest telegram, refreshed every 3 s          (pages.py)
+#   GET  /settings          the settings page
+#   GET  /api/status        what the status page shows, as JSON
+#   GET  /api/settings      the settings without their secrets, and which secrets are set
+#   POST /api/settings      changes (JSON, as in the settings file): checked, saved, then the app
+#                           restarts with them; a bad value: 400 and its one line, nothing changed
+#   GET  /api/backup        the settings file without its secrets (a download)
+#   POST /api/restore       a backup: its settings, the secrets kept; saved, restart
+#   GET  /api, /api/v1/data, /api/v1/telegram   the HomeWizard v1 local API (homewizard.py)
+#
+# With a web_password the settings want it (HTTP Basic, any user name); with web_private every
+# page does. While the dongle is its own access point (first setup), the phones' connectivity
+# checks and any request for another host are sent to the settings page (captive.py answers
+# their DNS). No key or password is ever in an answer.
+import hashlib
+import json
+from binascii import a2b_base64
+
+from . import VERSION, config, homewizard, meters, pages
+from .compat import loops
+from .errors import ConfigError
+from .httpd import HttpServer, Response, redirect
+from .reading import exact, identifier
+
+_JSON = "application/json"
+_HTML = "text/html; charset=utf-8"
+_PRIVATE = ("/settings", "/api/settings", "/api/backup", "/api/restore")
+# The paths the phones' and browsers' connectivity checks fetch (Android, Apple, Windows, Firefox,
+# GNOME, KDE): answered with a redirect to the settings page while the access point is up.
+PROBES = ("/generate_204", "/gen_204", "/hotspot-detect.html", "/library/test/success.html",
+          "/connecttest.txt", "/ncsi.txt", "/redirect", "/success.txt", "/canonical.html",
+          "/check_network_status.txt", "/nm", "/kdeconnectivitycheck")
+
+
+class Web:
+    """The web server of an App (its readings, counters, restart) and its Settings."""
+
+    def __init__(self, app, settings, serial="000000000000", log=print):
+        self.app = app
+        self.settings = settings
+        self.serial = serial
+        self.log = log
+        self.setup = None               # while the access point is up: its address ("ip" or
+                                        # "ip:port"), where every request is sent
+        self.http = HttpServer(self.handle, log=log)
+        self.routes = {
+            ("GET", "/"): self._status_page, ("GET", "/settings"): self._settings_page,
+            ("GET", "/style.css"): self._style, ("GET", "/api/status"): self._status,
+            ("GET", "/api/settings"): self._get_settings, ("POST", "/api/settings"): self._post_settings,
+            ("GET", "/api/backup"): self._backup, ("POST", "/api/restore"): self._restore,
+            ("GET", "/api"): self._hw_device, ("GET", "/api/v1/data"): self._hw_data,
+            ("GET", "/api/v1/telegram"): self._hw_telegram,
+        }
+
+    @property
+    def port(self):
+        return self.http.port
+
+    async def start(self, host, port):
+        await self.http.start(host, port)
+
+    async def stop(self):
+        await self.http.stop()
+
+    def handle(self, req):
+        if self.setup is not None and _redirected(req, self.setup):
+            return redirect("http://%s/settings" % self.setup)
+        if not self._allowed(req):
+            return Response("the password for the dongle's settings, please\n", 401,
+                            headers={"WWW-Authenticate": 'Basic realm="p1dongle"'})
+        method = "GET" if req.method == "HEAD" else req.method
+        page = self.routes.get((method, req.path))
+        if page is not None:
+            return page(req)
+        if (("GET" if method == "POST" else "POST"), req.path) in self.routes:
+            return Response("method not allowed\n", 405)
+        return Response("not found\n", 404)
+
+    def _allowed(self, req):
+        password = self.settings.raw.get("web_password")
+        if not password or not (self.settings.raw.get("web_private") or req.path in _PRIVATE):
+            return True
+        return _authorized(req.headers.get("authorization"), password)
+
+    # -- the pages -------------------------------------------------------------------------------
+
+    def _status_page(self, req):
+        return Response(pages.STATUS, content_type=_HTML)
+
+    def _settings_page(self, req):
+        return Response(pages.SETTINGS, content_type=_HTML)
+
+    def _style(self, req):
+        return Response(pages.STYLE, content_type="text/css", headers={"Cache-Control": "max-age=3600"})
+
+    def _status(self, req):
+        return Response(self._status_pieces(), content_type=_JSON)
+
+    def _status_pieces(self):
+        # the answer a piece at a time (each is sent as it comes): no block of the heap need hold
+        # all of it
+        app = self.app
+        readings = app.readings()
+        yield '{"device_id":%s,"version":"%s","values":[' % (json.dumps(app.cfg["device_id"]), VERSION)
+        meter = ""
+        when = ""
+        if readings:
+            meter = identifier(readings) or ""
+            first = True
+            for row, value in readings:
+                if isinstance(value, tuple):
+                    yield '%s[%s,%s,"%s",%s]' % ("" if first else ",", json.dumps(row[1]), json.dumps(row[2]),
+                                                 exact(value[0], value[1]), json.dumps(value[2]))
+                    first = False
+                elif row[1] == "powerTs":
+                    when = value
+        d = app.diagnostics()
+        d["mqtt"] = ("connected" if app.mqtt.connected else "down") if app.mqtt else "off"
+        yield '],"meter":%s,"time":%s,"status":%s' % (json.dumps(meter), json.dumps(when), json.dumps(d))
+        yield ',"line":%s}' % json.dumps(app.status())
+
+    # -- the settings ----------------------------------------------------------------------------
+
+    def _get_settings(self, req):
+        settings, secrets = config.public(self.settings.raw)
+        return Response(json.dumps({"settings": settings, "secrets": secrets, "meters": meters.names(),
+                                    "defaults": {"tcp_port": config.DEFAULTS["tcp_port"]},
+                                    "setup": self.setup is not None}), content_type=_JSON)
+
+    def _post_settings(self, req):
+        return self._change(req, config.edit)
+
+    def _restore(self, req):
+        return self._change(req, config.restore)
+
+    def _change(self, req, how):
+        try:
+            changes = json.loads(req.body.decode()) if req.body else None
+        except (ValueError, UnicodeError):
+            return _error("the settings must be JSON")
+        try:
+            raw = how(self.settings.raw, changes)
+        except ConfigError as e:
+            return _error(str(e))            # config's messages never hold a key or a password
+        try:
+            self.settings.save(raw)
+        except OSError as e:
+            return _error("the settings could not be saved: %s" % e, 500)
+        self.log("p1dongle: settings changed on the web page; restarting")
+        self.app.restart_soon()
+        return Response('{"message":"Saved. The dongle restarts with the new settings."}', content_type=_JSON)
+
+    def _backup(self, req):
+        settings, _ = config.public(self.settings.raw)
+        return Response(json.dumps(settings), content_type=_JSON,
+                        headers={"Content-Disposition": 'attachment; filename="p1dongle-settings.json"'})
+
+    # -- the HomeWizard API ----------------------------------------------------------------------
+
+    def _hw_device(self, req):
+        return Response(homewizard.device(self.serial), content_type=_JSON)
+
+    def _hw_data(self, req):
+        wifi = self.settings.raw.get("wifi")
+        ssid = wifi.get("ssid", "") if isinstance(wifi, dict) else ""
+        rssi = self.app.info().get("wifi_rssi") if self.app.info else None
+        return Response(homewizard.pieces(self.app.readings(), ssid, rssi), content_type=_JSON)
+
+    def _hw_telegram(self, req):
+        telegram = self.app.telegram
+        if telegram is None:
+            return Response("no telegram yet\n", 503)
+        # the telegram itself, not a copy (what the socket does not take at once the stream keeps)
+        return Response(memoryview(telegram), content_type="text/plain; charset=ascii")
+
+
+def _error(text, status=400):
+    return Response(json.dumps({"error": text}), status, _JSON)
+
+
+def _redirected(req, setup):
+    # the connectivity checks, and a request for any other host: the phone shows the settings
+    ip = setup.split(":")[0]
+    host = req.headers.get("host", ip).split(":")[0]
+    return req.path in PROBES or (host != ip and not host.endswith(".local"))
+
+
+def _authorized(header, password):
+    """HTTP Basic, any user name, the password compared as digests in constant time (the same
+    length whatever was typed)."""
+    if not header or not header.startswith("Basic "):
+        return False
+    try:
+        given = a2b_base64(header[6:].strip())
+    except ValueError:
+        return False
+    colon = given.find(b":")
+    given = hashlib.sha256(given[colon + 1:] if colon >= 0 else b"").digest()
+    wanted = hashlib.sha256(password.encode()).digest()
+    return loops.equal(given, 0, wanted, 0, 32)

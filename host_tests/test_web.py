@@ -1,0 +1,397 @@
+"""The dongle's web server as its users' software reads it, against `tools/sim.py run` (the same
+firmware modules as the dongle) and the dongle twin's main.py:
+
+- the HomeWizard v1 API, read by python-homewizard-energy (the client Home Assistant's HomeWizard
+  integration runs): the device, and every field equal to the telegram's value as dsmr_parser
+  reads that telegram;
+- the settings: secrets never in an answer, a bad value refused with its line and nothing saved,
+  a good one saved to the settings file and the app restarted with it, backup and restore, the
+  web password;
+- clients that stall, send garbage or too much never hold up the meter side or the next request.
+"""
+import asyncio
+import base64
+import datetime
+import http.client
+import json
+import os
+import socket
+import sys
+from decimal import Decimal
+
+import aiohttp
+import meter
+import pytest
+from dsmr_parser import telegram_specifications
+from dsmr_parser.parsers import TelegramParser
+from homewizard_energy import HomeWizardEnergyV1, has_v2_api
+from homewizard_energy.errors import RequestError, UnsupportedError
+from procs import P1Reader, connect, free_port, micropython_app, read_telegrams, sim
+
+KEY_HEX = meter.KEY.hex().upper()
+
+
+class Dongle:
+    """tools/sim.py run reading the test's P1 reader (a TCP server it connects to), its web server
+    and plain-telegram port on free ports, its settings in a file."""
+
+    def __init__(self, tmp_path, env=None):
+        self.settings_file = tmp_path / "p1dongle.json"
+        self.reader = P1Reader()
+        self.proc = sim("run", "--source", "tcp:127.0.0.1:%d" % self.reader.port, "--key", KEY_HEX,
+                        "--tcp-port", "0", "--http-port", "0", "--status-interval", "0",
+                        "--settings", str(self.settings_file), env=env)
+        self.started()
+        self.counter = 0
+
+    def started(self):
+        m = self.proc.expect(r"plain telegrams on port (\d+), web page on port (\d+)")
+        self.tcp_port, self.port = int(m.group(1)), int(m.group(2))
+        if self.reader.conn is not None:
+            self.reader.conn.close()                # the app before the restart's
+        self.reader.accept()
+
+    def send(self, telegram):
+        """One telegram, encrypted as the meter does; returns once the app has published it."""
+        self.counter += 1
+        self.reader.send(meter.frame(telegram, counter=self.counter))
+        self.proc.expect(r"telegram \d+: %d bytes" % len(telegram))
+
+    def close(self):
+        self.proc.stop()
+        self.reader.close()
+
+
+@pytest.fixture
+def dongle(tmp_path):
+    d = Dongle(tmp_path)
+    yield d
+    d.close()
+
+
+def request(port, method, path, body=None, headers=None):
+    """(status, headers, body bytes) of one request; every body is kept in SEEN for the check
+    that no secret is ever in one."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+    finally:
+        c.close()
+    SEEN.append(data)
+    return r.status, dict((k.lower(), v) for k, v in r.getheaders()), data
+
+
+def get_json(port, path, headers=None):
+    status, _, body = request(port, "GET", path, headers=headers)
+    assert status == 200, (path, status, body)
+    return json.loads(body)
+
+
+def post_json(port, path, value, headers=None):
+    status, _, body = request(port, "POST", path, json.dumps(value).encode(),
+                              dict({"Content-Type": "application/json"}, **(headers or {})))
+    return status, json.loads(body)
+
+
+SEEN = []
+
+
+def homewizard(port, *calls):
+    """What python-homewizard-energy's HomeWizardEnergyV1 returns for each call (a method name),
+    in one session, as Home Assistant's integration makes them."""
+    async def main():
+        async with aiohttp.ClientSession() as session:
+            api = HomeWizardEnergyV1("127.0.0.1:%d" % port, clientsession=session)
+            out = []
+            for name in calls:
+                try:
+                    out.append(await getattr(api, name)())
+                except (UnsupportedError, RequestError) as e:
+                    out.append(e)
+            return out
+    return asyncio.run(main())
+
+
+# -- the HomeWizard API ---------------------------------------------------------------------------
+
+def parsed(telegram):
+    """The telegram as dsmr_parser (Home Assistant's DSMR integration) reads it, independent of the
+    dongle's own reading of it."""
+    spec = {b"/FLU": telegram_specifications.BELGIUM_FLUVIUS,
+            b"/Lux": telegram_specifications.LUXEMBOURG_SMARTY}.get(telegram[:4], telegram_specifications.V5)
+    return TelegramParser(spec).parse(telegram.decode())
+
+
+def kwh(obj):
+    return float(obj.value)
+
+
+def test_homewizard_reads_a_dutch_meter_as_from_a_homewizard_p1(dongle):
+    t = meter.NL_TELEGRAM
+    before = homewizard(dongle.port, "measurement", "telegram")
+    assert before[0].energy_import_kwh is None                      # nothing before the first telegram
+    assert isinstance(before[1], Exception)
+    dongle.send(t)
+    device, m, telegram, combined = homewizard(dongle.port, "device", "measurement", "telegram", "combined")
+    p = parsed(t)
+
+    assert device.product_type == "HWE-P1" and device.api_version.major == 1
+    assert device.model_name == "Wi-Fi P1 Meter" and device.serial == "000000000000"
+    assert telegram == t.decode()
+    # every field Home Assistant's HomeWizard sensors read, equal to the telegram
+    assert m.energy_import_t1_kwh == kwh(p.ELECTRICITY_USED_TARIFF_1)
+    assert m.energy_import_t2_kwh == kwh(p.ELECTRICITY_USED_TARIFF_2)
+    assert m.energy_export_t1_kwh == kwh(p.ELECTRICITY_DELIVERED_TARIFF_1)
+    assert m.energy_export_t2_kwh == kwh(p.ELECTRICITY_DELIVERED_TARIFF_2)
+    assert Decimal(str(m.energy_import_kwh)) == (p.ELECTRICITY_USED_TARIFF_1.value
+                                                 + p.ELECTRICITY_USED_TARIFF_2.value)
+    watts = (p.CURRENT_ELECTRICITY_USAGE.value - p.CURRENT_ELECTRICITY_DELIVERY.value) * 1000
+    assert m.power_w == float(watts) and m.power_w != 0
+    assert m.power_l1_w == float((p.INSTANTANEOUS_ACTIVE_POWER_L1_POSITIVE.value
+                                  - p.INSTANTANEOUS_ACTIVE_POWER_L1_NEGATIVE.value) * 1000)
+    assert m.voltage_l1_v == float(p.INSTANTANEOUS_VOLTAGE_L1.value)
+    assert m.current_l1_a == float(p.INSTANTANEOUS_CURRENT_L1.value)
+    assert m.tariff == int(p.ELECTRICITY_ACTIVE_TARIFF.value)
+    assert m.any_power_fail_count == int(p.SHORT_POWER_FAILURE_COUNT.value)
+    assert m.long_power_fail_count == int(p.LONG_POWER_FAILURE_COUNT.value)
+    assert m.voltage_sag_l1_count == int(p.VOLTAGE_SAG_L1_COUNT.value)
+    assert m.voltage_swell_l1_count == int(p.VOLTAGE_SWELL_L1_COUNT.value)
+    assert m.protocol_version == int(p.P1_MESSAGE_HEADER.value)
+    assert m.unique_id == bytes.fromhex(p.EQUIPMENT_IDENTIFIER.value).decode()
+    assert m.meter_model == t.decode().split("\r\n")[0][1:]
+    gas = p.get_mbus_device_by_channel(1).MBUS_METER_READING
+    (ext,) = m.external_devices.values()
+    assert ext.type.value == "gas_meter" and ext.unit == "m3"
+    assert ext.value == float(gas.value)
+    assert ext.timestamp == gas.datetime.astimezone(datetime.timezone(datetime.timedelta(hours=1))).replace(tzinfo=None)
+    assert ext.unique_id == bytes.fromhex(p.get_mbus_device_by_channel(1).MBUS_EQUIPMENT_IDENTIFIER.value).decode()
+    # Home Assistant's first call: what a P1 meter lacks (system, state) is unsupported, not an error
+    assert combined.device.product_type == "HWE-P1" and combined.measurement.power_w == m.power_w
+    assert combined.state is None and combined.system.wifi_ssid == ""         # (the simulator has no Wi-Fi)
+
+
+def test_homewizard_power_is_negative_while_the_meter_delivers(dongle):
+    lines = meter.NL_TELEGRAM.decode().split("\r\n")
+    swap = {"1-0:1.7.0(00.244*kW)": "1-0:1.7.0(00.000*kW)", "1-0:2.7.0(00.000*kW)": "1-0:2.7.0(01.532*kW)",
+            "1-0:21.7.0(00.244*kW)": "1-0:21.7.0(00.000*kW)", "1-0:22.7.0(00.000*kW)": "1-0:22.7.0(01.532*kW)"}
+    t = meter.telegram([swap.get(line, line) for line in lines[2:-2]], header=lines[0])
+    dongle.send(t)
+    (m,) = homewizard(dongle.port, "measurement")
+    p = parsed(t)
+    assert m.power_w == -1532 == float(-p.CURRENT_ELECTRICITY_DELIVERY.value * 1000)
+    assert m.power_l1_w == -1532
+
+
+def test_homewizard_digits_are_the_telegrams_own(dongle):
+    """The JSON carries the telegram's digits (written from the integer reading, never a float):
+    23949.193 is 23949.193, not 23949.192 as the dongle's single-precision floats would say."""
+    dongle.send(meter.LUX_TELEGRAM)
+    _, _, body = request(dongle.port, "GET", "/api/v1/data")
+    d = json.loads(body, parse_float=Decimal)
+    p = parsed(meter.LUX_TELEGRAM)
+    assert b'"total_power_import_kwh":23949.193' in body
+    assert d["total_power_import_kwh"] == p.ELECTRICITY_IMPORTED_TOTAL.value
+    assert d["total_power_export_kwh"] == p.ELECTRICITY_EXPORTED_TOTAL.value
+    assert d["active_voltage_l2_v"] == p.INSTANTANEOUS_VOLTAGE_L2.value
+    assert d["unique_id"] == p.LUXEMBOURG_EQUIPMENT_IDENTIFIER.value     # the meter's own hex, as HomeWizard sends it
+    assert "wifi_ssid" in d
+
+
+def test_homewizard_reads_a_belgian_meter_with_its_peaks_and_gas(dongle):
+    t = meter.BE_TELEGRAM
+    dongle.send(t)
+    (m,) = homewizard(dongle.port, "measurement")
+    p = parsed(t)
+    assert m.energy_import_t1_kwh == kwh(p.ELECTRICITY_USED_TARIFF_1)
+    assert m.energy_export_t2_kwh == kwh(p.ELECTRICITY_DELIVERED_TARIFF_2)
+    assert m.average_power_15m_w == float(p.BELGIUM_CURRENT_AVERAGE_DEMAND.value * 1000)
+    peak = p.BELGIUM_MAXIMUM_DEMAND_MONTH
+    assert m.monthly_power_peak_w == float(peak.value * 1000)
+    assert m.monthly_power_peak_timestamp == peak.datetime.astimezone(
+        datetime.timezone(datetime.timedelta(hours=2))).replace(tzinfo=None)      # summer time (S)
+    assert m.voltage_l3_v == float(p.INSTANTANEOUS_VOLTAGE_L3.value)
+    assert m.tariff == 1
+    (ext,) = m.external_devices.values()
+    assert ext.type.value == "gas_meter"
+    assert ext.value == float(p.get_mbus_device_by_channel(1).MBUS_METER_READING.value)
+    assert m.unique_id == bytes.fromhex(p.BELGIUM_EQUIPMENT_IDENTIFIER.value).decode()
+
+
+def test_what_a_homewizard_p1_does_not_have_is_not_found(dongle):
+    # Home Assistant's config flow asks first for the v2 API (HTTPS, a 401 without a token): the
+    # dongle is a v1 device, and its HTTP server answers a TLS hello with a 400 and closes
+    assert asyncio.run(has_v2_api("127.0.0.1:%d" % dongle.port)) is False
+    for path in ("/api/v1/system", "/api/v1/state", "/api/v2/nothing", "/nothing"):
+        assert request(dongle.port, "GET", path)[0] == 404
+    assert request(dongle.port, "PUT", "/api/v1/data")[0] == 404
+    assert request(dongle.port, "POST", "/api/v1/data")[0] == 405
+    status, headers, body = request(dongle.port, "HEAD", "/api")
+    assert status == 200 and body == b"" and int(headers["content-length"]) > 0
+
+
+def test_the_data_document_is_the_same_on_the_dongle(micropython, tmp_path):
+    """GET /api/v1/data made on the twin (single-precision floats, 32-bit) is CPython's, byte
+    for byte: every number from the readings' digits."""
+    from conftest import HERE, run_script
+    telegrams = [t.decode() for t in (meter.LUX_TELEGRAM, meter.NL_TELEGRAM, meter.BE_TELEGRAM, meter.DSMR22_TELEGRAM)]
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"job": "homewizard", "telegrams": telegrams}))
+    twin = run_script(micropython, os.path.join(HERE, "mp_job.py"), str(job))
+    host = run_script(sys.executable, os.path.join(HERE, "mp_job.py"), str(job))
+    assert twin == host
+    for doc in twin:
+        assert json.loads(doc)["wifi_strength"] == 78
+    assert '"total_power_import_kwh":23949.193,' in twin[0]
+    assert '"total_gas_m3":0.107,"gas_timestamp":170102161005,' in twin[1]
+
+
+# -- the settings ---------------------------------------------------------------------------------
+
+def saved(dongle):
+    return json.loads(dongle.settings_file.read_text()) if dongle.settings_file.exists() else None
+
+
+def test_settings_never_show_a_secret_and_a_bad_value_changes_nothing(dongle):
+    SEEN.clear()
+    s = get_json(dongle.port, "/api/settings")
+    assert s["secrets"]["key"] is True and s["secrets"]["mqtt.password"] is False
+    assert "key" not in s["settings"] and "lux" in s["meters"]
+    status, answer = post_json(dongle.port, "/api/settings", {"key": "0" * 31})
+    assert status == 400 and "key" in answer["error"] and "32" in answer["error"]
+    status, answer = post_json(dongle.port, "/api/settings", {"no_such_setting": 1})
+    assert status == 400 and "no_such_setting" in answer["error"]
+    status, answer = post_json(dongle.port, "/api/settings", {"mqtt": {"port": "many"}})
+    assert status == 400 and "mqtt" in answer["error"]
+    status, _, body = request(dongle.port, "POST", "/api/settings", b"{not json",
+                              {"Content-Type": "application/json"})
+    assert status == 400 and b"JSON" in body
+    assert saved(dongle) is None                                   # nothing was written
+    # the status page's JSON and the pages themselves
+    get_json(dongle.port, "/api/status")
+    for path in ("/", "/settings", "/style.css", "/api/backup"):
+        assert request(dongle.port, "GET", path)[0] == 200
+    assert SEEN and not any(KEY_HEX.encode() in body or KEY_HEX.lower().encode() in body for body in SEEN)
+
+
+def test_new_settings_are_saved_and_the_app_restarts_with_them(dongle):
+    dongle.send(meter.LUX_TELEGRAM)
+    status, answer = post_json(dongle.port, "/api/settings",
+                               {"device_id": "kitchen", "max_clients": 3, "key": ""})   # "": keep the key
+    assert status == 200 and "restarts" in answer["message"]
+    dongle.proc.expect(r"restarting with the new settings")
+    dongle.started()
+    s = saved(dongle)
+    assert s["device_id"] == "kitchen" and s["max_clients"] == 3
+    assert s["key"].upper() == KEY_HEX                                     # kept, though the form sent none
+    # the restarted app reads the meter with the same key and says who it is now
+    dongle.send(meter.LUX_TELEGRAM)
+    assert get_json(dongle.port, "/api/status")["device_id"] == "kitchen"
+    assert get_json(dongle.port, "/api/settings")["settings"]["max_clients"] == 3
+
+
+def test_a_backup_has_no_secrets_and_a_restore_keeps_them(dongle):
+    post_json(dongle.port, "/api/settings", {"mqtt": {"host": "127.0.0.1", "password": "pw-never-shown"}})
+    dongle.proc.expect(r"restarting with the new settings")
+    dongle.started()
+    status, headers, body = request(dongle.port, "GET", "/api/backup")
+    assert status == 200 and "attachment" in headers["content-disposition"]
+    backup = json.loads(body)
+    assert "key" not in backup and "password" not in backup["mqtt"] and backup["mqtt"]["host"] == "127.0.0.1"
+    assert b"pw-never-shown" not in body and KEY_HEX.encode() not in body
+    backup["device_id"] = "restored"
+    status, answer = post_json(dongle.port, "/api/restore", backup)
+    assert status == 200
+    dongle.proc.expect(r"restarting with the new settings")
+    dongle.started()
+    s = saved(dongle)
+    assert s["device_id"] == "restored" and s["key"].upper() == KEY_HEX and s["mqtt"]["password"] == "pw-never-shown"
+    status, answer = post_json(dongle.port, "/api/restore", ["not", "settings"])
+    assert status == 400 and saved(dongle)["device_id"] == "restored"
+
+
+def test_the_web_password_guards_the_settings_not_the_readings(tmp_path):
+    d = Dongle(tmp_path, env={"P1DONGLE_WEB_PASSWORD": "letmein"})
+    try:
+        def basic(user, password):
+            return {"Authorization": "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()}
+        for path in ("/settings", "/api/settings", "/api/backup"):
+            status, headers, body = request(d.port, "GET", path)
+            assert status == 401 and "basic" in headers["www-authenticate"].lower()
+            assert request(d.port, "GET", path, headers=basic("admin", "wrong"))[0] == 401
+            assert request(d.port, "GET", path, headers=basic("admin", "letmein"))[0] == 200
+        assert request(d.port, "POST", "/api/settings", b'{"device_id": "x"}', basic("", "nope"))[0] == 401
+        assert request(d.port, "GET", "/api/settings", headers={"Authorization": "Basic %%%"})[0] == 401
+        assert saved(d) is None
+        for path in ("/", "/api/status", "/api", "/api/v1/data"):
+            assert request(d.port, "GET", path)[0] == 200
+        assert get_json(d.port, "/api/settings", basic("", "letmein"))["secrets"]["web_password"] is True
+    finally:
+        d.close()
+
+
+# -- clients that misbehave -----------------------------------------------------------------------
+
+def test_stalled_garbage_and_oversized_requests_hold_up_nothing(dongle):
+    client = connect(dongle.tcp_port)
+    dongle.proc.expect(r"connected \(1 clients\)")
+    stalled = [socket.create_connection(("127.0.0.1", dongle.port)) for _ in range(4)]   # never ask
+    half = socket.create_connection(("127.0.0.1", dongle.port))
+    half.sendall(b"GET /api/v1/data HTTP/1.1\r\nHost: dongle\r\n")                      # never ends
+    try:
+        # the meter side goes on, and every well-behaved request is answered
+        dongle.send(meter.LUX_TELEGRAM)
+        assert read_telegrams(client, 1) == [meter.LUX_TELEGRAM]
+        for _ in range(3):
+            assert get_json(dongle.port, "/api/v1/data")["total_power_import_kwh"] == 23949.193
+        assert request(dongle.port, "GET", "/" + "x" * 5000)[0] == 431
+        assert request(dongle.port, "POST", "/api/settings", b"{}" * 3000)[0] == 413
+        for junk in (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(200) + b"\r\n\r\n",   # TLS
+                     b"hello\r\n\r\n", b"GET / SPDY/3\r\n\r\n", b"GET /api HTTP/1.0\r\nContent-Length: -5\r\n\r\n"):
+            with socket.create_connection(("127.0.0.1", dongle.port), timeout=10) as s:
+                s.sendall(junk)
+                assert s.recv(100).startswith(b"HTTP/1.0 400 ")
+        with socket.create_connection(("127.0.0.1", dongle.port), timeout=10) as s:
+            s.sendall(b"GET /api/v1/telegram HTTP/1.0\r\n\r\n")
+            s.close()                                                                   # gone at once
+        dongle.send(meter.LUX_TELEGRAM)
+        assert read_telegrams(client, 1) == [meter.LUX_TELEGRAM]
+        assert get_json(dongle.port, "/api")["product_type"] == "HWE-P1"
+    finally:
+        for s in stalled + [half, client]:
+            s.close()
+
+
+def test_the_dongle_twin_serves_the_page_and_the_api(micropython, tmp_path):
+    """main.py on the dongle twin: the same web server in MicroPython's asyncio."""
+    reader = P1Reader()
+    cfg = tmp_path / "p1dongle.json"
+    tcp_port, port = free_port(), free_port()       # (MicroPython's asyncio server cannot say which it got)
+    cfg.write_text(json.dumps({"key": KEY_HEX, "source": "tcp:127.0.0.1:%d" % reader.port, "host": "127.0.0.1",
+                               "tcp_port": tcp_port, "http_port": port, "status_interval": 0}))
+    app = micropython_app(micropython, str(cfg))
+    try:
+        app.expect(r"plain telegrams on port %d, web page on port %d" % (tcp_port, port))
+        reader.accept()
+        client = connect(tcp_port)
+        app.expect(r"connected \(1 clients\)")
+        reader.send(meter.frame(meter.NL_TELEGRAM))
+        assert read_telegrams(client, 1) == [meter.NL_TELEGRAM]       # the app has it now
+        client.close()
+        device, m, telegram = homewizard(port, "device", "measurement", "telegram")
+        assert device.product_type == "HWE-P1"
+        assert m.energy_import_t1_kwh == 4.426 and m.power_w == 244 and m.external_devices
+        assert telegram == meter.NL_TELEGRAM.decode()
+        status, _, page = request(port, "GET", "/")
+        assert status == 200 and b"<html" in page.lower()
+        status, answer = post_json(port, "/api/settings", {"key": "0" * 31})
+        assert status == 400 and "key" in answer["error"]
+        status, answer = post_json(port, "/api/settings", {"device_id": "twin"})
+        assert status == 200
+        app.expect(r"settings changed on the web page")
+        assert json.loads(cfg.read_text())["device_id"] == "twin"
+        assert json.loads(cfg.read_text())["key"].upper() == KEY_HEX
+    finally:
+        app.stop()
+        reader.close()
