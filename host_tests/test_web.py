@@ -267,6 +267,11 @@ def test_settings_never_show_a_secret_and_a_bad_value_changes_nothing(dongle):
     status, _, body = request(dongle.port, "POST", "/api/settings", b"{not json",
                               {"Content-Type": "application/json"})
     assert status == 400 and b"JSON" in body
+    # another web site's form or text/plain POST (sent by a browser without asking) changes nothing
+    for kind in ("text/plain", "application/x-www-form-urlencoded", None):
+        status, _, body = request(dongle.port, "POST", "/api/settings", b'{"device_id": "evil"}',
+                                  {"Content-Type": kind} if kind else {})
+        assert status == 415 and b"application/json" in body
     assert saved(dongle) is None                                   # nothing was written
     # the status page's JSON and the pages themselves
     get_json(dongle.port, "/api/status")

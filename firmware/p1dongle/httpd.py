@@ -5,7 +5,7 @@
 # ran at 65 KB live in the 96 KB budget, and the heap, too broken up for the next telegram's
 # 1.2 KB, cost 4 telegrams a minute. With this one the whole web side (server, pages, API) holds
 # 3.5 KB: it reads only what the dongle's pages and API need (the request line, Host,
-# Authorization, Content-Length; a body up to 4 KB) and writes answers a piece at a time, so no
+# Authorization, Content-Length, Content-Type; a body up to 4 KB) and writes answers a piece at a time, so no
 # request needs a large block of the heap.
 #
 #   server = HttpServer(handle)         handle(request) -> Response, called for every request
@@ -23,9 +23,10 @@ from .compat import close_stream, listening_port, wait_for
 
 MAX_HEAD = 2048         # the request line and headers (a phone's browser sends ~500 bytes)
 MAX_BODY = 4096         # settings, a backup
-_KEEP = ("host", "authorization", "content-length")
+_KEEP = ("host", "authorization", "content-length", "content-type")
 REASONS = {200: "OK", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-           405: "Method Not Allowed", 413: "Payload Too Large", 431: "Request Header Fields Too Large",
+           405: "Method Not Allowed", 413: "Payload Too Large", 415: "Unsupported Media Type",
+           431: "Request Header Fields Too Large",
            500: "Internal Server Error", 503: "Service Unavailable"}
 
 
@@ -34,7 +35,8 @@ class Request:
         self.method = method
         self.path = path
         self.query = query
-        self.headers = headers          # lower-case names: host, authorization, content-length
+        self.headers = headers          # lower-case names: host, authorization, content-length,
+                                        # content-type
         self.body = body
 
 

@@ -138,6 +138,11 @@ class Web:
         return self._change(req, config.restore)
 
     def _change(self, req, how):
+        # JSON only: a form or a text/plain POST from another web site (which a browser sends
+        # without asking) must not change the dongle; application/json from elsewhere needs the
+        # browser's CORS preflight, which this server never grants.
+        if not req.headers.get("content-type", "").lower().startswith("application/json"):
+            return _error("the settings must be sent as application/json", 415)
         try:
             changes = json.loads(req.body.decode()) if req.body else None
         except (ValueError, UnicodeError):
