@@ -92,6 +92,19 @@ def micropython_app(micropython, config_path):
     return Proc([micropython, os.path.join(FIRMWARE, "main.py"), config_path], env={"MICROPYPATH": MICROPYPATH})
 
 
+def settings_file(path, reader_port, **settings):
+    """Write path (a pathlib.Path) as main.py's settings for reading the test's P1 reader on
+    reader_port: the test meter's key, loopback, the telegram port on a free port, no status
+    lines, the web server on any free port; settings add to those or replace them."""
+    import json
+    import meter
+    s = {"key": meter.KEY.hex(), "source": "tcp:127.0.0.1:%d" % reader_port, "host": "127.0.0.1",
+         "tcp_port": free_port(), "status_interval": 0, "http_port": 0}
+    s.update(settings)
+    path.write_text(json.dumps(s))
+    return path
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

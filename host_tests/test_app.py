@@ -11,7 +11,7 @@ import meter
 import pytest
 from p1dongle.tcpserver import TcpServer
 from procs import (DEMO_KEY, P1Reader, SIM, connect, dsmr_reader, free_port, micropython_app, read_telegrams,
-                   read_until_closed, request_status, sim, split_telegrams)
+                   read_until_closed, request_status, settings_file, sim, split_telegrams)
 
 KEY_HEX = meter.KEY.hex()
 
@@ -147,8 +147,7 @@ def test_the_firmware_app_runs_under_micropython(micropython, tmp_path):
     reader = P1Reader()
     port = free_port()
     cfg = tmp_path / "p1dongle.json"
-    cfg.write_text(json.dumps({"key": KEY_HEX, "source": "tcp:127.0.0.1:%d" % reader.port,
-                               "host": "127.0.0.1", "tcp_port": port, "status_interval": 0, "http_port": 0}))
+    settings_file(cfg, reader.port, tcp_port=port)
     app = micropython_app(micropython, str(cfg))
     try:
         app.expect(r"plain telegrams on port %d" % port)

@@ -268,13 +268,11 @@ def test_meter_profiles_and_key_only_in_the_settings():
 
 def test_the_firmware_app_reads_an_austrian_meter_under_micropython(micropython, tmp_path):
     """main.py in the MicroPython unix port, profile netznoe, the documented frame from a P1 reader."""
-    import json
-    from procs import P1Reader, connect, free_port, micropython_app, read_telegrams, request_status
+    from procs import P1Reader, connect, free_port, micropython_app, read_telegrams, request_status, settings_file
     reader = P1Reader()
     port = free_port()
     cfg = tmp_path / "p1dongle.json"
-    cfg.write_text(json.dumps({"meter": "netznoe", "key": EVN_KEY.hex(), "source": "tcp:127.0.0.1:%d" % reader.port,
-                               "host": "127.0.0.1", "tcp_port": port, "status_interval": 0, "http_port": 0}))
+    settings_file(cfg, reader.port, meter="netznoe", key=EVN_KEY.hex(), tcp_port=port)
     app = micropython_app(micropython, str(cfg))
     try:
         app.expect(r"plain telegrams on port %d" % port)

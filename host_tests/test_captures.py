@@ -73,12 +73,8 @@ def pipeline(e, emit):
 def run(e, data, sizes=(64,)):
     events = []
     pipe = pipeline(e, lambda kind, pos, what, crc: events.append((kind, bytes(what) if kind == TELEGRAM else what)))
-    i = k = 0
-    while i < len(data):
-        n = sizes[k % len(sizes)]
-        pipe.push(data[i:i + n], 0)
-        i += n
-        k += 1
+    for part in meter.split(data, sizes):
+        pipe.push(part, 0)
     pipe.flush(0)
     return [w for kind, w in events if kind == TELEGRAM], [w for kind, w in events if kind == PROBLEM]
 

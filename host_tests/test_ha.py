@@ -27,7 +27,7 @@ from p1dongle import VERSION, dsmr, mqttout, obis, reading, render, state
 from p1dongle.mqtt import MqttClient
 from p1dongle.mqttout import MqttOutput
 from p1dongle.pipeline import TELEGRAM
-from procs import DEMO_KEY, SIM, P1Reader, Proc, dsmr_reader, free_port, sim
+from procs import DEMO_KEY, SIM, P1Reader, Proc, dsmr_reader, free_port, settings_file, sim
 from test_captures import UNKNOWN, WIRE, pipeline, stream
 from test_mqtt import Subscriber, broker, last_is, until  # noqa: F401 - broker is a fixture
 
@@ -425,9 +425,7 @@ def test_discovery_through_the_broker_under_micropython(micropython, broker, tmp
     reader = P1Reader()
     sub = Subscriber(broker.port)
     cfg = tmp_path / "p1dongle.json"
-    cfg.write_text(json.dumps({"key": meter.KEY.hex(), "source": "tcp:127.0.0.1:%d" % reader.port,
-                               "host": "127.0.0.1", "tcp_port": free_port(), "status_interval": 0, "http_port": 0,
-                               "device_id": "mp", "mqtt": {"host": "localhost", "port": broker.port}}))
+    settings_file(cfg, reader.port, device_id="mp", mqtt={"host": "localhost", "port": broker.port})
     # main.py as the dongle runs it, and after it returns the REPL (the process, its sockets) lives on
     repl = tmp_path / "repl.py"
     repl.write_text("import sys, time\nsys.argv[:] = ['main.py', %r]\nexec(open(%r).read())\n"

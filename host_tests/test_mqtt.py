@@ -15,7 +15,7 @@ import paho.mqtt.client as paho
 import pytest
 from conftest import ROOT
 from p1dongle import dsmr
-from procs import P1Reader, connect, free_port, micropython_app, read_telegrams, sim
+from procs import P1Reader, connect, free_port, micropython_app, read_telegrams, settings_file, sim
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 from broker import LocalBroker  # noqa: E402
@@ -230,9 +230,7 @@ def test_the_mqtt_client_under_micropython(micropython, broker, tmp_path):
     reader = P1Reader()
     sub = Subscriber(broker.port)
     cfg = tmp_path / "p1dongle.json"
-    cfg.write_text(json.dumps({"key": meter.KEY.hex(), "source": "tcp:127.0.0.1:%d" % reader.port,
-                               "host": "127.0.0.1", "tcp_port": free_port(), "status_interval": 0, "http_port": 0,
-                               "device_id": "mp", "mqtt": {"host": "localhost", "port": broker.port}}))
+    settings_file(cfg, reader.port, device_id="mp", mqtt={"host": "localhost", "port": broker.port})
     app = micropython_app(micropython, str(cfg))
     try:
         app.expect(r"mqtt mqtt://localhost:%d: connected" % broker.port)
@@ -301,9 +299,7 @@ def test_a_half_open_connection_is_noticed_and_replaced(broker, tmp_path):
     proxy = FreezingProxy(broker.port)
     reader = P1Reader()
     cfg = tmp_path / "p1dongle.json"
-    cfg.write_text(json.dumps({"key": meter.KEY.hex(), "source": "tcp:127.0.0.1:%d" % reader.port,
-                               "host": "127.0.0.1", "tcp_port": free_port(), "status_interval": 0, "http_port": 0,
-                               "mqtt": {"host": "127.0.0.1", "port": proxy.port, "keepalive": 5}}))
+    settings_file(cfg, reader.port, mqtt={"host": "127.0.0.1", "port": proxy.port, "keepalive": 5})
     app = micropython_app(sys.executable, str(cfg))      # main.py under CPython
     try:
         app.expect(r"mqtt mqtt://127.0.0.1:%d: connected" % proxy.port)

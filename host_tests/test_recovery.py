@@ -2,12 +2,11 @@
 costs the telegram at hand and is counted, never the app; an error that stops the app leaves
 nothing open, so the restart serves on the same port at once; the same error again backs off,
 saying so in one line each time."""
-import json
 import os
 
 import meter
 from conftest import FIRMWARE
-from procs import P1Reader, Proc, connect, free_port, read_telegrams, request_status
+from procs import P1Reader, Proc, connect, free_port, read_telegrams, request_status, settings_file
 from test_app import KEY_HEX, telegrams
 
 # Runs firmware/main.py as the dongle would (from a folder of its own, so the frozen modules are
@@ -25,9 +24,7 @@ def dongle(micropython, tmp_path, inject, port, reader_port, http_port=0):
     with open(os.path.join(FIRMWARE, "main.py")) as f:
         (tmp_path / "main_real.py").write_text(f.read())
     (tmp_path / "run.py").write_text(RUNNER.format(inject=inject, firmware=FIRMWARE))
-    (tmp_path / "p1dongle.json").write_text(json.dumps({
-        "key": KEY_HEX, "source": "tcp:127.0.0.1:%d" % reader_port, "host": "127.0.0.1", "tcp_port": port,
-        "status_interval": 0, "http_port": http_port}))
+    settings_file(tmp_path / "p1dongle.json", reader_port, key=KEY_HEX, tcp_port=port, http_port=http_port)
     old = os.getcwd()
     os.chdir(tmp_path)
     try:

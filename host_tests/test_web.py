@@ -26,7 +26,7 @@ from dsmr_parser import telegram_specifications
 from dsmr_parser.parsers import TelegramParser
 from homewizard_energy import HomeWizardEnergyV1, has_v2_api
 from homewizard_energy.errors import RequestError, UnsupportedError
-from procs import P1Reader, connect, free_port, micropython_app, read_telegrams, sim
+from procs import P1Reader, connect, free_port, micropython_app, read_telegrams, settings_file, sim
 
 KEY_HEX = meter.KEY.hex().upper()
 
@@ -373,8 +373,7 @@ def test_the_dongle_twin_serves_the_page_and_the_api(micropython, tmp_path):
     reader = P1Reader()
     cfg = tmp_path / "p1dongle.json"
     tcp_port, port = free_port(), free_port()       # (MicroPython's asyncio server cannot say which it got)
-    cfg.write_text(json.dumps({"key": KEY_HEX, "source": "tcp:127.0.0.1:%d" % reader.port, "host": "127.0.0.1",
-                               "tcp_port": tcp_port, "http_port": port, "status_interval": 0}))
+    settings_file(cfg, reader.port, key=KEY_HEX, tcp_port=tcp_port, http_port=port)
     app = micropython_app(micropython, str(cfg))
     try:
         app.expect(r"plain telegrams on port %d, web page on port %d" % (tcp_port, port))

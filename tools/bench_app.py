@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ sys.path.insert(0, HERE)
 
 import emulator  # noqa: E402
 from broker import LocalBroker, free_port  # noqa: E402
-from soak import KEY, TELEGRAM_RE, TWIN, Console, Mqtt  # noqa: E402
+from soak import KEY, TELEGRAM_RE, TWIN, Console, Mqtt, start_twin, stop_twin  # noqa: E402
 
 CLIENTS = 8
 CALIBRATION = """
@@ -72,7 +71,6 @@ async def measure(micropython, heap, frames, with_mqtt, interval=0.02):
     if watcher and not watcher.subscribed.wait(20):
         raise SystemExit("bench_app: the MQTT watcher could not subscribe")
     workdir = tempfile.mkdtemp(prefix="p1dongle-bench-")
-    shutil.copy(os.path.join(ROOT, "firmware", "main.py"), workdir)
     meter = emulator.EmulatedMeter(KEY, seed=2)
     payload = [meter.next_bytes(1_790_000_000 + i) for i in range(frames)]
     conn = asyncio.get_running_loop().create_future()
@@ -88,11 +86,7 @@ async def measure(micropython, heap, frames, with_mqtt, interval=0.02):
                 "device_id": "bench", "http_port": free_port()}      # the web server up, as on the dongle
     if broker:
         settings["mqtt"] = {"host": "127.0.0.1", "port": broker.port}
-    with open(os.path.join(workdir, "p1dongle.json"), "w") as f:
-        json.dump(settings, f)
-    proc = subprocess.Popen([micropython, "-X", "heapsize=" + heap, "main.py", "p1dongle.json"], cwd=workdir,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={k: v for k, v in os.environ.items() if k != "MICROPYPATH"})
+    proc = start_twin(micropython, heap, workdir, settings)
     console = Console(proc, time.monotonic(), False)
     counts = [0] * CLIENTS
     tasks = []
@@ -137,12 +131,7 @@ async def measure(micropython, heap, frames, with_mqtt, interval=0.02):
                 "states": watcher.states if watcher else None,
                 "discovery_configs": len(watcher.configs) if watcher else None}
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_twin(proc)
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

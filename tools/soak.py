@@ -50,6 +50,28 @@ HEAP_RE = re.compile(r"heap used ([\d.]+) KB, free ([\d.]+) KB")
 MEMORY_RE = re.compile(r"memory errors (\d+)")
 
 
+def start_twin(micropython, heap, workdir, settings):
+    """firmware/main.py on the twin in a heap of `heap`, with these settings, its console piped.
+    It runs from workdir, a folder of its own: beside firmware/ it would import the .py files,
+    not the frozen modules the dongle runs."""
+    shutil.copy(os.path.join(ROOT, "firmware", "main.py"), workdir)
+    with open(os.path.join(workdir, "p1dongle.json"), "w") as f:
+        json.dump(settings, f)
+    return subprocess.Popen([micropython, "-X", "heapsize=" + heap, "main.py", "p1dongle.json"],
+                            cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={k: v for k, v in os.environ.items() if k != "MICROPYPATH"})
+
+
+def stop_twin(proc):
+    """Ctrl-C, as a user would; killed if it has not stopped within 10 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 class Console:
     """The dongle's console, line by line, in a thread; what the soak counts in it."""
 
@@ -297,9 +319,6 @@ class Soak:
         if not mqtt.subscribed.wait(20):
             raise RuntimeError("the MQTT watcher could not subscribe to the soak's broker")
         workdir = tempfile.mkdtemp(prefix="p1dongle-soak-")
-        # main.py from a folder of its own: beside firmware/ it would import the .py files, not
-        # the frozen modules the dongle runs.
-        shutil.copy(os.path.join(ROOT, "firmware", "main.py"), workdir)
         stop = asyncio.Event()
         self.start_sending = asyncio.Event()
         meter_port = asyncio.get_running_loop().create_future()
@@ -312,11 +331,7 @@ class Soak:
                     "http_port": http_port if args.web else None}
         if args.queue_len:
             settings["queue_len"] = args.queue_len
-        with open(os.path.join(workdir, "p1dongle.json"), "w") as f:
-            json.dump(settings, f)
-        proc = subprocess.Popen([args.micropython, "-X", "heapsize=" + args.heap, "main.py", "p1dongle.json"],
-                                cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                env={k: v for k, v in os.environ.items() if k != "MICROPYPATH"})
+        proc = start_twin(args.micropython, args.heap, workdir, settings)
         t0 = time.monotonic()
         console = Console(proc, t0, args.verbose)
         tasks = [meter_task]
@@ -345,12 +360,7 @@ class Soak:
                 await asyncio.sleep(0.2)
         finally:
             stop.set()
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_twin(proc)
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
