@@ -27,15 +27,24 @@ def settings_at(path):
     return raw, config.check(cfg)
 
 
-def main(path):
+def configured(path):
+    """(the settings file, the checked settings, the source), or None once it has said in one
+    line what is wrong."""
     try:
         raw, cfg = settings_at(path)
-        source = platform.make_source(cfg, print)
+        return raw, cfg, platform.make_source(cfg, print)
     except ConfigError as e:
-        # Stay up and reachable (REPL, flash.py): a reset would only loop on the same mistake.
         print("p1dongle: " + str(e))
+        return None
+
+
+def main(path):
+    got = configured(path)
+    if got is None:
+        # Stay up and reachable (REPL, flash.py): a reset would only loop on the same mistake.
         print("p1dongle: not started; fix the settings (tools/flash.py config) and reset")
         return
+    raw, cfg, source = got
     settings = config.Settings(raw, path)
     platform.start_network(cfg, print)
     status_path = path[:path.rfind("/") + 1] + "p1dongle.status"    # beside the settings
@@ -57,12 +66,10 @@ def main(path):
             platform.restart()
             new_loop()
             gc.collect()
-            try:
-                raw, cfg = settings_at(path)
-                source = platform.make_source(cfg, print)
-            except ConfigError as e:
-                print("p1dongle: " + str(e))
+            got = configured(path)
+            if got is None:
                 return
+            _, cfg, source = got
             continue
         except KeyboardInterrupt:
             # Ctrl-C (flash.py does it to change the settings): the app's own clean-up did not

@@ -246,18 +246,20 @@ def _run_with(args, settings):
     return 0
 
 
-def _configure(args, store, meter_port=1):
+def _configure(args, store, meter_port=None):
     """The checked settings and the source from the stored ones; with the emulated meter, the
-    source is it (its port, once it listens). Raises ConfigError."""
+    source is it, on meter_port (None: it does not listen yet, and there is no source yet).
+    Raises ConfigError."""
     raw = store.raw
     if args.source == "meter":
-        raw = dict(raw, source="tcp:127.0.0.1:%d" % meter_port)
+        raw = dict(raw, source="tcp:127.0.0.1:%d" % (meter_port or 1))
         if not raw.get("key"):
             raw["key"] = DEMO_KEY                   # the emulated meter's own key
             args.key = args.key or bytes.fromhex(DEMO_KEY)
     cfg = config.check(raw)
-    source = None if args.source == "meter" else platform_host.make_source(cfg, _log)
-    return cfg, source
+    if args.source == "meter" and meter_port is None:
+        return cfg, None
+    return cfg, platform_host.make_source(cfg, _log)
 
 
 async def _run(args, cfg, source, store):
@@ -279,7 +281,7 @@ async def _run(args, cfg, source, store):
             serving.result()                      # what stopped the emulated meter, if it raised
             raise OSError("the emulated meter stopped before it listened")
         meter_port = listening.result()
-        source = platform_host.make_source(dict(cfg, source="tcp:127.0.0.1:%d" % meter_port), _log)
+        cfg, source = _configure(args, store, meter_port)
         _log("emulated meter: %s on 127.0.0.1:%d, a frame every %g s" % (
             emulator.describe(profile), meter_port, args.interval))
     dns = None
@@ -292,12 +294,10 @@ async def _run(args, cfg, source, store):
                 break
             # new settings from the web page: the app starts again with them, as on the dongle
             try:
-                cfg, source = _configure(args, store, meter_port or 1)
+                cfg, source = _configure(args, store, meter_port)
             except ConfigError as e:
                 _log("run: " + str(e))
                 break
-            if source is None:
-                source = platform_host.make_source(cfg, _log)
             _log("restarting with the new settings")
     finally:
         for t in tasks:
