@@ -26,18 +26,23 @@ $(STAMP): requirements.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# Debian packages the tests need, installed when missing and we may (root with apt-get, as in CI).
+# One index that fails to download in `apt-get update` (a mirror caught mid-sync) must not stop
+# the install that follows: apt then uses the indexes it has.
+APT_INSTALL = { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	&& { apt-get update -qq >/dev/null 2>&1 || true; } \
+	&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null 2>&1; }
+
 # The MQTT tests run a real broker: Debian's mosquitto, installed here when missing and we may
 # (root, as in CI); otherwise amqtt from requirements.txt stands in.
 broker:
-	@command -v mosquitto >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
-		&& (apt-get update -qq && apt-get install -y -qq mosquitto) >/dev/null 2>&1; } \
+	@command -v mosquitto >/dev/null 2>&1 || $(call APT_INSTALL,mosquitto) \
 		|| echo "mosquitto not installed: the MQTT tests use amqtt"
 
 # The web pages' tests drive a real browser: Debian's chromium (through playwright), installed here
 # when missing and we may (root, as in CI); without it those tests fail and say how to get it.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
-		&& (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1; } \
+	@command -v chromium >/dev/null 2>&1 || $(call APT_INSTALL,chromium) \
 		|| echo "chromium not installed: the web page tests will fail (apt-get install chromium)"
 
 # The dongle twin: MicroPython's unix port built the way the ESP32 port is, so that every test
@@ -71,9 +76,8 @@ $(MICROPY_SRC)/lib/micropython-lib/README.md: $(MICROPY_SRC)/py/mpconfig.h
 twin-deps:
 	@{ echo 'int main(void){return 0;}' | gcc -m32 -x c - -o /dev/null 2>/dev/null \
 		&& [ -e /usr/lib/i386-linux-gnu/libmbedcrypto.so ] && [ -f /usr/include/mbedtls/gcm.h ]; } \
-		|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
-		&& { dpkg --print-foreign-architectures | grep -qx i386 || dpkg --add-architecture i386; } \
-		&& (apt-get update -qq && apt-get install -y -qq gcc-multilib libmbedtls-dev libmbedtls-dev:i386) >/dev/null 2>&1; } \
+		|| { [ "$$(id -u)" = 0 ] && { dpkg --print-foreign-architectures | grep -qx i386 || dpkg --add-architecture i386; } \
+		&& $(call APT_INSTALL,gcc-multilib libmbedtls-dev libmbedtls-dev:i386); } \
 		|| { echo "the dongle twin needs gcc-multilib and libmbedtls-dev:i386 (dpkg --add-architecture i386)"; exit 1; }
 
 $(P1_MICROPYTHON): $(MICROPY_SRC)/lib/micropython-lib/README.md boards/usermod/p1gcm/p1gcm.c boards/usermod/p1gcm/micropython.mk $(FROZEN) | twin-deps
