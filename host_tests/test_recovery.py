@@ -14,9 +14,10 @@ from test_app import KEY_HEX, telegrams
 RUNNER = """
 import sys
 sys.path.append({firmware!r})         # for CPython; the twin finds its frozen modules first
+from p1dongle import start
+start.RESTART_S = 1
 {inject}
-src = open("main_real.py").read().replace("RESTART_S = 5 ", "RESTART_S = 1 ")
-exec(src)
+exec(open("main_real.py").read(), {{"__name__": "__main__"}})   # main.py in a namespace of its own
 """
 
 

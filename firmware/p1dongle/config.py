@@ -8,6 +8,7 @@
 import json
 
 from . import meters
+from .chips import uart_pins
 from .dlms import LUX_AUTH_KEY, parse_key
 from .errors import ConfigError
 
@@ -42,9 +43,11 @@ DEFAULTS = {
 # whether each is set. (path in the settings, as a tuple of keys)
 SECRETS = (("key",), ("auth_key",), ("wifi", "password"), ("mqtt", "password"), ("web_password",))
 
+_UART, _RX = uart_pins("ESP32")   # a plain ESP32's; the dongle puts its own chip's over them
+
 UART_DEFAULTS = {
-    "id": 2,                   # UART 2: UART 1's default pins (GPIO9/10) are the flash chip's
-    "rx": 16,                  # GPIO the P1 data line (via the level shifter) is wired to
+    "id": _UART,               # the UART for P1 (chips.py: per chip)
+    "rx": _RX,                 # GPIO the P1 data line (via the level shifter) is wired to
     "request_pin": None,       # GPIO that drives the P1 data-request line high, if wired
     "baud": 115200,            # DSMR 4/5 and Luxembourg; DSMR 2.2 meters: 9600 with bits 7, parity "even"
     "bits": 8,

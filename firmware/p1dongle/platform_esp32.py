@@ -8,6 +8,7 @@ import network
 import os
 from machine import UART, Pin
 
+from .chips import uart_pins
 from .compat import ticks_add, ticks_diff, ticks_ms
 from .errors import ConfigError
 from .sources import parse_source
@@ -51,9 +52,6 @@ class UartSource:
 def make_source(cfg, log=print):
     if cfg["source"] == "uart":
         u = cfg["uart"]
-        if "C3" in os.uname().machine and u["id"] == 2:
-            # The ESP32-C3 has UART 0 and 1 only, and GPIO 16 is one of its flash pins.
-            u = dict(u, id=1, rx=5 if u["rx"] == 16 else u["rx"])
         try:
             return UartSource(u)
         except (ValueError, OSError) as e:
@@ -66,8 +64,10 @@ def _mac():
 
 
 def defaults():
-    """What the dongle calls itself unless told otherwise: p1dongle-XXXX (from its MAC)."""
-    return {"device_id": name(_mac())}
+    """What the dongle calls itself unless told otherwise: p1dongle-XXXX (from its MAC); the UART
+    and GPIO its chip takes for P1 (chips.py)."""
+    uart, rx = uart_pins(os.uname().machine)
+    return {"device_id": name(_mac()), "uart": {"id": uart, "rx": rx}}
 
 
 def serial():

@@ -1,0 +1,156 @@
+# Start p1dongle: read the settings, build the app, run it, and start it again after an error.
+# firmware/main.py calls main(); so do the tests and tools on the MicroPython unix port and CPython
+# (`micropython firmware/main.py settings.json`, a tcp: or file: source there).
+#
+# On the dongle the package is either frozen into the p1dongle image (its code in flash, no heap)
+# or loaded from .mpy files on a stock MicroPython image, where the code itself lives in the heap.
+# Loaded from files on a board without the heap for it, the app would die at import and restart
+# for ever, and crowd out even the REPL: then it does not start, and says why in one line.
+import gc
+import sys
+
+import p1dongle
+
+RESTART_S = 5           # after an error that stopped the app; doubled while it is the same error
+RESTART_MAX_S = 300
+
+
+def frozen():
+    """True when the package runs from the image's flash (a frozen module's package path is under
+    .frozen), False when from files (its code then in the heap), or on CPython."""
+    return str(getattr(p1dongle, "__path__", "")).startswith(".frozen")
+
+
+def heap_total():
+    """The heap this MicroPython can have, in bytes (on the ESP32 gc.mem_free() counts what the heap
+    may still grow by); None on CPython."""
+    if sys.implementation.name != "micropython":
+        return None
+    gc.collect()
+    return gc.mem_free() + gc.mem_alloc()
+
+
+def fits(log=print):
+    """Whether the app may start: always from the image; from files only with p1dongle.FILES_HEAP."""
+    total = heap_total()
+    if frozen() or total is None or total >= p1dongle.FILES_HEAP:
+        return True
+    log("p1dongle: not started: loaded from files it needs %d KB of heap, this board has %d KB; flash the "
+        "p1dongle image (its code runs from flash) or use a board with PSRAM" % (p1dongle.FILES_HEAP // 1024, total // 1024))
+    return False
+
+
+def main(argv=None):
+    """argv: [program, settings path (default p1dongle.json)][, --no-heap-check (make soak
+    measures what the files way needs with it)]."""
+    argv = sys.argv if argv is None else argv
+    path = argv[1] if len(argv) > 1 else "p1dongle.json"
+    if "--no-heap-check" not in argv and not fits():
+        return
+    try:
+        _supervise(path)
+    finally:
+        _unload()
+
+
+def _unload():
+    # Stopped (Ctrl-C, as tools/flash.py does): give the heap back to the REPL that follows. Loaded
+    # from files, the modules are most of the heap, and the raw REPL needs some to answer.
+    for name in list(sys.modules):
+        if name == "p1dongle" or name.startswith("p1dongle."):
+            del sys.modules[name]
+    gc.collect()
+
+
+def _platform():
+    if sys.platform == "esp32":
+        from p1dongle import platform_esp32 as platform
+    else:
+        from p1dongle import platform_host as platform
+    return platform
+
+
+def settings_at(platform, path):
+    """The settings file (on the dongle: {} when there is none yet, the web page asks for them),
+    over the dongle's own defaults (its name, its chip's UART pins), checked."""
+    from p1dongle import config
+    raw = config.read(path, missing_ok=platform.FIRST_SETUP)
+    cfg = dict(platform.defaults())
+    for name in raw:
+        # a section the file has (uart) overlays the default one setting by setting
+        base = cfg.get(name)
+        cfg[name] = dict(base, **raw[name]) if isinstance(base, dict) and isinstance(raw[name], dict) else raw[name]
+    return raw, config.check(cfg)
+
+
+def configured(platform, path):
+    """(the settings file, the checked settings, the source), or None once it has said in one
+    line what is wrong."""
+    from p1dongle.errors import ConfigError
+    try:
+        raw, cfg = settings_at(platform, path)
+        return raw, cfg, platform.make_source(cfg, print)
+    except ConfigError as e:
+        print("p1dongle: " + str(e))
+        return None
+
+
+def _supervise(path):
+    import asyncio
+    from p1dongle import config
+    from p1dongle.app import App
+    from p1dongle.compat import new_loop, print_exception
+    platform = _platform()
+    got = configured(platform, path)
+    if got is None:
+        # Stay up and reachable (REPL, flash.py): a reset would only loop on the same mistake.
+        print("p1dongle: not started; fix the settings (tools/flash.py config) and reset")
+        return
+    raw, cfg, source = got
+    settings = config.Settings(raw, path)
+    platform.start_network(cfg, print)
+    status_path = path[:path.rfind("/") + 1] + "p1dongle.status"    # beside the settings
+
+    def save_status(line):
+        platform.save_status(status_path, line)
+
+    last = None
+    delay = RESTART_S
+    while True:
+        app = App(cfg, source, info=platform.info, save_status=save_status, settings=settings,
+                  serial=platform.serial())
+        try:
+            asyncio.run(app.run(platform.on_started))
+            if not app.restarting:
+                return                  # the input ended (a file)
+            # New settings from the web page (saved): the dongle starts again with them (its
+            # Wi-Fi too); elsewhere the app does.
+            platform.restart()
+            new_loop()
+            gc.collect()
+            got = configured(platform, path)
+            if got is None:
+                return
+            _, cfg, source = got
+            continue
+        except KeyboardInterrupt:
+            # Ctrl-C (flash.py does it to change the settings): the app's own clean-up did not
+            # run, the interrupt came from inside the loop. Say offline and close, then stop.
+            asyncio.run(app.goodbye())
+            return
+        except Exception as e:          # noqa: BLE001 - a bug must not take the dongle down for good
+            why = "%s: %s" % (e.__class__.__name__, e)
+            if why != last:
+                print_exception(e)      # once: what a bug report needs
+        # The app has closed its sockets and servers (App.run); drop every task and buffer it
+        # left, so that the next one starts in a clean heap and finds its ports free.
+        new_loop()
+        gc.collect()
+        if why == last:
+            delay = min(delay * 2, RESTART_MAX_S)
+            print("p1dongle: stopped by the same error again (%s); next start in %d s" % (why, delay))
+        else:
+            delay = RESTART_S
+            print("p1dongle: stopped by an error (%s); restarting in %d s" % (why, delay))
+        last = why
+        platform.wait(delay)
