@@ -16,7 +16,7 @@ STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)-$(HO
 # The demo capture is encrypted with this key. It is a demo key: never use it on a real meter.
 DEMO_KEY := 0123456789ABCDEF0123456789ABCDEF
 
-.PHONY: test broker browser twin-deps firmware-unix soak firmware sim bench decrypt-demo mpy clean
+.PHONY: test broker browser twin-deps firmware-unix firmware-stock soak firmware sim bench decrypt-demo mpy clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,9 +56,9 @@ MICROPY_TARBALL ?= $(firstword $(wildcard ../shared/vendor/micropython-$(MICROPY
 	/work/shared/vendor/micropython-$(MICROPY_VERSION).tar.gz))
 MICROPY_SRC ?= build/micropython-$(MICROPY_VERSION)
 P1_MICROPYTHON := build/micropython-p1dongle
-TWIN_FLAGS := MICROPY_FORCE_32BIT=1 MICROPY_PY_FFI=0 MICROPY_PY_SSL=0 MICROPY_PY_BTREE=0 \
-	CFLAGS_EXTRA=-DMICROPY_FLOAT_IMPL=MICROPY_FLOAT_IMPL_FLOAT MPY_CROSS_FLAGS=-march=x86 \
-	FROZEN_MANIFEST=$(CURDIR)/boards/twin/manifest.py USER_C_MODULES=$(CURDIR)/boards/usermod BUILD=build-twin
+LIKE_ESP32 := MICROPY_FORCE_32BIT=1 MICROPY_PY_FFI=0 MICROPY_PY_SSL=0 MICROPY_PY_BTREE=0 \
+	CFLAGS_EXTRA=-DMICROPY_FLOAT_IMPL=MICROPY_FLOAT_IMPL_FLOAT MPY_CROSS_FLAGS=-march=x86
+TWIN_FLAGS := $(LIKE_ESP32) FROZEN_MANIFEST=$(CURDIR)/boards/twin/manifest.py USER_C_MODULES=$(CURDIR)/boards/usermod BUILD=build-twin
 FROZEN := $(wildcard firmware/p1dongle/*.py) boards/manifest.py boards/twin/manifest.py
 
 $(MICROPY_SRC)/py/mpconfig.h:
@@ -79,6 +79,22 @@ twin-deps:
 		|| { [ "$$(id -u)" = 0 ] && { dpkg --print-foreign-architectures | grep -qx i386 || dpkg --add-architecture i386; } \
 		&& $(call APT_INSTALL,gcc-multilib libmbedtls-dev libmbedtls-dev:i386); } \
 		|| { echo "the dongle twin needs gcc-multilib and libmbedtls-dev:i386 (dpkg --add-architecture i386)"; exit 1; }
+
+# The stock-image twin: the same build, as MicroPython's own ESP32 images are for p1dongle (no
+# p1dongle frozen, no _p1gcm; asyncio frozen, and a cryptolib: the test-only one in boards/testmods,
+# where the ESP32 has mbedTLS's). Installed on it as .mpy files, p1dongle's code lives in the heap:
+# the fake dongle's stock image (test_flash.py) and make soak's --load files run it.
+STOCK_MICROPYTHON := build/micropython-stock
+STOCK_FLAGS := $(LIKE_ESP32) FROZEN_MANIFEST=$(CURDIR)/boards/stock/manifest.py \
+	USER_C_MODULES=$(CURDIR)/boards/testmods BUILD=build-stock
+
+$(STOCK_MICROPYTHON): $(MICROPY_SRC)/lib/micropython-lib/README.md boards/stock/manifest.py \
+		$(wildcard boards/testmods/cryptolib/*) | twin-deps
+	$(MAKE) -s -C $(MICROPY_SRC)/mpy-cross -j2 >/dev/null
+	$(MAKE) -s -C $(MICROPY_SRC)/ports/unix -j2 $(STOCK_FLAGS) >/dev/null
+	cp $(MICROPY_SRC)/ports/unix/build-stock/micropython $@.new && mv -f $@.new $@
+
+firmware-stock: $(STOCK_MICROPYTHON)
 
 $(P1_MICROPYTHON): $(MICROPY_SRC)/lib/micropython-lib/README.md boards/usermod/p1gcm/p1gcm.c boards/usermod/p1gcm/micropython.mk $(FROZEN) | twin-deps
 	$(MAKE) -s -C $(MICROPY_SRC)/mpy-cross -j2 >/dev/null
