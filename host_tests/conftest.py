@@ -41,6 +41,18 @@ def micropython():
     return twin_path()
 
 
+# The stock-image twin (make firmware-stock): the same build without p1dongle frozen and without
+# _p1gcm, as MicroPython's own ESP32 images are: p1dongle runs there from .mpy files.
+STOCK = os.path.join(ROOT, "build", "micropython-stock")
+
+
+@pytest.fixture(scope="session")
+def stock_micropython():
+    if not os.path.exists(STOCK):
+        pytest.fail("the stock-image twin %s is missing: `make test` builds it (make firmware-stock)" % STOCK)
+    return STOCK
+
+
 @pytest.fixture(scope="session")
 def micropython64():
     """The 64-bit, double-precision unix port from PyPI: a second MicroPython, not the dongle's."""
