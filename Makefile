@@ -120,6 +120,24 @@ firmware: $(MICROPY_GIT_SRC)/.git
 	mkdir -p build && cp $(MICROPY_GIT_SRC)/ports/esp32/build-$(BOARD)/firmware.bin build/firmware-$(BOARD).bin
 	@echo "image: build/firmware-$(BOARD).bin  (tools/flash.py flash --port PORT --image build/firmware-$(BOARD).bin)"
 
+# The install page: flashes the images from a browser over WebSerial (ESP Web Tools, pinned in
+# docs/install/package-lock.json and copied from npm into the page's own site, never a CDN). Writes
+# build/install-page: docs/install/index.html, the web bundle, manifest.json (the version from
+# firmware/p1dongle/__init__.py, a build per board) and the images that `make firmware` left in
+# build/ (REQUIRE_IMAGES=1, as the release workflow runs it: all of them, or fail). npm, its
+# cache and node_modules stay under build/. Debian's npm is installed when missing and we may.
+.PHONY: install-page
+INSTALL_NPM := build/install-npm
+$(INSTALL_NPM)/.installed: docs/install/package.json docs/install/package-lock.json
+	@command -v npm >/dev/null 2>&1 || $(call APT_INSTALL,npm) \
+		|| { echo "npm not found: the install page needs it (apt-get install npm)"; exit 1; }
+	rm -rf $(INSTALL_NPM) && mkdir -p $(INSTALL_NPM)
+	cp docs/install/package.json docs/install/package-lock.json $(INSTALL_NPM)/
+	cd $(INSTALL_NPM) && npm ci --ignore-scripts --no-audit --no-fund --cache $(CURDIR)/build/npm-cache
+	touch $@
+install-page: $(INSTALL_NPM)/.installed
+	$(PYTHON) tools/install_page.py --npm $(INSTALL_NPM) --out build/install-page $(if $(REQUIRE_IMAGES),--require-images)
+
 test: $(STAMP) broker browser $(P1_MICROPYTHON)
 	$(BIN)/python -m pytest host_tests
 
