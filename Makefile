@@ -104,9 +104,11 @@ $(P1_MICROPYTHON): $(MICROPY_SRC)/lib/micropython-lib/README.md boards/usermod/p
 firmware-unix: $(P1_MICROPYTHON)
 
 # The real image for a dongle: MicroPython's ESP32 port with our board, frozen firmware/ and the
-# GCM module. Needs ESP-IDF (v5.2 to v5.4; `. $$IDF_PATH/export.sh` first) and the port's git
+# GCM module. Needs ESP-IDF (v5.3 to v5.5.1, as MicroPython 1.28's ports/esp32/README.md says; the
+# release workflow builds with v5.5.1; `. $$IDF_PATH/export.sh` first) and the port's git
 # submodules (micropython-lib, berkeley-db...), which the release tarball lacks: so a git clone
-# (MICROPY_GIT_SRC=, else cloned here). It runs where those are installed, not in CI.
+# (MICROPY_GIT_SRC=, else cloned here). It runs where those are installed (the release workflow:
+# Espressif's ESP-IDF container, .github/workflows/release.yml), not in make test.
 BOARD ?= P1DONGLE_ESP32
 MICROPY_GIT_SRC ?= build/micropython-$(MICROPY_VERSION)-git
 $(MICROPY_GIT_SRC)/.git:
