@@ -1,6 +1,8 @@
 # Runs firmware code on a job described in JSON and prints the results as JSON, one line.
 # The same file runs under CPython and under MicroPython (`micropython host_tests/mp_job.py JOB`
 # with MICROPYPATH=firmware), so the tests can compare the two interpreters result for result.
+# run(job) -> result is the same thing as a module: the RV32 twin (boards/rv32) has this file
+# frozen and no file system, and host_tests/rv32.py calls it there.
 import json
 import sys
 from binascii import hexlify, unhexlify
@@ -212,31 +214,32 @@ def homewizard_job(job):
     return [homewizard.data(dsmr.parse(t.encode()), "home", -61) for t in job["telegrams"]]
 
 
+# the jobs by name: each takes the whole job
+JOBS = {
+    "gcm_decrypt": lambda job: gcm_decrypt(job["cases"]),
+    "gcm_encrypt": lambda job: gcm_encrypt(job["cases"]),
+    "dsmr": lambda job: dsmr_job(job["telegrams"]),
+    "pipeline": pipeline,
+    "native": lambda job: native_job(job["cases"]),
+    "floats": lambda job: floats_job(job["numbers"]),
+    "text_loops": text_loops_job,
+    "loops": lambda job: loops_job(job["cases"]),
+    "homewizard": homewizard_job,
+}
+
+
+def run(job):
+    kind = job["job"]
+    if kind not in JOBS:
+        raise ValueError("unknown job " + kind)
+    return JOBS[kind](job)
+
+
 def main():
     with open(sys.argv[1]) as f:
         job = json.load(f)
-    kind = job["job"]
-    if kind == "gcm_decrypt":
-        result = gcm_decrypt(job["cases"])
-    elif kind == "gcm_encrypt":
-        result = gcm_encrypt(job["cases"])
-    elif kind == "dsmr":
-        result = dsmr_job(job["telegrams"])
-    elif kind == "pipeline":
-        result = pipeline(job)
-    elif kind == "native":
-        result = native_job(job["cases"])
-    elif kind == "floats":
-        result = floats_job(job["numbers"])
-    elif kind == "text_loops":
-        result = text_loops_job(job)
-    elif kind == "loops":
-        result = loops_job(job["cases"])
-    elif kind == "homewizard":
-        result = homewizard_job(job)
-    else:
-        raise ValueError("unknown job " + kind)
-    print(json.dumps(result))
+    print(json.dumps(run(job)))
 
 
-main()
+if __name__ == "__main__":
+    main()
