@@ -103,6 +103,32 @@ $(P1_MICROPYTHON): $(MICROPY_SRC)/lib/micropython-lib/README.md boards/usermod/p
 
 firmware-unix: $(P1_MICROPYTHON)
 
+# The RV32 twin: the ESP32-C3's instruction set, bare metal. MicroPython's qemu port (VIRT_RV32)
+# with the port's 140 KB heap (about what the C3 has), asyncio and firmware/p1dongle frozen with
+# viper as rv32imc code WITHOUT the port's Zba (the C3 has none: MPY_CROSS_FLAGS here overrides
+# the board's +=), the tests' job runner frozen, and a test-only cryptolib (boards/testmods: the
+# port has none). boards/rv32 says why for each file. host_tests/rv32.py runs it under QEMU.
+# Packages: gcc-riscv64-unknown-elf, picolibc-riscv64-unknown-elf, qemu-system-misc.
+.PHONY: rv32-deps firmware-rv32
+RV32_MICROPYTHON := build/micropython-rv32.elf
+RV32_FLAGS := BOARD=VIRT_RV32 BOARD_DIR=$(CURDIR)/boards/rv32 BUILD=build-p1rv32 MPY_CROSS_FLAGS=-march=rv32imc \
+	FROZEN_MANIFEST=$(CURDIR)/boards/rv32/manifest.py USER_C_MODULES=$(CURDIR)/boards/testmods
+RV32_SOURCES := $(wildcard firmware/*.py firmware/p1dongle/*.py boards/rv32/* boards/testmods/cryptolib/*) \
+	boards/manifest.py host_tests/mp_job.py
+
+rv32-deps:
+	@{ command -v riscv64-unknown-elf-gcc >/dev/null 2>&1 && command -v qemu-system-riscv32 >/dev/null 2>&1 \
+		&& [ -f "$$(riscv64-unknown-elf-gcc --print-file-name=picolibc.specs)" ]; } \
+		|| $(call APT_INSTALL,gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc) \
+		|| { echo "the RV32 twin needs gcc-riscv64-unknown-elf, picolibc-riscv64-unknown-elf and qemu-system-misc"; exit 1; }
+
+$(RV32_MICROPYTHON): $(MICROPY_SRC)/lib/micropython-lib/README.md $(RV32_SOURCES) | rv32-deps
+	$(MAKE) -s -C $(MICROPY_SRC)/mpy-cross -j2 >/dev/null
+	$(MAKE) -s -C $(MICROPY_SRC)/ports/qemu -f $(CURDIR)/boards/rv32/qemu.mk -j2 $(RV32_FLAGS) >/dev/null
+	cp $(MICROPY_SRC)/ports/qemu/build-p1rv32/firmware.elf $@.new && mv -f $@.new $@   # a running QEMU keeps its file
+
+firmware-rv32: $(RV32_MICROPYTHON)
+
 # The real image for a dongle: MicroPython's ESP32 port with our board, frozen firmware/ and the
 # GCM module. Needs ESP-IDF (v5.3 to v5.5.1, as MicroPython 1.28's ports/esp32/README.md says; the
 # release workflow builds with v5.5.1; `. $$IDF_PATH/export.sh` first) and the port's git
