@@ -59,7 +59,7 @@ P1_MICROPYTHON := build/micropython-p1dongle
 LIKE_ESP32 := MICROPY_FORCE_32BIT=1 MICROPY_PY_FFI=0 MICROPY_PY_SSL=0 MICROPY_PY_BTREE=0 \
 	CFLAGS_EXTRA=-DMICROPY_FLOAT_IMPL=MICROPY_FLOAT_IMPL_FLOAT MPY_CROSS_FLAGS=-march=x86
 TWIN_FLAGS := $(LIKE_ESP32) FROZEN_MANIFEST=$(CURDIR)/boards/twin/manifest.py USER_C_MODULES=$(CURDIR)/boards/usermod BUILD=build-twin
-FROZEN := $(wildcard firmware/p1dongle/*.py) boards/manifest.py boards/twin/manifest.py
+FROZEN := $(wildcard firmware/p1dongle/*.py) firmware/main.py boards/manifest.py boards/twin/manifest.py
 
 $(MICROPY_SRC)/py/mpconfig.h:
 	mkdir -p $(dir $(MICROPY_SRC))
@@ -166,7 +166,7 @@ $(INSTALL_NPM)/.installed: docs/install/package.json docs/install/package-lock.j
 install-page: $(INSTALL_NPM)/.installed
 	$(PYTHON) tools/install_page.py --npm $(INSTALL_NPM) --out build/install-page $(if $(REQUIRE_IMAGES),--require-images)
 
-test: $(STAMP) broker browser $(P1_MICROPYTHON)
+test: $(STAMP) broker browser $(P1_MICROPYTHON) $(STOCK_MICROPYTHON)
 	$(BIN)/python -m pytest host_tests
 
 # MQTT=HOST[:PORT] publishes to your broker; by default a local one is started for the demo.
@@ -182,13 +182,17 @@ bench: $(STAMP) broker $(P1_MICROPYTHON)
 
 # firmware/main.py on the dongle twin in the dongle's heap budget, for SOAK_S seconds: the emulated
 # meter with faults, 7 reading TCP clients, a stalled one, clients that come and go, MQTT to a
-# mosquitto that is killed and restarted. Fails on a MemoryError, a restart, a lost telegram or a
-# heap that grows. SOAK_MIN=1 steps the heap down to the smallest that holds.
+# mosquitto that is killed and restarted, the web API polled. Fails on a MemoryError, a restart, a
+# lost telegram or a heap that grows. SOAK_LOAD: frozen (the p1dongle image: the code in flash;
+# 96K), files (a stock image: the .mpy files install writes, in the heap; p1dongle.FILES_HEAP) or
+# both. SOAK_MIN=1 steps the heap down to the smallest that holds, for each.
 SOAK_S ?= 600
-SOAK_HEAP ?= 96K
-soak: $(STAMP) broker $(P1_MICROPYTHON)
+SOAK_LOAD ?= frozen
+SOAK_HEAP ?=
+soak: $(STAMP) broker $(P1_MICROPYTHON) $(STOCK_MICROPYTHON)
 	mkdir -p build
-	$(BIN)/python tools/soak.py --seconds $(SOAK_S) --heap $(SOAK_HEAP) --json build/soak.json $(if $(SOAK_MIN),--find-min)
+	$(BIN)/python tools/soak.py --seconds $(SOAK_S) --load $(SOAK_LOAD) $(if $(SOAK_HEAP),--heap $(SOAK_HEAP)) \
+		--json build/soak.json $(if $(SOAK_MIN),--find-min)
 
 # Decrypt the bundled demo capture (starts mid-frame) with the demo key.
 decrypt-demo: $(STAMP)

@@ -35,6 +35,7 @@ def test_the_manifest_freezes_the_firmware_package(manifestfile, board):
     ours = {"p1dongle/" + n for n in os.listdir(os.path.join(FIRMWARE, "p1dongle")) if n.endswith(".py")}
     assert ours <= frozen                                     # every firmware module is in the image
     assert "asyncio/core.py" in frozen and "_boot.py" in frozen   # and what the dongle needs to boot
+    assert "main.py" in frozen          # it starts by itself, flashed from a browser with no files
     assert not any(t.startswith("umqtt") for t in frozen)     # our own MQTT client, not umqtt
 
 
@@ -47,7 +48,7 @@ def test_the_twin_freezes_what_the_boards_freeze(manifestfile):
     m.execute(os.path.join(BOARDS, "twin", "manifest.py"))
     frozen = {f.target_path for f in m.files()}
     ours = {"p1dongle/" + n for n in os.listdir(os.path.join(FIRMWARE, "p1dongle")) if n.endswith(".py")}
-    assert ours <= frozen and "asyncio/core.py" in frozen and "_boot.py" not in frozen
+    assert ours <= frozen and "asyncio/core.py" in frozen and "_boot.py" not in frozen and "main.py" in frozen
 
 
 def test_the_twin_is_built_like_the_dongle(micropython):

@@ -1,21 +1,35 @@
-"""tools/flash.py against a fake dongle (fakedevice.py: the MicroPython unix port on a pseudo-terminal,
-spoken to over the raw REPL by mpremote), and its errors without one."""
+"""tools/flash.py against a fake dongle (fakedevice.py: a MicroPython unix port on a pseudo-terminal,
+spoken to over the raw REPL by mpremote), and its errors without one.
+
+The fake dongle runs the twins with an ESP32's heap: the dongle twin is the p1dongle image (firmware
+and main.py frozen), the stock-image twin is MicroPython's own image (no p1dongle, no _p1gcm). An
+ESP32 without PSRAM has ~112 KB of heap once Wi-Fi runs; a board with PSRAM has megabytes."""
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
+import time
 import tty
+import urllib.request
 
 import meter
 import pytest
 import serial
 from conftest import FIRMWARE, ROOT, mpy_arch
 from fakedevice import FakeDevice
-from procs import P1Reader, connect, free_port, read_telegrams
+from procs import P1Reader, connect, free_port, read_telegrams, request_status
+
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from broker import LocalBroker  # noqa: E402
+from soak import Mqtt  # noqa: E402
+
+from p1dongle import FILES_HEAP, VERSION  # noqa: E402
 
 FLASH = os.path.join(ROOT, "tools", "flash.py")
 KEY = meter.KEY.hex()
+ESP32_HEAP = "112K"
 
 
 def flash(*args, env=None):
@@ -26,63 +40,168 @@ def flash(*args, env=None):
 
 
 @pytest.fixture
-def device(micropython, tmp_path):
-    root = tmp_path / "dongle"
-    root.mkdir()
-    d = FakeDevice(micropython, str(root))
-    d.arch = mpy_arch(micropython)              # the twin is 32-bit x86: what install compiles for
-    yield d
-    d.close()
+def make_device(tmp_path):
+    made = []
+
+    def make(interpreter, heap=None, files=False):
+        """files: boots with what an older install on a stock image wrote (main.py, p1dongle/*.mpy)."""
+        root = tmp_path / ("dongle%d" % len(made))
+        root.mkdir()
+        arch = mpy_arch(interpreter)            # the twins are 32-bit x86: what install compiles for
+        if files:
+            stale_install(str(root), arch)
+        d = FakeDevice(interpreter, str(root), heap=heap)
+        d.arch = arch
+        made.append(d)
+        return d
+    yield make
+    for d in made:
+        d.close()
 
 
-def test_install_config_status_and_the_firmware_runs_there(device):
-    root = device.root
-    rc, out, err = flash("install", "--port", device.path, "--arch", device.arch)
-    assert rc == 0, err
-    modules = sorted(n[:-3] + ".mpy" for n in os.listdir(os.path.join(FIRMWARE, "p1dongle")) if n.endswith(".py"))
-    assert sorted(os.listdir(os.path.join(root, "p1dongle"))) == modules
-    for m in modules:                                          # compiled, not copied sources
-        with open(os.path.join(root, "p1dongle", m), "rb") as f:
-            assert f.read(1) == b"M"
-    with open(os.path.join(root, "main.py"), "rb") as f, open(os.path.join(FIRMWARE, "main.py"), "rb") as g:
-        assert f.read() == g.read()
-    assert "%d files copied, 0 unchanged" % (len(modules) + 1) in out
+@pytest.fixture
+def device(make_device, micropython):
+    """The p1dongle image on an ESP32's heap."""
+    return make_device(micropython, ESP32_HEAP)
 
-    # Again: nothing changed, nothing copied; a module left from an older build goes.
-    with open(os.path.join(root, "p1dongle", "retired.mpy"), "wb") as f:
-        f.write(b"M old")
-    rc, out, err = flash("install", "--port", device.path, "--arch", device.arch)
-    assert rc == 0 and "0 files copied, %d unchanged, 1 stale removed" % (len(modules) + 1) in out, out + err
-    assert not os.path.exists(os.path.join(root, "p1dongle", "retired.mpy"))
 
-    # Settings: written after the dongle's own checks; the key is never printed.
+def files_of(root):
+    return sorted(os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs)
+
+
+def stale_install(root, arch):
+    """What `install` on a stock image wrote: main.py and p1dongle/*.mpy, as an older install left them."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import flash as tool
+    for path, data in tool.build(arch).items():
+        os.makedirs(os.path.dirname(os.path.join(root, path)) or root, exist_ok=True)
+        with open(os.path.join(root, path), "wb") as f:
+            f.write(data)
+
+
+def serve_a_while(device, seconds, mqtt=True):
+    """config as the README says, then the dongle reads a meter (a frame every 0.5 s) for `seconds`
+    with a TCP reader, MQTT with discovery to a real broker (if mqtt) and a client polling the
+    HomeWizard API every second. Every telegram must reach the reader and MQTT, every API answer
+    must hold the energy total, and the console must show no MemoryError."""
     reader = P1Reader()
-    tcp_port = free_port()
-    rc, out, err = flash("config", "--port", device.path, "--source", "tcp:127.0.0.1:%d" % reader.port,
-                         "--tcp-port", str(tcp_port), "--meter", "lux", env={"P1DONGLE_KEY": KEY})
-    assert rc == 0, err
-    assert KEY not in out + err and KEY.upper() not in out + err and "key set" in out
-    with open(os.path.join(root, "p1dongle.json")) as f:
-        written = json.load(f)
-    assert written["key"] == KEY and written["source"] == "tcp:127.0.0.1:%d" % reader.port
-
-    # The dongle restarted with them: the installed firmware reads the meter and serves telegrams.
+    broker = LocalBroker().start() if mqtt else None
+    watcher = Mqtt(broker.port) if mqtt else None
+    tcp_port, http_port = free_port(), free_port()
+    args = ["config", "--port", device.path, "--source", "tcp:127.0.0.1:%d" % reader.port, "--meter", "lux",
+            "--tcp-port", str(tcp_port), "--http-port", str(http_port), "--device-id", "fake"]
+    if mqtt:
+        assert watcher.subscribed.wait(20)
+        args += ["--mqtt", "127.0.0.1:%d" % broker.port]
     try:
-        reader.accept(timeout=60)                           # it listens before it reads
+        start = len(device.console)
+        rc, out, err = flash(*args, env={"P1DONGLE_KEY": KEY})
+        assert rc == 0, err
+        reader.accept(timeout=60)                       # it listens before it reads
+        device.expect(rb"plain telegrams on port %d" % tcp_port, start=start)
         client = connect(tcp_port)
-        frames = [meter.frame(meter.LUX_TELEGRAM, counter=i) for i in (1, 2)]
-        for f in frames:
-            reader.send(f)
-        assert read_telegrams(client, 2, timeout=30) == [meter.LUX_TELEGRAM] * 2
+        device.expect(rb"connected \(1 clients\)", start=start)
+        n = int(seconds / 0.5)
+        api_ok = 0
+        for i in range(n):
+            reader.send(meter.frame(meter.LUX_TELEGRAM, counter=i + 1))
+            time.sleep(0.5)             # the meter's pace (a frame every 0.5 s), not synchronisation
+            if i % 2 and i > 2:
+                with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/data" % http_port, timeout=10) as r:
+                    assert r.status == 200 and b'"total_power_import_kwh":' in r.read()
+                    api_ok += 1
+        assert read_telegrams(client, n, timeout=30) == [meter.LUX_TELEGRAM] * n
+        status = request_status(tcp_port)
+        assert "telegrams %d," % n in status and "memory errors" not in status, status   # (said only when some)
         client.close()
+        if mqtt:
+            deadline = time.monotonic() + 20
+            while len(watcher.telegrams) < n and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert watcher.telegrams == [meter.LUX_TELEGRAM] * n and len(watcher.configs) > 20
+        console = bytes(device.console[start:])
+        assert b"MemoryError" not in console and b"memory allocation failed" not in console, console[-2000:]
+        assert api_ok >= n // 2 - 2
+        return n
     finally:
         reader.close()
+        if mqtt:
+            watcher.close()
+            broker.stop()
+
+
+def test_the_readmes_steps_on_the_p1dongle_image_at_an_esp32s_heap(device):
+    """install, config: a dongle that serves every telegram, with MQTT and the web page, in 112 KB.
+    A p1dongle/ folder an install on a stock image left (which used to shadow the frozen package,
+    and did not fit) is removed, and even before that it never runs: the frozen package comes first."""
+    root = device.root
+    stale_install(root, device.arch)        # as if an older install had run (the app is up already)
+    rc, out, err = flash("install", "--port", device.path)
+    assert rc == 0, err
+    assert "p1dongle %s runs frozen in this image (main.py too): nothing to copy" % VERSION in out
+    assert "removed p1dongle/" in out
+    assert not os.path.exists(os.path.join(root, "p1dongle"))
+    assert "this checkout is" not in out                    # the image is the checkout's version
+
+    serve_a_while(device, 60)
 
     rc, out, err = flash("status", "--port", device.path)
     assert rc == 0, err
-    assert "firmware: %d modules in p1dongle/, main.py" % len(modules) in out
-    assert "settings: meter lux, key set, source tcp:127.0.0.1:%d" % reader.port in out
-    assert KEY not in out
+    assert "firmware: p1dongle %s frozen in the image" % VERSION in out
+    heap, free = map(int, re.search(r"heap (\d+) KB \((\d+) KB free\)", out).groups())
+    assert 100 <= heap <= 112 and free > heap - 16         # stopped, the app leaves the REPL its heap
+    assert "settings: meter lux, key set" in out and KEY not in out
+
+
+def test_on_a_stock_image_at_an_esp32s_heap_install_refuses_and_changes_nothing(make_device, stock_micropython):
+    device = make_device(stock_micropython, ESP32_HEAP)
+    before = files_of(device.root)
+    rc, out, err = flash("install", "--port", device.path)
+    assert rc == 1
+    line = err.strip()
+    assert line.startswith("install: this board has 1") and "KB of heap; p1dongle loaded from files needs %d KB" % (
+        FILES_HEAP // 1024) in line and "flash the p1dongle image" in line and "PSRAM" in line, line
+    assert "\n" not in line and files_of(device.root) == before
+    rc, out, err = flash("status", "--port", device.path)          # and it still answers
+    assert rc == 0 and "firmware: not installed" in out, out + err
+
+
+def test_files_from_an_older_install_on_a_small_stock_image_never_take_the_repl(make_device, stock_micropython):
+    """A stock image at 112 KB that has the files anyway (copied by hand, an older install): the
+    app does not start, says why in one line, and the REPL stays reachable for flash.py."""
+    device = make_device(stock_micropython, ESP32_HEAP, files=True)
+    m = device.expect(rb"p1dongle: not started: [^\r\n]*")
+    assert b"it needs %d KB of heap" % (FILES_HEAP // 1024) in m.group(0) and b"flash the p1dongle image" in m.group(0)
+    rc, out, err = flash("status", "--port", device.path)
+    assert rc == 0, err
+    assert "firmware: p1dongle %s from files" % VERSION in out
+
+
+def test_on_a_stock_image_with_psram_the_files_install_and_run(make_device, stock_micropython):
+    device = make_device(stock_micropython, "2048K")
+    rc, out, err = flash("install", "--port", device.path)
+    assert rc == 0, err
+    modules = sorted(n[:-3] + ".mpy" for n in os.listdir(os.path.join(FIRMWARE, "p1dongle")) if n.endswith(".py"))
+    assert sorted(os.listdir(os.path.join(device.root, "p1dongle"))) == modules
+    for m in modules:                                          # compiled for the device's CPU
+        with open(os.path.join(device.root, "p1dongle", m), "rb") as f:
+            assert f.read(1) == b"M"
+    with open(os.path.join(device.root, "main.py"), "rb") as f, open(os.path.join(FIRMWARE, "main.py"), "rb") as g:
+        assert f.read() == g.read()
+    assert "%d files copied, 0 unchanged (%s) for a stock MicroPython with 2001 KB of heap" % (   # (of 2048 KB: GC tables)
+        len(modules) + 1, device.arch) in out
+
+    # Again: nothing changed, nothing copied; a module left from an older build goes.
+    with open(os.path.join(device.root, "p1dongle", "retired.mpy"), "wb") as f:
+        f.write(b"M old")
+    rc, out, err = flash("install", "--port", device.path)
+    assert rc == 0 and "0 files copied, %d unchanged, 1 stale removed" % (len(modules) + 1) in out, out + err
+    assert not os.path.exists(os.path.join(device.root, "p1dongle", "retired.mpy"))
+
+    serve_a_while(device, 20)
+    rc, out, err = flash("status", "--port", device.path)
+    assert rc == 0, err
+    assert "firmware: p1dongle %s from files: %d modules in p1dongle/, main.py" % (VERSION, len(modules)) in out
 
 
 def test_monitor_follows_the_console(device):
@@ -144,13 +263,32 @@ def test_flash_needs_an_image(tmp_path):
     assert rc == 1 and "no such port" in err
 
 
-def test_an_esp32_c3_gets_a_uart_it_has(device):
+def test_config_leaves_the_uart_to_the_chip_and_keeps_secrets(device):
     rc, out, err = flash("config", "--port", device.path, "--chip", "esp32c3", "--wifi", "home",
                          env={"P1DONGLE_KEY": KEY, "P1DONGLE_WIFI_PASSWORD": "wifi-secret",
                               "P1DONGLE_WEB_PASSWORD": "web-secret"})
     assert rc == 0, err
     with open(os.path.join(device.root, "p1dongle.json")) as f:
         written = json.load(f)
-    assert written["uart"] == {"id": 1, "rx": 5} and written["wifi"] == {"ssid": "home", "password": "wifi-secret"}
+    assert "uart" not in written                # the dongle takes its own chip's pins (chips.py)
+    assert written["wifi"] == {"ssid": "home", "password": "wifi-secret"}
     assert written["web_password"] == "web-secret"
     assert "wifi-secret" not in out + err and "web-secret" not in out + err and "Wi-Fi 'home'" in out
+
+
+@pytest.mark.parametrize("machine, pins", [
+    ("p1dongle ESP32 with ESP32", "UART 2, RX GPIO16"),
+    ("Generic ESP32 module with SPIRAM with ESP32", "UART 2, RX GPIO4"),            # WROVER: 16/17 are PSRAM
+    ("Generic ESP32S3 module with Octal-SPIRAM with ESP32S3", "UART 2, RX GPIO16"),
+    ("p1dongle ESP32-C3 with ESP32C3", "UART 1, RX GPIO5"),                          # UART 0 and 1 only
+])
+def test_status_names_the_chips_own_p1_input(machine, pins):
+    """What status says a board reads P1 on (chips.py, the same table the dongle picks from)."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import flash as tool
+    probe = {"version": "1.28.0", "platform": "esp32", "machine": machine, "heap": 8 << 20, "free": 8 << 20,
+             "frozen": None, "files_version": None, "files": None, "main": False, "config": None, "status": None}
+    assert "P1 input: %s" % pins in tool.describe(probe)
+    probe["config"] = {"key": KEY, "uart": {"rx": 21}}
+    lines = tool.describe(probe)
+    assert "P1 input: %s" % pins.replace(pins.split("GPIO")[1], "21") in lines and not any(KEY in x for x in lines)

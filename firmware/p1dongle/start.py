@@ -137,6 +137,7 @@ def _supervise(path):
             # Ctrl-C (flash.py does it to change the settings): the app's own clean-up did not
             # run, the interrupt came from inside the loop. Say offline and close, then stop.
             asyncio.run(app.goodbye())
+            new_loop()                  # and its tasks (and through them the app) go with it
             return
         except Exception as e:          # noqa: BLE001 - a bug must not take the dongle down for good
             why = "%s: %s" % (e.__class__.__name__, e)
