@@ -11,7 +11,6 @@ is firmware/p1dongle/__init__.py's VERSION, the builds are the boards under boar
 `make firmware BOARD=...` accepts) and their file names those the Makefile's firmware target writes.
 """
 import argparse
-import ast
 import glob
 import json
 import os
@@ -22,25 +21,21 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGE = os.path.join(ROOT, "docs", "install")
 BOARDS = os.path.join(ROOT, "boards")
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import flash  # noqa: E402
 
-# Each ESP-IDF target as ESP Web Tools names its chip, and where the port's firmware.bin goes:
-# makeimg.py starts it with the bootloader, which the chip's ROM loads from 0x1000 on the ESP32
-# and from 0 on the ESP32-C3 (ESP-IDF's CONFIG_BOOTLOADER_OFFSET_IN_FLASH).
-CHIPS = {
-    "esp32": ("ESP32", 0x1000),
-    "esp32c3": ("ESP32-C3", 0),
+# Each ESP-IDF target as ESP Web Tools names its chip; where its image goes in flash is
+# tools/flash.py's (the bootloader, with which makeimg.py starts the port's firmware.bin, is
+# loaded by the chip's ROM from 0x1000 on the ESP32 and from 0 on the ESP32-C3).
+FAMILIES = {
+    "esp32": "ESP32",
+    "esp32c3": "ESP32-C3",
 }
 
 
 def version():
-    """VERSION from firmware/p1dongle/__init__.py, read without importing the firmware."""
-    path = os.path.join(ROOT, "firmware", "p1dongle", "__init__.py")
-    with open(path) as f:
-        tree = ast.parse(f.read(), path)
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["VERSION"]:
-            return ast.literal_eval(node.value)
-    raise SystemExit("no VERSION in %s" % path)
+    """VERSION from firmware/p1dongle/__init__.py (the release workflow checks the tag against it)."""
+    return flash.VERSION
 
 
 def boards():
@@ -57,10 +52,10 @@ def boards():
 def manifest():
     builds = []
     for board, target in boards().items():
-        if target not in CHIPS:
-            raise SystemExit("%s: IDF target %s has no chip family and offset in tools/install_page.py"
-                             % (board, target))
-        family, offset = CHIPS[target]
+        if target not in FAMILIES or target not in flash.CHIPS:
+            raise SystemExit("%s: IDF target %s has no chip family in tools/install_page.py or no offset in "
+                             "tools/flash.py" % (board, target))
+        family, offset = FAMILIES[target], flash.CHIPS[target][0]
         # One part: the port's firmware.bin is bootloader, partition table and app in one file,
         # written by `make firmware` as build/firmware-<BOARD>.bin.
         builds.append({"chipFamily": family, "parts": [{"path": "firmware-%s.bin" % board, "offset": offset}]})
