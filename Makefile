@@ -166,7 +166,7 @@ $(INSTALL_NPM)/.installed: docs/install/package.json docs/install/package-lock.j
 install-page: $(INSTALL_NPM)/.installed
 	$(PYTHON) tools/install_page.py --npm $(INSTALL_NPM) --out build/install-page $(if $(REQUIRE_IMAGES),--require-images)
 
-test: $(STAMP) broker browser $(P1_MICROPYTHON) $(STOCK_MICROPYTHON)
+test: $(STAMP) broker browser $(P1_MICROPYTHON) $(STOCK_MICROPYTHON) $(RV32_MICROPYTHON)
 	$(BIN)/python -m pytest host_tests
 
 # MQTT=HOST[:PORT] publishes to your broker; by default a local one is started for the demo.

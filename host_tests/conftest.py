@@ -90,10 +90,25 @@ def run_script(interpreter, script, arg, timeout=300, micropypath=MICROPYPATH):
     return json.loads(proc.stdout)
 
 
+# The RV32 twin (make firmware-rv32): the qemu port built like the ESP32-C3 (rv32imc, 140 KB heap,
+# p1dongle and mp_job frozen), run bare metal under QEMU by host_tests/rv32.py.
+@pytest.fixture(scope="session")
+def rv32_elf():
+    import rv32
+    if not os.path.exists(rv32.ELF):
+        pytest.fail("the RV32 twin %s is missing: `make test` builds it (make firmware-rv32)" % rv32.ELF)
+    if not shutil.which(rv32.QEMU):
+        pytest.fail("%s not found: apt-get install qemu-system-misc (make test does, as root)" % rv32.QEMU)
+    return rv32.ELF
+
+
 @pytest.fixture
-def run_job(tmp_path, micropython, micropython64):
-    """Run a mp_job.py job under CPython, the dongle twin and the 64-bit MicroPython; assert they
-    agree; return the result."""
+def run_job(tmp_path, micropython, micropython64, rv32_elf):
+    """Run a mp_job.py job under CPython, the dongle twin, the RV32 twin and the 64-bit
+    MicroPython; assert they agree; return the result. (On the RV32 twin a job too big for its
+    heap is cut into batches of cases: see host_tests/rv32.py.)"""
+    import rv32
+
     def run(job):
         path = tmp_path / "job.json"
         path.write_text(json.dumps(job))
@@ -101,6 +116,7 @@ def run_job(tmp_path, micropython, micropython64):
         on_cpython = run_script(sys.executable, script, str(path))
         on_twin = run_script(micropython, script, str(path))
         assert on_twin == on_cpython
+        assert rv32.run_job(job, rv32_elf) == on_cpython
         assert run_script(micropython64, script, str(path)) == on_cpython
         return on_cpython
     return run
