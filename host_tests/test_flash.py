@@ -264,7 +264,7 @@ def test_flash_needs_an_image(tmp_path):
 
 
 def test_config_leaves_the_uart_to_the_chip_and_keeps_secrets(device):
-    rc, out, err = flash("config", "--port", device.path, "--chip", "esp32c3", "--wifi", "home",
+    rc, out, err = flash("config", "--port", device.path, "--wifi", "home",
                          env={"P1DONGLE_KEY": KEY, "P1DONGLE_WIFI_PASSWORD": "wifi-secret",
                               "P1DONGLE_WEB_PASSWORD": "web-secret"})
     assert rc == 0, err

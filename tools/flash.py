@@ -505,10 +505,11 @@ def build_parser():
 
     def port(sp):
         sp.add_argument("--port", required=True, help="the dongle's serial port, e.g. /dev/ttyUSB0 or /dev/ttyACM0")
-        sp.add_argument("--chip", choices=sorted(CHIPS), default="esp32", help="esp32 (default), esp32c3 or esp32s3")
         return sp
 
+    # Only flash needs to be told the chip: the other commands ask the running MicroPython.
     f = port(sub.add_parser("flash", help="erase the dongle and write a MicroPython image (esptool)"))
+    f.add_argument("--chip", choices=sorted(CHIPS), default="esp32", help="esp32 (default), esp32c3 or esp32s3")
     f.add_argument("--image", help="the image (default: build/firmware-P1DONGLE_<CHIP>.bin from make firmware or the "
                                    "release page; boards with PSRAM: MicroPython's SPIRAM image)")
     f.add_argument("--baud", type=int, default=460800, help="flashing speed (default 460800)")
