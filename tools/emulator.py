@@ -85,6 +85,7 @@ class EmulatedMeter:
         self.power = 0.420                # kW, positive: drawn from the grid, negative: delivered
         self.last = None
         self.frames = 0
+        self.intact = []                  # the DSMR telegrams of the frames sent whole (content dsmr)
 
     def telegram(self, now=None):
         """The next DSMR 5 telegram, registers advanced by the time since the last one."""
@@ -179,7 +180,8 @@ class EmulatedMeter:
     def frame(self, now=None):
         """One reading, encrypted and wrapped in the profile's link framing."""
         if self.content == "dsmr":
-            return self.encrypt(self.telegram(now))
+            self.plain = self.telegram(now)
+            return self.encrypt(self.plain)
         apdu = self.encrypt(self.notification(now))
         if self.link == "mbus":
             return mbus_frames(apdu)
@@ -192,16 +194,21 @@ class EmulatedMeter:
         self.frames += 1
         frame = self.frame(now)
         if not self.faults or self.frames % self.faults:
-            return frame
+            return self._intact(frame)
         fault = FAULTS[(self.frames // self.faults) % len(FAULTS)]
         if fault == "noise":
-            return bytes(self.rng.getrandbits(8) for _ in range(37)) + frame
+            return bytes(self.rng.getrandbits(8) for _ in range(37)) + self._intact(frame)
         if fault == "bad tag":
             bad = bytearray(frame)
             bad[-1] ^= 0x40
             return bytes(bad)
         # truncated: the line dropped the end of one frame; the next one follows at once
-        return frame[:len(frame) // 2] + self.frame(now)
+        return frame[:len(frame) // 2] + self._intact(self.frame(now))
+
+    def _intact(self, frame):
+        if self.content == "dsmr":
+            self.intact.append(self.plain)
+        return frame
 
 
 # -- A-XDR and link framing, written out here (the firmware only ever reads them) -------------------

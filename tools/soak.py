@@ -43,6 +43,7 @@ sys.path.insert(0, HERE)
 
 import emulator  # noqa: E402
 import flash  # noqa: E402
+import hostile  # noqa: E402
 from broker import LocalBroker, free_port  # noqa: E402
 from p1dongle import FILES_HEAP  # noqa: E402
 from p1dongle.pipeline import TELEGRAM, Pipeline  # noqa: E402
@@ -200,14 +201,20 @@ class Soak:
         self.churned = 0
         self.stalled = 0
         self.broker_restarts = 0
+        self.reference_error = None     # CPython's pipeline could not read the stream (a bug)
+        self.attacks = {}               # hostile meter input sent: {what: times}
+        self.broker_attacks = []        # what the hostile broker answered each connection with
+        self.emulated = None
         self.reference = None
         self.web = {"ok": 0, "bad": 0, "failed": 0}     # web requests answered right, wrong, not at all
 
     # -- the meter ------------------------------------------------------------------------------
 
     async def meter(self, ready, stop):
-        """The emulated meter behind its P1 reader: one client (the dongle) gets every frame."""
-        m = emulator.EmulatedMeter(KEY, faults=self.args.faults, seed=1)
+        """The emulated meter behind its P1 reader: one client (the dongle) gets every frame; with
+        --hostile N, every Nth frame comes after one of hostile.py's attacks on the line."""
+        m = self.emulated = emulator.EmulatedMeter(KEY, faults=self.args.faults, seed=1)
+        attacks = hostile.MeterAttacks(m.title, seed=2)
         conn = asyncio.get_running_loop().create_future()
 
         async def on_client(reader, writer):
@@ -221,6 +228,10 @@ class Soak:
         try:
             while not stop.is_set():
                 data = m.next_bytes()
+                if self.args.hostile and self.frames % self.args.hostile == self.args.hostile - 1:
+                    name, attack = attacks.next()
+                    self.attacks[name] = self.attacks.get(name, 0) + 1
+                    data = attack + data
                 self.sent += data
                 self.frames += 1
                 writer.write(data)
@@ -311,18 +322,26 @@ class Soak:
     # -- the broker -----------------------------------------------------------------------------
 
     async def broker_outages(self, broker, stop):
+        """The broker killed and started again; with --hostile, every other time a hostile broker
+        (hostile.py) takes its port meanwhile, for the dongle to reconnect to and be attacked by."""
         n = self.args.broker_restarts
         if not n:
             return
         period = self.args.seconds / (n + 1)
-        for _ in range(n):
+        for k in range(n):
             try:
                 await asyncio.wait_for(stop.wait(), period)
                 return
             except asyncio.TimeoutError:
                 pass
             broker.kill()
-            await asyncio.sleep(3)
+            if self.args.hostile and k % 2 == 0:
+                bad = await hostile.HostileBroker(broker.port).start()
+                await asyncio.sleep(8)
+                await bad.stop()
+                self.broker_attacks += bad.served
+            else:
+                await asyncio.sleep(3)
             broker.start()
             self.broker_restarts += 1
 
@@ -370,7 +389,11 @@ class Soak:
             await asyncio.sleep(args.seconds)
             stop.set()
             await asyncio.sleep(0)
-            self.reference = self._reference()
+            try:
+                self.reference = self._reference()
+            except Exception as e:      # noqa: BLE001 - CPython's pipeline failed on the stream: say so
+                self.reference_error = "%s: %s" % (e.__class__.__name__, e)
+                self.reference = []
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline and (
                     min(len(g) for g in self.readers) < len(self.reference) or proc.poll() is not None):
@@ -412,6 +435,10 @@ class Soak:
             "web_requests_ok": self.web["ok"], "web_requests_bad": self.web["bad"],
             "web_requests_failed": self.web["failed"], "web": self.args.web,
             "heap_used_kb": heap,
+            "reference_error": self.reference_error,
+            "hostile_every": self.args.hostile, "attacks": self.attacks, "broker_attacks": self.broker_attacks,
+            "intact_sent": len(self.emulated.intact) if self.emulated else 0,
+            "intact_lost": _missing(self.emulated.intact if self.emulated else [], ref),
         }
         # The heap is flat when the second half of the run holds no more than the first: compared
         # by their floors (what is live with nothing in flight), since what is in flight when a
@@ -426,12 +453,30 @@ class Soak:
         r["heap_second_half_min_kb"] = half[0] if half else None
         r["heap_flat"] = bool(first and half and half[0] <= first[0] + 2.0)
         r["ok"] = (r["memory_errors"] == 0 and r["restarts"] == 0 and all(r["readers_exact"]) and len(ref) > 0
+                   and r["intact_lost"] == 0 and r["reference_error"] is None
                    and r["heap_flat"] and r["mqtt_telegrams_genuine"] == r["mqtt_telegrams"] > 0
                    and r["mqtt_bad_states"] == 0
                    and (not self.args.web or (r["web_requests_ok"] > 0 and r["web_requests_bad"] == 0
                                               and r["web_requests_failed"] == 0)))
         r["console_tail"] = console.tail(12)
         return r
+
+
+def _missing(intact, ref):
+    """How many of the meter's intact telegrams are not among the pipeline's, in order: what a bad
+    input before them made the pipeline lose (the reference comes from the same code as the
+    dongle's, so it alone would not tell)."""
+    k = 0
+    lost = 0
+    for t in intact:
+        j = k
+        while j < len(ref) and ref[j] != t:
+            j += 1
+        if j == len(ref):
+            lost += 1
+        else:
+            k = j + 1
+    return lost
 
 
 async def http_get(port, path):
@@ -468,6 +513,13 @@ def print_report(r):
     if r["web"]:
         print("  web: %d requests answered (%d wrong, %d not answered)" % (
             r["web_requests_ok"], r["web_requests_bad"], r["web_requests_failed"]))
+    if r["hostile_every"]:
+        print("  hostile meter input before every %dth frame: %s" % (
+            r["hostile_every"], ", ".join("%s x%d" % kv for kv in sorted(r["attacks"].items()))))
+        print("  hostile broker answered: %s" % (", ".join(r["broker_attacks"]) or "nobody"))
+    print("  the meter's intact frames: %d, their telegrams lost: %d" % (r["intact_sent"], r["intact_lost"]))
+    if r["reference_error"]:
+        print("  CPython's pipeline failed on the same stream: %s" % r["reference_error"])
     print("  MemoryErrors: %d, restarts: %d" % (r["memory_errors"], r["restarts"]))
     for line in r["memory_lines"][:10]:
         print("    " + line)
@@ -492,6 +544,9 @@ def main(argv=None):
                         "files: .mpy files on the stock-image twin, as on a stock MicroPython; both: one then the other")
     p.add_argument("--heap", help="the twin's heap, e.g. 96K (default: 96K frozen, FILES_HEAP from files)")
     p.add_argument("--faults", type=int, default=5, help="every Nth frame is faulty (default: 5)")
+    p.add_argument("--hostile", type=int, default=4, metavar="N",
+                   help="an attack on the line (tools/hostile.py) before every Nth frame, and a hostile broker "
+                        "in every other broker outage (default: 4; 0: none)")
     p.add_argument("--broker-restarts", type=int, default=4, help="mosquitto killed and restarted (default: 4)")
     p.add_argument("--status-interval", type=int, default=5, help="seconds between the dongle's status lines")
     p.add_argument("--micropython", help="the interpreter (default: the dongle twin; files: the stock-image twin)")
