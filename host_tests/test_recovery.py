@@ -176,3 +176,102 @@ def test_the_restart_logic_is_the_same_under_cpython(tmp_path):
     finally:
         reader.close()
         app.stop()
+
+
+# The old app holds most of what is free (as its buffers and clients' queues can), and the bug
+# stops it after its 2nd telegram: the restart must not build the new app beside the old one.
+OLD_APP_HOLDS_THE_HEAP = """
+import gc
+from p1dongle.app import App
+_init = App.__init__
+_event = App._event
+state = {"size": 0, "raised": False, "telegrams": 0}
+def init(self, *args, **kwargs):
+    _init(self, *args, **kwargs)
+    if not state["size"]:
+        gc.collect()
+        state["size"] = gc.mem_free() * 2 // 3
+    self.ballast = bytearray(state["size"])
+def event(self, kind, pos, what, crc):
+    _event(self, kind, pos, what, crc)
+    if kind == 1:
+        state["telegrams"] += 1
+        if state["telegrams"] == 2 and not state["raised"]:
+            state["raised"] = True
+            raise RuntimeError("injected bug")
+App.__init__ = init
+App._event = event
+"""
+
+
+def test_the_restart_does_not_build_the_new_app_beside_the_old_one(micropython, tmp_path):
+    tgs = telegrams(4)
+    reader = P1Reader()
+    port = free_port()
+    app = dongle(micropython, tmp_path, OLD_APP_HOLDS_THE_HEAP, port, reader.port)
+    try:
+        app.expect(r"plain telegrams on port %d" % port)
+        reader.accept()
+        client = connect(port)
+        app.expect(r"connected \(1 clients\)")
+        for i in range(2):
+            reader.send(meter.frame(tgs[i], counter=i + 1))
+        assert read_telegrams(client, 2) == tgs[:2]
+        app.expect(r"p1dongle: stopped by an error \(RuntimeError: injected bug\)")
+        reader.conn.close()
+        client.close()
+        app.expect(r"plain telegrams on port %d" % port)        # the new app, in the old one's heap
+        reader.accept()
+        client = connect(port)
+        app.expect(r"connected \(1 clients\)")
+        for i in range(2, 4):
+            reader.send(meter.frame(tgs[i], counter=i + 1))
+        assert read_telegrams(client, 2) == tgs[2:]
+        client.close()
+    finally:
+        reader.close()
+        app.stop()
+    assert not any("MemoryError" in line for line in app.seen), "\n".join(app.seen)
+
+
+A_FAILED_BUILD = """
+from p1dongle.app import App
+_init = App.__init__
+apps = [0]
+def init(self, *args, **kwargs):
+    apps[0] += 1
+    if apps[0] == 2:
+        raise MemoryError("injected: no room for the new app")
+    _init(self, *args, **kwargs)
+App.__init__ = init
+""" + A_BUG_ONCE
+
+
+def test_an_app_that_cannot_be_built_is_an_error_like_any_other(micropython, tmp_path):
+    """The app stops (a bug), and building the next one fails (out of memory): one line, the
+    backoff, and the one after that serves."""
+    tgs = telegrams(4)
+    reader = P1Reader()
+    port = free_port()
+    app = dongle(micropython, tmp_path, A_FAILED_BUILD, port, reader.port)
+    try:
+        app.expect(r"plain telegrams on port %d" % port)
+        reader.accept()
+        for i in range(2):
+            reader.send(meter.frame(tgs[i], counter=i + 1))
+        app.expect(r"p1dongle: stopped by an error \(RuntimeError: injected bug\); restarting in 1 s")
+        reader.conn.close()
+        line = app.expect(r"p1dongle: stopped by").string
+        assert line == ("p1dongle: stopped by an error (MemoryError: injected: no room for the new app); "
+                        "restarting in 1 s")
+        app.expect(r"plain telegrams on port %d" % port)
+        reader.accept()
+        client = connect(port)
+        app.expect(r"connected \(1 clients\)")
+        for i in range(2, 4):
+            reader.send(meter.frame(tgs[i], counter=i + 1))
+        assert read_telegrams(client, 2) == tgs[2:]
+        client.close()
+    finally:
+        reader.close()
+        app.stop()

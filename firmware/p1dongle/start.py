@@ -95,10 +95,27 @@ def configured(platform, path):
         return None
 
 
-def _supervise(path):
+def _run_app(platform, cfg, source, settings, save_status):
+    """Build an app and run it until it ends: True when it ended to start again with new settings
+    (saved from its web page), False when its input ended. Raises what stopped it or kept it from
+    being built. The app is this frame's alone: it is gone once this returns or raises, before
+    the next one is built (the dongle's heap has no room for two apps' buffers)."""
     import asyncio
-    from p1dongle import config
     from p1dongle.app import App
+    app = App(cfg, source, info=platform.info, save_status=save_status, settings=settings,
+              serial=platform.serial())
+    try:
+        asyncio.run(app.run(platform.on_started))
+    except KeyboardInterrupt:
+        # Ctrl-C (flash.py does it to change the settings): the app's own clean-up did not run,
+        # the interrupt came from inside the loop. Say offline and close, then stop.
+        asyncio.run(app.goodbye())
+        raise
+    return app.restarting
+
+
+def _supervise(path):
+    from p1dongle import config
     from p1dongle.compat import new_loop, print_exception
     platform = _platform()
     got = configured(platform, path)
@@ -117,11 +134,8 @@ def _supervise(path):
     last = None
     delay = RESTART_S
     while True:
-        app = App(cfg, source, info=platform.info, save_status=save_status, settings=settings,
-                  serial=platform.serial())
         try:
-            asyncio.run(app.run(platform.on_started))
-            if not app.restarting:
+            if not _run_app(platform, cfg, source, settings, save_status):
                 return                  # the input ended (a file)
             # New settings from the web page (saved): the dongle starts again with them (its
             # Wi-Fi too); elsewhere the app does.
@@ -134,12 +148,9 @@ def _supervise(path):
             _, cfg, source = got
             continue
         except KeyboardInterrupt:
-            # Ctrl-C (flash.py does it to change the settings): the app's own clean-up did not
-            # run, the interrupt came from inside the loop. Say offline and close, then stop.
-            asyncio.run(app.goodbye())
-            new_loop()                  # and its tasks (and through them the app) go with it
+            new_loop()                  # the app's tasks (and through them the app) go
             return
-        except Exception as e:          # noqa: BLE001 - a bug must not take the dongle down for good
+        except Exception as e:          # noqa: BLE001 - a bug, or no room to build the app: neither may take the dongle down for good
             why = "%s: %s" % (e.__class__.__name__, e)
             if why != last:
                 print_exception(e)      # once: what a bug report needs
