@@ -458,3 +458,74 @@ def test_discovery_through_the_broker_under_micropython(micropython, broker, tmp
     finally:
         app.stop()
         sub.close()
+
+
+# -- readings Home Assistant cannot take as their row says (issue 22) ---------------------------------
+
+# A power line without its unit (DSMR 2.2 meters and some others write none) and a power factor
+# with one: neither is in a unit Home Assistant takes for the row's kind.
+ODD_UNITS = ["1-0:1.7.0(00.420)", "1-0:13.7.0(0.998*x)"]
+ODD_TELEGRAM = meter.telegram(ODD_UNITS + [ln for ln in meter.LUX_BODY if not ln.startswith("1-0:1.7.0(")])
+
+
+def test_a_reading_not_in_its_rows_unit_is_not_announced_as_that_kind():
+    """Announced only what can be announced correctly: the two odd readings get no config (a power
+    sensor without a unit, a power factor in 'x', would be wrong); everything else does, cleanly;
+    the state still carries both, with the meter's digits and units."""
+    assert obis.unit_shift(None, "kW") is None and obis.unit_shift("x", None) is None
+    assert obis.unit_shift("kW", "W") == 3 and obis.unit_shift("Wh", "kWh") == -3 and obis.unit_shift(None, None) == 0
+    configs = ha.announced(ODD_TELEGRAM)
+    names = {t.split("/")[-2] for t, _ in configs}
+    assert "currentUsage" not in names and "powerFactor" not in names
+    assert {"totalImportedEnergyP", "currentUsageL1", "voltageL1", "currentReactiveDeliveryL3"} <= names
+    readings = dsmr.parse(ODD_TELEGRAM)
+    check_configs(configs, bytes(state.state_json(readings)), readings)
+    doc = json.loads(state.telegram_json(ODD_TELEGRAM), parse_float=Decimal)
+    assert doc["currentUsage"] == Decimal("0.420") and "currentUsage" not in doc["units"]
+    assert doc["powerFactor"] == Decimal("0.998") and doc["units"]["powerFactor"] == "x"
+
+
+def test_a_config_that_cannot_be_made_is_skipped_with_one_line():
+    """Whatever goes wrong making one reading's config costs that config and one line, not the
+    other configs (and, in the client, never the session: test_mqtt.py)."""
+    lines = []
+    client = MqttClient("127.0.0.1", 1, "p1dongle")
+    out = MqttOutput(client, "p1dongle/p1dongle", "homeassistant", "p1dongle", log=lines.append)
+    readings = dsmr.parse(LUX)
+    broken = ("1-0:99.99.0", "broken", "Broken", obis.NUM, None, 1, 3, "no such kind", None)
+    out.telegram(LUX, readings[:3] + [(broken, (1, 0, None))] + readings[3:])
+    names = [t.split("/")[-2] for t, _ in out.discovery()]
+    assert "broken" not in names and {"totalImportedEnergyP", "voltageL3"} <= set(names)
+    assert len(lines) == 1 and "broken" in lines[0] and "KeyError" in lines[0], lines
+
+
+@pytest.mark.parametrize("interpreter", ["cpython", "twin"])
+def test_odd_units_never_end_the_mqtt_session(broker, tmp_path, request, interpreter):
+    """main.py (under CPython and on the dongle twin) with a real broker: telegrams with the two
+    odd readings are published and announced without them, on one connection that stays up."""
+    python = sys.executable if interpreter == "cpython" else request.getfixturevalue("micropython")
+    reader = P1Reader()
+    sub = Subscriber(broker.port)
+    cfg = tmp_path / "p1dongle.json"
+    settings_file(cfg, reader.port, device_id="odd", mqtt={"host": "127.0.0.1", "port": broker.port})
+    app = Proc([python, os.path.join(FIRMWARE, "main.py"), str(cfg)], env={"MICROPYPATH": MICROPYPATH})
+    try:
+        app.expect(r"mqtt mqtt://127.0.0.1:%d: connected" % broker.port)
+        reader.accept()
+        for i in range(3):
+            reader.send(meter.frame(ODD_TELEGRAM, counter=i + 1))
+            sub.wait(until("p1dongle/odd/state", i + 1), what="state %d" % (i + 1))
+        # the last reading's config: every config was made, none ended the connection
+        sub.wait(until("homeassistant/sensor/odd/currentReactiveDeliveryL3/config", 1), what="all the configs")
+        reader.send(meter.frame(ODD_TELEGRAM, counter=4))
+        sub.wait(until("p1dongle/odd/telegram", 4), what="the next telegram")
+    finally:
+        app.stop()
+        reader.close()
+        sub.close()
+    topics = {t for t, _, _ in sub.messages}
+    assert "homeassistant/sensor/odd/currentUsage/config" not in topics
+    assert "homeassistant/sensor/odd/powerFactor/config" not in topics
+    assert json.loads(sub.payloads("p1dongle/odd/state")[-1])["currentUsage"] == 0.42
+    assert len([ln for ln in app.seen if ln.startswith("mqtt ") and ln.endswith(": connected")]) == 1, app.seen
+    assert not [ln for ln in app.seen if "retrying" in ln or "failed" in ln], app.seen

@@ -323,3 +323,95 @@ def test_while_the_broker_is_away_the_newest_telegrams_wait_and_the_rest_are_cou
     c.publish("s", b"still online", retain=True, qos=1)     # retained: only the latest, never dropped
     assert [p for _, p, _ in c._queue] == [b"7", b"8", b"9"] and c.dropped == 7
     assert c._retained == {"s": (b"still online", 1)}
+
+
+class ClientThread:
+    """The firmware's MqttClient run by its own event loop in a thread, as the app runs it; the
+    test talks to it only through the loop (call), and watches the broker with a Subscriber."""
+
+    def __init__(self, client):
+        import asyncio
+        self.client = client
+        self.loop = asyncio.new_event_loop()
+        self.task = None
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.call(lambda: setattr(self, "task", self.loop.create_task(client.run())))
+
+    def call(self, fn, *args):
+        import concurrent.futures
+        done = concurrent.futures.Future()
+
+        def run():
+            try:
+                done.set_result(fn(*args))
+            except Exception as e:   # noqa: BLE001 - handed to the test
+                done.set_exception(e)
+        self.loop.call_soon_threadsafe(run)
+        return done.result(10)
+
+    def stop(self):
+        import asyncio
+        asyncio.run_coroutine_threadsafe(self.client.stop(), self.loop).result(10)
+        self.call(self.task.cancel)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def test_an_announcement_that_cannot_be_made_never_ends_the_session(broker):
+    """A source that fails while making a message (a bug, a reading nobody foresaw) costs the rest
+    of that round and one line; the connection stays, telegrams go on, the next round is made."""
+    from p1dongle.mqtt import MqttClient
+    lines = []
+    rounds = []
+
+    def source():
+        rounds.append(1)
+        yield "homeassistant/sensor/guard/first/config", b"{}"
+        raise RuntimeError("no config for this one")
+
+    sub = Subscriber(broker.port)
+    client = MqttClient("127.0.0.1", broker.port, "guard", log=lines.append)
+    client.announce(source)
+    run = ClientThread(client)
+    first = "homeassistant/sensor/guard/first/config"
+    try:
+        sub.wait(until(first, 1), what="the first config")
+        run.call(client.publish, "p1dongle/guard/telegram", b"telegram 1")
+        sub.wait(until("p1dongle/guard/telegram", 1), what="a telegram after the failure")
+        run.call(client.announce_again)
+        sub.wait(until(first, 2), what="the next round")
+        run.call(client.publish, "p1dongle/guard/telegram", b"telegram 2")
+        sub.wait(until("p1dongle/guard/telegram", 2), what="a telegram after the second failure")
+        assert run.call(lambda: client.connects) == 1, lines
+    finally:
+        run.stop()
+        sub.close()
+    failed = [ln for ln in lines if "RuntimeError" in ln]
+    assert len(failed) == len(rounds) == 2, lines
+    assert "no config for this one" in failed[0] and not [ln for ln in lines if "retrying" in ln], lines
+
+
+def test_a_failing_on_connect_never_ends_the_session(broker):
+    """What the app publishes on every connect (status, diagnostics) is made by on_connect: if
+    making it fails, one line, and the connection carries the rest."""
+    from p1dongle.mqtt import MqttClient
+    lines = []
+
+    def on_connect(client):
+        raise ValueError("diagnostics nobody can write")
+
+    sub = Subscriber(broker.port)
+    client = MqttClient("127.0.0.1", broker.port, "guard2", log=lines.append, on_connect=on_connect)
+    client.publish("p1dongle/guard2/status", b"online", retain=True, qos=1)
+    run = ClientThread(client)
+    try:
+        sub.wait(until("p1dongle/guard2/status", 1), what="the retained status")
+        run.call(client.publish, "p1dongle/guard2/telegram", b"telegram")
+        sub.wait(until("p1dongle/guard2/telegram", 1), what="a telegram")
+        assert run.call(lambda: client.connects) == 1, lines
+    finally:
+        run.stop()
+        sub.close()
+    assert len([ln for ln in lines if "ValueError" in ln and "diagnostics nobody can write" in ln]) == 1, lines
+    assert not [ln for ln in lines if "retrying" in ln], lines

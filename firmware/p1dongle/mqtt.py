@@ -130,7 +130,7 @@ class MqttClient:
         self.connects = 0                 # successful connections so far
         self.sent = 0                     # messages handed to the broker
         self.dropped = 0                  # queued messages dropped because the queue was full
-        self.memory_errors = 0            # connections lost for want of heap
+        self.memory_errors = 0            # connections (or messages being made) lost for want of heap
         self.last_error = None            # one line: why the last connection failed or broke
         self._queue = []                  # (topic, payload, qos) not retained, oldest first
         self._retained = {}               # topic -> (payload, qos): the latest, sent once more
@@ -300,7 +300,12 @@ class MqttClient:
         if self._subscriptions:
             writer.write(subscribe_packet([t for t, _ in self._subscriptions]))
         if self.on_connect:
-            self.on_connect(self)
+            try:
+                self.on_connect(self)
+            except Exception as e:   # noqa: BLE001 - what it failed to make is lost, not the link
+                if isinstance(e, MemoryError):
+                    self.memory_errors += 1
+                self.log("mqtt %s: on connect: %r" % (self.describe(), e))
         # Retained messages all go out once more (as their latest value, under new packet ids);
         # other unacknowledged QoS 1 messages go again as they were, marked DUP.
         self._dirty = list(self._retained)
@@ -334,12 +339,10 @@ class MqttClient:
                 await self._send(writer, topic, payload, True, qos)
             while self._announcing is not None and not self._queue:
                 # one announcement at a time, made when it is sent; telegrams go first
-                try:
-                    topic, payload = next(self._announcing)
-                except StopIteration:
-                    self._announcing = None
+                item = self._next_announcement()
+                if item is None:
                     break
-                await self._send(writer, topic, payload, True, 0)
+                await self._send(writer, item[0], item[1], True, 0)
             while self._queue:
                 topic, payload, qos = self._queue.pop(0)
                 await self._send(writer, topic, payload, False, qos)
@@ -357,6 +360,22 @@ class MqttClient:
             if self._announcing is not None:
                 continue                        # more announcements to send
             await self._wake.wait()             # a publish, or the ticker once a second
+
+    def _next_announcement(self):
+        # The source's next (topic, payload), or None when this round is over. A source that
+        # fails making one (a bug, a reading nobody foresaw) ends its round with one line, never
+        # the session: the telegrams go on, and the next round (the next connect, Home
+        # Assistant's birth, a new reading) starts over.
+        try:
+            return next(self._announcing)
+        except StopIteration:
+            pass
+        except Exception as e:   # noqa: BLE001 - see above
+            if isinstance(e, MemoryError):
+                self.memory_errors += 1
+            self.log("mqtt %s: announcing stopped: %r" % (self.describe(), e))
+        self._announcing = None
+        return None
 
     async def _tick(self):
         # Wakes the send loop every second: pings are due, or the broker went away. (A wait_for

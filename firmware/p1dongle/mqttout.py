@@ -302,10 +302,21 @@ class MqttOutput:
         availability = [{"t": self.prefix + "/status"}, {"t": self.prefix + "/meter"}]
         seen = []
         for row, value in readings:
-            config = self._config(readings, row, value, device, ident, availability)
-            if config is not None and row[obis.NAME] not in seen:
-                seen.append(row[obis.NAME])
-                yield self._topic(row[obis.NAME]), json.dumps(config)
+            name = row[obis.NAME]
+            if name in seen:
+                continue
+            try:
+                config = self._config(readings, row, value, device, ident, availability)
+                if config is None:
+                    continue
+                payload = json.dumps(config)
+            except MemoryError:
+                raise                       # the client counts it and lets go of what waits
+            except Exception as e:   # noqa: BLE001 - a reading we cannot describe costs its config only
+                self.log("p1dongle: no Home Assistant config for %s: %r" % (name, e))
+                continue
+            seen.append(name)
+            yield self._topic(name), payload
 
     def _config(self, readings, row, value, device, ident, availability):
         kind = row[obis.HA]

@@ -242,11 +242,17 @@ def _keep(k, r):
         _MADE += 1
         _BY_KEY[k] = r
     return r
+
+
 def unit_shift(unit, to):
     """The exponent shift that writes a value in `unit` in `to` instead: kW -> W is 3, Wh -> kWh
-    is -3, the same unit 0; None when they are not the same quantity."""
+    is -3, the same unit 0; None when they are not the same quantity. Either may be None (no
+    unit: a meter that writes none where the row has one, or one where the row has none), which
+    is the same quantity only as the other None."""
     if unit == to:
         return 0
+    if unit is None or to is None:
+        return None
     if unit == "k" + to:
         return 3
     if to == "k" + unit:
