@@ -161,6 +161,15 @@ def text_loops_job(job):
             mod.scan_line(t, o[7], len(t), o)
             i = o[0] + 1
         res.append([pos, hx(buf[:pos]), hx(ubuf[:u[0]]), u[1], [r[1] for r in seen[:u[1]]], runs])
+        for size in (201, 12):                  # keys, escaped as values are; and when they do not fit
+            for text in job["strings"]:
+                buf = bytearray(size)
+                ubuf = bytearray(size)
+                buf[0] = ubuf[0] = 0x7B
+                u = array("i", [1, 0])
+                p = mod.put(buf, mod.put_key(buf, 1, text), b"0")
+                p = mod.put_number(buf, p, text, -5, -1, ubuf, u, text)
+                res.append([p, hx(buf[:max(p, 0)]), u[0], hx(ubuf[:max(u[0], 0)])])
         out[name] = res
     return out
 

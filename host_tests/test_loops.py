@@ -205,3 +205,8 @@ def test_text_loops_agree_in_every_implementation(micropython, tmp_path):
     for (m, e), (p, digits) in zip(DECIMALS, decimals):
         from decimal import Decimal
         assert Decimal(bytes.fromhex(digits).decode()) == Decimal(m).scaleb(e)
+    keys = res[-2 * len(STRINGS):]
+    for text, (p, buf, u, ubuf) in zip(STRINGS, keys):     # a key is JSON whatever it holds
+        assert json.loads(bytes.fromhex(buf) + b"}", object_pairs_hook=list) == [(text, 0), (text, -0.5)]
+        assert json.loads(bytes.fromhex(ubuf) + b"}", object_pairs_hook=list) == ([(text, text)] if text else [])
+    assert [k[0] for k in keys[len(STRINGS):]].count(-1) >= 4          # too long for 12 bytes: -1

@@ -140,6 +140,26 @@ def test_bytes_outside_ascii_read_the_same_on_every_interpreter(run_job):
     assert json.loads(result["state"])["messageCode"] == "caf\\xe9"
 
 
+# Codes with a control character in them (noise a plain CRC lets through, or a meter's own odd
+# line): a tab, a CR in the middle of a line, a unit with a tab.
+CONTROL_LINES = ["1-0:1.8\t.0(000001.000*kWh)", "1-0:1\r.8.0(5)", "a\tb(text)", "9-9\t:1.2.3(7*k\tW)"]
+
+
+def test_a_control_character_in_a_code_is_escaped_in_its_json_key(run_job):
+    """The state is JSON whatever the codes hold: a key is escaped exactly as a value is, by the
+    machine-code writers and the portable ones alike, on every interpreter."""
+    t = meter.telegram(meter.LUX_BODY[:3] + CONTROL_LINES)
+    result = run_job({"job": "dsmr", "telegrams": [t.hex()]})[0]
+    assert result["check"] is True
+    for made in ("state", "state_from_text", "state_small_writer"):
+        doc = json.loads(result[made], parse_float=Decimal)
+        assert doc["1-0:1.8\t.0"] == Decimal("1.000") and doc["units"]["1-0:1.8\t.0"] == "kWh", made
+        assert doc["1-0:1\r.8.0"] == 5 and doc["a\tb"] == "text", made
+        assert doc["9-9\t:1.2.3"] == 7 and doc["units"]["9-9\t:1.2.3"] == "k\tW", made
+        assert doc["logicalDeviceName"] == "SAG1030700289953", made
+    assert "\t" not in result["state"] and '"1-0:1.8\\u0009.0":1.000' in result["state"]   # as put_string writes it
+
+
 LINES = st.one_of(
     st.builds(lambda c, v, u: "%s(%s*%s)" % (c, v, u),
               st.sampled_from(["1-0:1.8.0", "1-0:2.7.0", "1-0:32.7.0", "0-1:24.2.1", "9-9:9.9.9", "1-0:31.7.0"]),

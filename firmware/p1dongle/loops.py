@@ -272,9 +272,12 @@ def put_decimal(buf, pos, m, e):
 
 
 def put_key(buf, pos, name):
+    # ,"name":  (no comma right after '{'); the name escaped as put_string escapes a value
     if pos < 1:
         return -1
-    return put(buf, pos, ('"%s":' if buf[pos - 1] == 0x7B else ',"%s":') % name)
+    if buf[pos - 1] != 0x7B:
+        pos = put(buf, pos, b",")
+    return put(buf, put_string(buf, pos, name), b":")
 
 
 def put_number(buf, pos, name, m, e, ubuf, u, unit):

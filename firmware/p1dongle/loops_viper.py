@@ -374,54 +374,33 @@ def put_string(out, pos: int, text) -> int:
 
 @micropython.viper
 def put_key(out, pos: int, name) -> int:
-    # ,"name":  (no comma right after '{'); names need no escaping
+    # ,"name":  (no comma right after '{'); the name escaped as put_string escapes a value
     if pos < 1:
         return -1
-    n = int(len(name))
-    buf = ptr8(out)
-    comma = 0 if buf[pos - 1] == 0x7B else 1
-    if pos + comma + n + 3 > int(len(out)):
-        return -1
-    t = ptr8(name)
-    j = pos
-    if comma:
-        buf[j] = 0x2C
-        j += 1
-    buf[j] = 0x22
-    j += 1
-    for k in range(n):
-        buf[j] = t[k]
-        j += 1
-    buf[j] = 0x22
-    buf[j + 1] = 0x3A
-    return j + 2
-
-
-@micropython.viper
-def put_number(out, pos: int, name, m: int, e: int, uout, u: ptr32, unit) -> int:
-    # ,"name":<m * 10**e> into out; and ,"name":"unit" into uout at u[0] when there is a unit
-    if pos < 1:
-        return -1
-    n = int(len(name))
     cap = int(len(out))
     buf = ptr8(out)
-    t = ptr8(name)
     j = pos
     if buf[pos - 1] != 0x7B:
         if j >= cap:
             return -1
         buf[j] = 0x2C
         j += 1
-    if j + n + 3 > cap:
+    j = int(put_string(out, j, name))
+    if j < 0 or j >= cap:
         return -1
-    buf[j] = 0x22
-    j += 1
-    for k in range(n):
-        buf[j] = t[k]
-        j += 1
-    buf[j] = 0x22
-    buf[j + 1] = 0x3A
-    j += 2
+    buf[j] = 0x3A
+    return j + 1
+
+
+@micropython.viper
+def put_number(out, pos: int, name, m: int, e: int, uout, u: ptr32, unit) -> int:
+    # ,"name":<m * 10**e> into out; and ,"name":"unit" into uout at u[0] when there is a unit
+    # (the keys as put_key writes them, the unit as put_string)
+    j = int(put_key(out, pos, name))
+    if j < 0:
+        return -1
+    cap = int(len(out))
+    buf = ptr8(out)
     # the number (as put_decimal)
     neg = 0
     if m < 0:
@@ -457,60 +436,12 @@ def put_number(out, pos: int, name, m: int, e: int, uout, u: ptr32, unit) -> int
         written += 1
     end = j + size
     # the unit
-    un = int(len(unit))
-    if un == 0:
+    if int(len(unit)) == 0:
         return end
-    p = u[0]
-    if p < 1:
+    p = int(put_string(uout, int(put_key(uout, u[0], name)), unit))
+    u[0] = p
+    if p < 0:
         return -1
-    ucap = int(len(uout))
-    ub = ptr8(uout)
-    ut = ptr8(unit)
-    size = n + 5 + un                               # "name":"unit"
-    for k in range(un):
-        c = ut[k]
-        if c == 0x22 or c == 0x5C:
-            size += 1
-        elif c < 0x20:
-            size += 5
-    q = p
-    if ub[p - 1] != 0x7B:
-        size += 1
-    if p + size > ucap:
-        u[0] = -1
-        return -1
-    if ub[p - 1] != 0x7B:
-        ub[q] = 0x2C
-        q += 1
-    ub[q] = 0x22
-    q += 1
-    for k in range(n):
-        ub[q] = t[k]
-        q += 1
-    ub[q] = 0x22
-    ub[q + 1] = 0x3A
-    ub[q + 2] = 0x22
-    q += 3
-    for k in range(un):
-        c = ut[k]
-        if c == 0x22 or c == 0x5C:
-            ub[q] = 0x5C
-            ub[q + 1] = c
-            q += 2
-        elif c < 0x20:
-            ub[q] = 0x5C
-            ub[q + 1] = 0x75
-            ub[q + 2] = 0x30
-            ub[q + 3] = 0x30
-            ub[q + 4] = 0x30 + (c >> 4)
-            d = c & 15
-            ub[q + 5] = 0x30 + d if d < 10 else 0x57 + d
-            q += 6
-        else:
-            ub[q] = c
-            q += 1
-    ub[q] = 0x22
-    u[0] = q + 1
     return end
 
 

@@ -53,7 +53,8 @@ class Writer:
             self.number(row, value[0], value[1], value[2])
             return
         self._row(row)
-        name = row[NAME]                # names need no escaping (obis.row sees to it)
+        name = row[NAME]                # put_key escapes it as put_string does a value: a code
+                                        # from the meter may hold anything (a tab, a CR)
         pos = loops.put_key(self.buf, self.pos, name)
         pos = _value(self.buf, pos, value)
         if isinstance(value, tuple) and len(value) > 3 and value[3]:
