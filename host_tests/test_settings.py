@@ -43,7 +43,7 @@ def test_an_empty_secret_is_kept_and_null_removes_a_setting():
     assert "mqtt" not in config.edit(RAW, {"mqtt": {"host": None, "user": None, "password": None}})
 
 
-@pytest.mark.parametrize("change, words", [
+BAD = [
     ({"key": "0" * 31}, ("key", "32")),
     ({"key": "zz" * 16}, ("key",)),
     ({"auth_key": "12"}, ("auth_key",)),
@@ -56,7 +56,36 @@ def test_an_empty_secret_is_kept_and_null_removes_a_setting():
     ({"web_private": "yes"}, ("web_private",)),
     ({"nonsense": 1}, ("nonsense",)),
     (["not", "an", "object"], ("object",)),
-])
+    # what the app could not start with (issue 22): its source, the address it listens on, its name
+    ({"source": "tcp:192.168.1.15"}, ("source tcp:", "HOST:PORT")),
+    ({"source": "tcp::23"}, ("source tcp:", "HOST:PORT")),
+    ({"source": "tcp:192.168.1.15:0"}, ("source tcp:",)),
+    ({"source": "tcp:192.168.1.15:65536"}, ("source tcp:",)),
+    ({"source": "tcp:my meter:23"}, ("source tcp:",)),
+    ({"source": "file:"}, ("source file:", "PATH")),
+    ({"source": "serial:"}, ("source serial:", "DEVICE")),
+    ({"source": "serial:/dev/ttyUSB0@fast"}, ("source serial:", "BAUD")),
+    ({"source": "serial:/dev/ttyUSB0@0"}, ("source serial:", "BAUD")),
+    ({"source": "uart:2"}, ("source", "uart")),
+    ({"source": "bogus"}, ("source", "tcp:HOST:PORT")),
+    ({"source": "file:/tmp/x\n"}, ("source",)),
+    ({"host": "not an address"}, ("host", "IPv4")),
+    ({"host": "256.0.0.1"}, ("host",)),
+    ({"host": "192.168.1"}, ("host",)),
+    ({"host": "0.0.0.0 "}, ("host",)),
+    ({"device_id": "a+b"}, ("device_id",)),
+    ({"device_id": "a#"}, ("device_id",)),
+    ({"device_id": "a/b"}, ("device_id",)),
+    ({"device_id": "nul\u0000"}, ("device_id",)),
+    ({"device_id": "tab\t"}, ("device_id",)),
+    ({"device_id": "\ud800"}, ("device_id",)),
+    ({"device_id": "x" * 65}, ("device_id", "64")),
+    ({"mqtt": {"prefix": "home/+/p1"}}, ("mqtt prefix",)),
+    ({"mqtt": {"discovery_prefix": "ha/#"}}, ("mqtt discovery_prefix",)),
+]
+
+
+@pytest.mark.parametrize("change, words", BAD)
 def test_a_bad_change_raises_its_line_and_changes_nothing(change, words):
     before = frozen(RAW)
     with pytest.raises(ConfigError) as e:
@@ -99,3 +128,55 @@ def test_a_missing_settings_file_is_empty_settings_only_where_allowed(tmp_path):
     assert config.read(missing, missing_ok=True) == {}
     with pytest.raises(ConfigError):
         config.read(missing)
+
+
+GOOD = [{"source": "uart"}, {"source": "tcp:192.168.1.15:3000"}, {"source": "tcp:meter.lan:23"},
+        {"source": "file:capture.bin"}, {"source": "file:/flash/my capture.bin"}, {"source": "serial:/dev/ttyUSB0"},
+        {"source": "serial:COM3@9600"}, {"host": "0.0.0.0"}, {"host": "192.168.1.5"},
+        {"device_id": "p1dongle-f10e"}, {"device_id": "Kitchen meter"}, {"device_id": "k\u00fcche_2"},
+        {"device_id": "x" * 64}, {"mqtt": {"host": "broker.lan", "prefix": "home/p1"}}]
+
+
+@pytest.mark.parametrize("change", GOOD)
+def test_what_the_app_can_start_with_is_taken(change):
+    assert config.edit(RAW, change)
+
+
+# The same rules on the dongle twin: each bad setting the same line as under CPython, each good
+# one taken.
+TWIN_CHECK = """
+import json, sys
+from p1dongle import config
+from p1dongle.errors import ConfigError
+out = []
+for change in json.loads(open(sys.argv[1]).read()):
+    try:
+        config.check(change)
+        out.append("ok")
+    except ConfigError as e:
+        out.append(str(e))
+print(json.dumps(out))
+"""
+
+
+def test_the_dongle_checks_the_same(micropython, tmp_path):
+    import os
+    import subprocess
+    from conftest import MICROPYPATH
+    changes = [c for c, _ in BAD if "\ud800" not in json.dumps(c, ensure_ascii=False)] + GOOD
+    cases = tmp_path / "cases.json"
+    cases.write_text(json.dumps(changes))
+    script = tmp_path / "check.py"
+    script.write_text(TWIN_CHECK)
+    on_twin = subprocess.run([micropython, str(script), str(cases)], capture_output=True, text=True, timeout=60,
+                             env=dict(os.environ, MICROPYPATH=MICROPYPATH))
+    assert on_twin.returncode == 0, on_twin.stdout + on_twin.stderr
+    here = []
+    for change in changes:
+        try:
+            config.check(change)
+            here.append("ok")
+        except ConfigError as e:
+            here.append(str(e))
+    assert json.loads(on_twin.stdout) == here
+    assert here.count("ok") == len(GOOD)

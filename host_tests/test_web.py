@@ -399,3 +399,55 @@ def test_the_dongle_twin_serves_the_page_and_the_api(micropython, tmp_path):
     finally:
         app.stop()
         reader.close()
+
+
+@pytest.mark.parametrize("what", ["a port that is taken", "a file that is not there"])
+def test_settings_the_app_cannot_start_with_leave_it_on_the_ones_that_ran(micropython, tmp_path, what):
+    """Saved settings the app then cannot start with (they pass every check; the port or the file
+    is only tried at start): the dongle twin starts again with the settings it ran with, says so in
+    one line and on its status page, and its web page takes the fix."""
+    reader = P1Reader()
+    cfg = tmp_path / "p1dongle.json"
+    tcp_port, port = free_port(), free_port()
+    settings_file(cfg, reader.port, key=KEY_HEX, tcp_port=tcp_port, http_port=port)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    bad = ({"tcp_port": taken.getsockname()[1]} if what == "a port that is taken"
+           else {"source": "file:" + str(tmp_path / "missing.bin")})
+    app = micropython_app(micropython, str(cfg))
+
+    def reconnected():
+        # each app that starts connects to the P1 reader: take the latest one's connection
+        reader.conn.close()
+        reader.accept()
+
+    try:
+        app.expect(r"plain telegrams on port %d, web page on port %d" % (tcp_port, port))
+        reader.accept()
+        assert post_json(port, "/api/settings", bad)[0] == 200
+        line = app.expect(r"p1dongle: the new settings did not start").string
+        assert line.endswith("started again with the previous ones: fix the new ones on the web page"), line
+        app.expect(r"plain telegrams on port %d, web page on port %d" % (tcp_port, port))
+        reconnected()
+        status = get_json(port, "/api/status")
+        assert "on the previous settings (the new ones did not start: " in status["line"], status["line"]
+        assert get_json(port, "/api/settings")["settings"]["tcp_port"] == tcp_port     # the ones that run
+        assert json.loads(cfg.read_text())[list(bad)[0]] == list(bad.values())[0]        # the new ones kept
+        # the fix: the settings that ran, with what the user meant to change
+        fixed = free_port()
+        assert post_json(port, "/api/settings", {"tcp_port": fixed})[0] == 200
+        app.expect(r"plain telegrams on port %d, web page on port %d" % (fixed, port))
+        assert "previous" not in get_json(port, "/api/status")["line"]
+        assert json.loads(cfg.read_text())["tcp_port"] == fixed
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("p1dongle.json")) == ["p1dongle.json"]
+        reconnected()
+        client = connect(fixed)
+        app.expect(r"connected \(1 clients\)")
+        reader.send(meter.frame(meter.LUX_TELEGRAM))
+        assert read_telegrams(client, 1) == [meter.LUX_TELEGRAM]
+        client.close()
+    finally:
+        app.stop()
+        reader.close()
+        taken.close()

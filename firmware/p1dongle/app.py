@@ -53,6 +53,7 @@ class App:
         self._up_last = self.started
         self._receiving = False
         self.memory_errors = 0    # outputs that failed for want of heap (the pipeline counts its own)
+        self.notice = None        # what the status line ends with (start.py: on the previous settings)
 
     def uptime(self):
         """Seconds since start. Summed in steps: ticks_diff alone is only good for ~6 days on the
@@ -74,8 +75,9 @@ class App:
         lost = self.lost_to_memory()
         if lost:
             memory += ", memory errors %d" % lost
-        return "up %dh%02dm%02ds, %s, clients %d%s%s" % (
-            up // 3600, up // 60 % 60, up % 60, self.pipeline.status(), self._clients(), mqtt, memory)
+        return "up %dh%02dm%02ds, %s, clients %d%s%s%s" % (
+            up // 3600, up // 60 % 60, up % 60, self.pipeline.status(), self._clients(), mqtt, memory,
+            ", " + self.notice if self.notice else "")
 
     def lost_to_memory(self):
         """MemoryErrors so far: each cost one frame, one output of one telegram, or one MQTT

@@ -18,8 +18,9 @@ DEFAULTS = {
     "auth_key": None,          # authentication key; unset: Luxembourg's 00112233..EEFF;
                                # "none": key-only mode, tags NOT checked (utilities that give
                                # customers no authentication key, e.g. Energie Steiermark)
-    "source": "uart",          # uart | tcp:HOST:PORT | file:PATH (host and unix port: not uart)
-    "host": "0.0.0.0",         # address the TCP ports listen on
+    "source": "uart",          # uart | tcp:HOST:PORT | file:PATH | serial:DEVICE[@BAUD] (see
+                               # source_parts; uart only on the dongle, serial only on a PC)
+    "host": "0.0.0.0",         # IPv4 address the TCP ports listen on (0.0.0.0: every interface)
     "tcp_port": 23,            # plaintext telegrams (telnet, Home Assistant's DSMR integration);
                                # 0: any free port (host tools print the one picked)
     "raw_port": 0,             # the meter's raw frames, as received; 0: off
@@ -31,6 +32,7 @@ DEFAULTS = {
     "replay_check": True,      # refuse frame counters that go backwards
     "wifi": None,              # {"ssid": ..., "password": ...}
     "device_id": "p1dongle",   # names this dongle: MQTT topics, client id, Home Assistant node
+                               # (up to 64 characters, none of / + # or control characters)
     "mqtt": None,              # {"host": ...}: publish to a broker (see MQTT_DEFAULTS); none: off
     "uart": None,              # see UART_DEFAULTS
     "http_port": 80,           # the web page and the local API (HomeWizard v1); 0: any free port;
@@ -73,16 +75,26 @@ _COUNTS = {"max_clients": (1, 32), "queue_len": (1, 64), "status_interval": (0, 
            "max_frame": (64, 65535), "timeout_ms": (100, 600000)}
 
 
+# Beside the settings file: the settings that ran before the web page saved new ones, until the
+# new ones have started (start.py goes back to them when the app cannot start with the new ones).
+PREVIOUS = ".prev"
+
+
 class Settings:
     """The settings as the file holds them (raw, not checked: what the web page edits), and where
-    they are saved (None: kept in memory, as the simulator does unless given a file)."""
+    they are saved (None: kept in memory, as the simulator does unless given a file); previous:
+    where a save first keeps the settings the app was started with (None: nowhere)."""
 
-    def __init__(self, raw, path=None):
+    def __init__(self, raw, path=None, previous=None):
         self.raw = raw
         self.path = path
+        self.previous = previous
+        self._running = raw
 
     def save(self, raw):
         if self.path:
+            if self.previous:
+                save(self.previous, self._running)
             save(self.path, raw)
         self.raw = raw
 
@@ -135,10 +147,9 @@ def check(raw):
         raise ConfigError("web_password must be a string")
     if not isinstance(cfg["web_private"], bool):
         raise ConfigError("web_private must be true or false")
-    if not isinstance(cfg["host"], str) or not cfg["host"]:
-        raise ConfigError("host must be an address, e.g. 0.0.0.0")
-    if not isinstance(cfg["source"], str) or not cfg["source"]:
-        raise ConfigError("source must be uart, tcp:HOST:PORT or file:PATH")
+    if not _ipv4(cfg["host"]):
+        raise ConfigError("host must be an IPv4 address of the dongle, e.g. 0.0.0.0 (every interface)")
+    source_parts(cfg["source"])
     if not isinstance(cfg["replay_check"], bool):
         raise ConfigError("replay_check must be true or false")
     wifi = cfg["wifi"]
@@ -146,8 +157,8 @@ def check(raw):
                              or not isinstance(wifi.get("password", ""), str)):
         raise ConfigError('wifi must be {"ssid": "...", "password": "..."}')
     cfg["uart"] = _uart(cfg["uart"] or {}, prof)
-    if not isinstance(cfg["device_id"], str) or not cfg["device_id"] or "/" in cfg["device_id"]:
-        raise ConfigError("device_id must be a short name without '/'")
+    if not _name(cfg["device_id"], 1, 64, "/+#"):
+        raise ConfigError("device_id must be a name of 1 to 64 characters without / + # or control characters")
     if cfg["mqtt"] is not None:
         cfg["mqtt"] = _mqtt(cfg["mqtt"], cfg["device_id"])
     return cfg
@@ -163,11 +174,71 @@ def _mqtt(raw, device_id):
     for name in ("user", "password", "prefix"):
         if m[name] is not None and not isinstance(m[name], str):
             raise ConfigError("mqtt %s must be a string" % name)
+    for name in ("prefix", "discovery_prefix"):
+        if m[name] is not None and not _name(m[name], 0, 128, "+#"):
+            raise ConfigError("mqtt %s must be topic levels without + # or control characters" % name)
     if not isinstance(m["discovery_prefix"], str):
         raise ConfigError("mqtt discovery_prefix must be a string")
     if not m["prefix"]:
         m["prefix"] = "p1dongle/" + device_id
     return m
+
+
+SOURCES = "uart, tcp:HOST:PORT, file:PATH or serial:DEVICE[@BAUD]"
+
+
+def source_parts(text):
+    """The source setting -> (kind, where, number): ("uart", None, None), ("tcp", HOST, PORT),
+    ("file", PATH, None) or ("serial", DEVICE, BAUD or None). Raises ConfigError. Which kinds a
+    target has is for its platform's make_source to say (uart on the dongle, serial on a PC)."""
+    if not _name(text, 1, 256, ""):
+        raise ConfigError("source must be " + SOURCES)
+    colon = text.find(":")
+    kind, rest = (text[:colon], text[colon + 1:]) if colon >= 0 else (text, None)
+    if kind == "uart" and rest is None:
+        return kind, None, None
+    if kind == "tcp":
+        colon = rest.rfind(":")
+        host, port = rest[:max(colon, 0)], rest[colon + 1:]
+        if not host or " " in host or not _number(port, 1, 65535):
+            raise ConfigError("source tcp: needs HOST:PORT (PORT 1 to 65535), e.g. tcp:192.168.1.15:23")
+        return kind, host, int(port)
+    if kind == "file":
+        if not rest:
+            raise ConfigError("source file: needs a PATH, e.g. file:capture.bin")
+        return kind, rest, None
+    if kind == "serial":
+        at = rest.find("@")
+        device, baud = (rest[:at], rest[at + 1:]) if at >= 0 else (rest, None)
+        if not device or baud is not None and not _number(baud, 300, 921600):
+            raise ConfigError("source serial: needs DEVICE[@BAUD] (BAUD 300 to 921600), e.g. serial:/dev/ttyUSB0@115200")
+        return kind, device, int(baud) if baud else None
+    raise ConfigError("source must be " + SOURCES)
+
+
+def _number(text, lo, hi):
+    # ASCII digits only: CPython's isdigit() and int() take other scripts' digits, MicroPython not
+    return 0 < len(text) <= 6 and all("0" <= c <= "9" for c in text) and lo <= int(text) <= hi
+
+
+def _ipv4(text):
+    """A dotted quad: what the dongle's sockets bind to (no name to look up, no IPv6)."""
+    if not isinstance(text, str):
+        return False
+    parts = text.split(".")
+    return len(parts) == 4 and all(_number(p, 0, 255) and len(p) <= 3 for p in parts)
+
+
+def _name(text, lo, hi, forbidden):
+    """A string of lo to hi characters, none of them in forbidden (for an MQTT topic: + #) nor a
+    control character or a UTF-16 surrogate (which MQTT brokers refuse, and no name or path has)."""
+    if not isinstance(text, str) or not lo <= len(text) <= hi:
+        return False
+    for c in text:
+        n = ord(c)
+        if n < 0x20 or 0x7F <= n <= 0x9F or 0xD800 <= n <= 0xDFFF or c in forbidden:
+            return False
+    return True
 
 
 def auth_key(text):

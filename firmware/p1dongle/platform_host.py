@@ -3,18 +3,19 @@
 import asyncio
 import time
 
+from .config import source_parts
 from .errors import ConfigError
 from .sources import parse_source
 
 
 def make_source(cfg, log=print):
-    text = cfg["source"]
-    if text == "uart":
+    kind, where, baud = source_parts(cfg["source"])
+    if kind == "uart":
         raise ConfigError("source uart exists only on the dongle; here use tcp:HOST:PORT, file:PATH "
                           "or serial:DEVICE[@BAUD]")
-    if text.startswith("serial:"):
-        return SerialSource(text[7:], cfg["uart"])
-    return parse_source(text, log)
+    if kind == "serial":
+        return SerialSource(where, baud or cfg["uart"]["baud"], cfg["uart"])
+    return parse_source(cfg["source"], log)
 
 
 FIRST_SETUP = False     # a missing settings file is a mistake here (the dongle asks for them)
@@ -65,24 +66,20 @@ def load_status(path):
 
 
 class SerialSource:
-    """A USB P1 cable (CPython with pyserial). serial:DEVICE[@BAUD]; framing from the uart settings."""
+    """A USB P1 cable (CPython with pyserial) on device at baud; framing from the uart settings."""
 
-    def __init__(self, spec, uart):
+    def __init__(self, device, baud, uart):
         try:
             import serial
         except ImportError:
             raise ConfigError("source serial: needs pyserial (pip install pyserial)")
-        at = spec.find("@")
-        device, baud = (spec[:at], spec[at + 1:]) if at >= 0 else (spec, str(uart["baud"]))
-        if not device or not baud.isdigit():
-            raise ConfigError("source serial: needs DEVICE[@BAUD], e.g. serial:/dev/ttyUSB0@115200")
         parity = {None: serial.PARITY_NONE, "even": serial.PARITY_EVEN, "odd": serial.PARITY_ODD}[uart["parity"]]
-        self.name = "serial:%s@%s" % (device, baud)
+        self.name = "serial:%s@%d" % (device, baud)
         try:
             # USB P1 cables invert in hardware, so no inversion here.
-            self.port = serial.Serial(device, int(baud), bytesize=uart["bits"], parity=parity,
+            self.port = serial.Serial(device, baud, bytesize=uart["bits"], parity=parity,
                                       stopbits=uart["stop"], timeout=0.2)
-        except (OSError, serial.SerialException) as e:
+        except (OSError, ValueError, serial.SerialException) as e:
             raise ConfigError("source serial: cannot open %s: %s" % (device, e))
 
     def describe(self):

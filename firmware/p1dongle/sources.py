@@ -7,8 +7,10 @@
 #
 #   tcp:HOST:PORT   an Ethernet P1 reader (serial-to-TCP bridge), or `sim.py meter`
 #   file:PATH       a raw capture, replayed at the UART's pace
+# (the setting's syntax is config.source_parts', checked with the other settings)
 import asyncio
 
+from . import config
 from .compat import close_stream, sleep_ms, stream_readinto, ticks_diff, ticks_ms
 from .errors import ConfigError
 
@@ -121,20 +123,15 @@ class FileSource:
 
 def parse_source(text, log=print):
     """'tcp:HOST:PORT' or 'file:PATH' -> a source. Raises ConfigError with a usable message."""
-    colon = text.find(":")
-    kind, rest = (text[:colon], text[colon + 1:]) if colon >= 0 else (text, "")
+    kind, where, number = config.source_parts(text)
     if kind == "tcp":
-        colon = rest.rfind(":")
-        host, port = rest[:max(colon, 0)], rest[colon + 1:]
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigError("source tcp: needs HOST:PORT, e.g. tcp:192.168.1.15:23")
-        return TcpSource(host, int(port), log)
+        return TcpSource(where, number, log)
     if kind == "file":
         try:
-            return FileSource(rest)
+            return FileSource(where)
         except OSError:
-            raise ConfigError("source file: cannot open %s" % rest)
-    raise ConfigError("unknown source %r: use tcp:HOST:PORT or file:PATH" % kind)
+            raise ConfigError("source file: cannot open %s" % where)
+    raise ConfigError("source %s is not on this device; use tcp:HOST:PORT or file:PATH" % kind)
 
 
 def _why(e):

@@ -70,42 +70,113 @@ def _platform():
     return platform
 
 
-def settings_at(platform, path):
-    """The settings file (on the dongle: {} when there is none yet, the web page asks for them),
-    over the dongle's own defaults (its name, its chip's UART pins), checked."""
+def settings_at(platform, raw):
+    """The settings of a settings file (on the dongle: {} when there is none yet, the web page asks
+    for them) over the dongle's own defaults (its name, its chip's UART pins), checked."""
     from p1dongle import config
-    raw = config.read(path, missing_ok=platform.FIRST_SETUP)
+    if not isinstance(raw, dict):
+        return config.check(raw)        # which says what is wrong with it
     cfg = dict(platform.defaults())
     for name in raw:
         # a section the file has (uart) overlays the default one setting by setting
         base = cfg.get(name)
         cfg[name] = dict(base, **raw[name]) if isinstance(base, dict) and isinstance(raw[name], dict) else raw[name]
-    return raw, config.check(cfg)
+    return config.check(cfg)
 
 
-def configured(platform, path):
-    """(the settings file, the checked settings, the source), or None once it has said in one
-    line what is wrong."""
+class _Run:
+    """What the supervisor starts: the settings (which the web page edits and saves to the
+    settings file), checked, and the source made from them. previous: these are the settings
+    that ran before the file's, which did not start; notice: the line the status line then
+    ends with."""
+
+    def __init__(self, settings, cfg, source, previous=False, notice=None):
+        self.settings = settings
+        self.cfg = cfg
+        self.source = source
+        self.previous = previous
+        self.notice = notice
+        self.started = False            # its ports listened once
+
+
+def _prepared(platform, path, previous=False):
+    """A _Run from the settings file at path, or from the settings it had before the web page
+    saved it (config.PREVIOUS). Raises ConfigError."""
+    from p1dongle import config
+    if previous:
+        raw = config.read(path + config.PREVIOUS)
+    else:
+        raw = config.read(path, missing_ok=platform.FIRST_SETUP)
+    cfg = settings_at(platform, raw)
+    source = platform.make_source(cfg, print)
+    return _Run(config.Settings(raw, path, previous=path + config.PREVIOUS), cfg, source, previous)
+
+
+def _choose(platform, path):
+    """The settings file's settings; when the app cannot have them (a file or a UART that is not
+    there), the ones that ran before the web page saved them. None once it has said in one line
+    what is wrong."""
     from p1dongle.errors import ConfigError
     try:
-        raw, cfg = settings_at(platform, path)
-        return raw, cfg, platform.make_source(cfg, print)
+        return _prepared(platform, path)
     except ConfigError as e:
-        print("p1dongle: " + str(e))
+        why = str(e)
+    run = _previous(platform, path, why)
+    if run is None:
+        print("p1dongle: " + why)
+    return run
+
+
+def _previous(platform, path, why):
+    """The settings that ran before the web page saved the file's, which did not start (why):
+    the dongle keeps its web page (or its access point) to fix them on. None when there are none."""
+    import os
+    from p1dongle import config
+    from p1dongle.errors import ConfigError
+    try:
+        os.stat(path + config.PREVIOUS)
+    except OSError:
+        return None                     # no change from the web page is waiting to start
+    try:
+        run = _prepared(platform, path, previous=True)
+    except ConfigError as e:
+        print("p1dongle: the previous settings cannot start either: " + str(e))
         return None
+    run.notice = "on the previous settings (the new ones did not start: %s)" % why
+    print("p1dongle: the new settings did not start (%s); started again with the previous ones: "
+          "fix the new ones on the web page" % why)
+    return run
 
 
-def _run_app(platform, cfg, source, settings, save_status):
+def _forget_previous(path):
+    # the file's settings started: nothing to go back to any more
+    import os
+    from p1dongle import config
+    try:
+        os.remove(path + config.PREVIOUS)
+    except OSError:
+        pass                            # there were none
+
+
+def _run_app(platform, run, path, save_status):
     """Build an app and run it until it ends: True when it ended to start again with new settings
     (saved from its web page), False when its input ended. Raises what stopped it or kept it from
     being built. The app is this frame's alone: it is gone once this returns or raises, before
     the next one is built (the dongle's heap has no room for two apps' buffers)."""
     import asyncio
     from p1dongle.app import App
-    app = App(cfg, source, info=platform.info, save_status=save_status, settings=settings,
+
+    def on_started(app):
+        run.started = True
+        if not run.previous:
+            _forget_previous(path)
+        platform.on_started(app)
+
+    app = App(run.cfg, run.source, info=platform.info, save_status=save_status, settings=run.settings,
               serial=platform.serial())
+    app.notice = run.notice
     try:
-        asyncio.run(app.run(platform.on_started))
+        asyncio.run(app.run(on_started))
     except KeyboardInterrupt:
         # Ctrl-C (flash.py does it to change the settings): the app's own clean-up did not run,
         # the interrupt came from inside the loop. Say offline and close, then stop.
@@ -115,17 +186,14 @@ def _run_app(platform, cfg, source, settings, save_status):
 
 
 def _supervise(path):
-    from p1dongle import config
     from p1dongle.compat import new_loop, print_exception
     platform = _platform()
-    got = configured(platform, path)
-    if got is None:
+    run = _choose(platform, path)
+    if run is None:
         # Stay up and reachable (REPL, flash.py): a reset would only loop on the same mistake.
-        print("p1dongle: not started; fix the settings (tools/flash.py config) and reset")
+        print(_NOT_STARTED)
         return
-    raw, cfg, source = got
-    settings = config.Settings(raw, path)
-    platform.start_network(cfg, print)
+    platform.start_network(run.cfg, print)
     status_path = path[:path.rfind("/") + 1] + "p1dongle.status"    # beside the settings
 
     def save_status(line):
@@ -135,17 +203,17 @@ def _supervise(path):
     delay = RESTART_S
     while True:
         try:
-            if not _run_app(platform, cfg, source, settings, save_status):
+            if not _run_app(platform, run, path, save_status):
                 return                  # the input ended (a file)
             # New settings from the web page (saved): the dongle starts again with them (its
             # Wi-Fi too); elsewhere the app does.
             platform.restart()
             new_loop()
             gc.collect()
-            got = configured(platform, path)
-            if got is None:
+            run = _choose(platform, path)
+            if run is None:
+                print(_NOT_STARTED)
                 return
-            _, cfg, source = got
             continue
         except KeyboardInterrupt:
             new_loop()                  # the app's tasks (and through them the app) go
@@ -158,6 +226,13 @@ def _supervise(path):
         # left, so that the next one starts in a clean heap and finds its ports free.
         new_loop()
         gc.collect()
+        if not run.started and not run.previous:
+            # settings that never started (a port taken): back to the ones that ran, if any
+            fallback = _previous(platform, path, why)
+            if fallback is not None:
+                run = fallback
+                last = None
+                continue
         if why == last:
             delay = min(delay * 2, RESTART_MAX_S)
             print("p1dongle: stopped by the same error again (%s); next start in %d s" % (why, delay))
@@ -166,3 +241,6 @@ def _supervise(path):
             print("p1dongle: stopped by an error (%s); restarting in %d s" % (why, delay))
         last = why
         platform.wait(delay)
+
+
+_NOT_STARTED = "p1dongle: not started; fix the settings (tools/flash.py config) and reset"
