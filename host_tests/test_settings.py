@@ -180,3 +180,14 @@ def test_the_dongle_checks_the_same(micropython, tmp_path):
             here.append(str(e))
     assert json.loads(on_twin.stdout) == here
     assert here.count("ok") == len(GOOD)
+
+
+def test_a_settings_file_nested_too_deep_is_one_line(tmp_path):
+    path = tmp_path / "p1dongle.json"
+    path.write_text('{"key": "%s", "wifi": %s}' % (KEY, "[" * 5000 + "]" * 5000))
+    with pytest.raises(ConfigError) as e:
+        config.read(str(path))
+    assert str(e.value) == ("config file %s: settings nest at most 2 levels deep, e.g. "
+                            '{"mqtt": {"host": ...}}' % path)
+    path.write_text(json.dumps(dict(RAW, web_password="[[[{{{\\\"]]]")))     # brackets in a string
+    assert config.read(str(path))["web_password"] == '[[[{{{\\"]]]'

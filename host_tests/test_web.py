@@ -451,3 +451,47 @@ def test_settings_the_app_cannot_start_with_leave_it_on_the_ones_that_ran(microp
         app.stop()
         reader.close()
         taken.close()
+
+
+DEEP = [b"[" * 2000 + b"]" * 2000, b'{"meter": ' + b"[" * 2000 + b"]" * 2000 + b"}",
+        b'{"mqtt": {"host": {"a": {"b": 1}}}}', b'{"device_id": "' + b"[" * 3000 + b'"}']
+
+
+def refuses_deep_settings(port):
+    """Settings nested deeper than settings go (2000 arrays: a parser recursing into them runs out
+    of stack or heap) get a 400 with one line, at once; a bracket inside a string is no nesting."""
+    for body in DEEP[:3]:
+        for path in ("/api/settings", "/api/restore"):
+            status, _, answer = request(port, "POST", path, body, {"Content-Type": "application/json"})
+            assert status == 400, (path, body[:40], status, answer[:200])
+            line = json.loads(answer)["error"]
+            assert "nest" in line and "\n" not in line, line
+    status, _, answer = request(port, "POST", "/api/settings", DEEP[3], {"Content-Type": "application/json"})
+    assert status == 400 and "device_id" in json.loads(answer)["error"]         # refused for what it is
+
+
+def test_settings_nested_too_deep_get_one_line(dongle):
+    refuses_deep_settings(dongle.port)
+    assert saved(dongle) is None
+    assert get_json(dongle.port, "/api")["product_type"] == "HWE-P1"
+
+
+def test_settings_nested_too_deep_get_one_line_on_the_dongle(micropython, tmp_path):
+    from conftest import FIRMWARE, MICROPYPATH
+    from procs import Proc
+    reader = P1Reader()
+    cfg = tmp_path / "p1dongle.json"
+    tcp_port, port = free_port(), free_port()
+    settings_file(cfg, reader.port, key=KEY_HEX, tcp_port=tcp_port, http_port=port)
+    before = cfg.read_text()
+    app = Proc([micropython, "-X", "heapsize=96K", os.path.join(FIRMWARE, "main.py"), str(cfg)],
+               env={"MICROPYPATH": MICROPYPATH})
+    try:
+        app.expect(r"plain telegrams on port %d, web page on port %d" % (tcp_port, port))
+        refuses_deep_settings(port)
+        assert get_json(port, "/api")["product_type"] == "HWE-P1"
+        assert cfg.read_text() == before
+    finally:
+        app.stop()
+        reader.close()
+    assert not any("out of memory" in line or "failed" in line for line in app.seen), app.seen

@@ -116,9 +116,41 @@ def read(path, missing_ok=False):
     except UnicodeError:
         raise ConfigError("config file %s is not text (UTF-8 JSON)" % path)
     try:
-        return json.loads(text)
+        return loads(text)
     except ValueError:
         raise ConfigError("config file %s is not valid JSON" % path)
+    except ConfigError as e:
+        raise ConfigError("config file %s: %s" % (path, e))
+
+
+DEPTH = 2       # settings nest no deeper: {"mqtt": {"host": ...}}
+
+
+def loads(text):
+    """Settings as JSON text (a file, a web page's change) -> their value. Raises ValueError when
+    it is not JSON, ConfigError when it nests deeper than settings do: a parser recurses into
+    each level, and 2000 nested arrays would make it run out of stack (RecursionError) or, on the
+    dongle, of heap, long before the settings' own checks could say what is wrong."""
+    depth = 0
+    quoted = False
+    escaped = False
+    for c in text:
+        if quoted:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                quoted = False
+        elif c == '"':
+            quoted = True
+        elif c == "[" or c == "{":
+            depth += 1
+            if depth > DEPTH:
+                raise ConfigError("settings nest at most %d levels deep, e.g. {\"mqtt\": {\"host\": ...}}" % DEPTH)
+        elif c == "]" or c == "}":
+            depth -= 1
+    return json.loads(text)
 
 
 def check(raw):

@@ -144,13 +144,12 @@ class Web:
         if not req.headers.get("content-type", "").lower().startswith("application/json"):
             return _error("the settings must be sent as application/json", 415)
         try:
-            changes = json.loads(req.body.decode()) if req.body else None
-        except (ValueError, UnicodeError):
-            return _error("the settings must be JSON")
-        try:
+            changes = config.loads(req.body.decode()) if req.body else None
             raw = how(self.settings.raw, changes)
         except ConfigError as e:
             return _error(str(e))            # config's messages never hold a key or a password
+        except (ValueError, UnicodeError):
+            return _error("the settings must be JSON")
         try:
             self.settings.save(raw)
         except OSError as e:
