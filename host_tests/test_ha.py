@@ -529,3 +529,53 @@ def test_odd_units_never_end_the_mqtt_session(broker, tmp_path, request, interpr
     assert json.loads(sub.payloads("p1dongle/odd/state")[-1])["currentUsage"] == 0.42
     assert len([ln for ln in app.seen if ln.startswith("mqtt ") and ln.endswith(": connected")]) == 1, app.seen
     assert not [ln for ln in app.seen if "retrying" in ln or "failed" in ln], app.seen
+
+
+# -- what a DLMS meter's readings keep (issue 22) ------------------------------------------------------
+
+def state_sent(client):
+    """The latest state the output handed the (unconnected) client: what the broker would get."""
+    return json.loads(bytes([p for t, p, _ in client._queue if t.endswith("/state")][-1]))
+
+
+def test_codes_outside_the_table_are_kept_within_a_bound():
+    """The latest of every reading of the table is kept (lists come in turn: an hourly one stays);
+    of codes outside the table a push's own and the OTHERS_KEPT seen last before it. Pushes with
+    ever new codes (noise that passes a plain HDLC FCS) never grow the state."""
+    client = MqttClient("127.0.0.1", 1, "p1dongle")
+    out = MqttOutput(client, "p1dongle/p1dongle", "homeassistant", "p1dongle", log=lambda line: None)
+    telegram = b"/DLM5\r\n\r\n!0000\r\n"
+    hourly = [(obis.row("1-0:2.8.0"), (5, 0, "kWh"))]
+    fast = [(obis.row("1-0:1.7.0"), (420, -3, "kW")), (obis.row("1-0:32.7.0"), (2330, -1, "V")),
+            (obis.row("1-0:94.31.1"), (7, 0, None))]                 # the meter's own, every push
+    out.telegram(telegram, hourly + fast)
+
+    def noise(i):
+        return [(obis.row("1-0:%d.%d.%d" % (200 + k, i >> 8, i & 255)), (i, 0, None)) for k in range(5)]
+
+    for i in range(300):
+        out.telegram(telegram, fast + noise(i))
+    state = state_sent(client)
+    assert state["totalExportedEnergyP"] == 5 and state["currentUsage"] == 0.42 and state["1-0:94.31.1"] == 7
+    others = {name for name in state if name.startswith("1-0:2")}
+    newest = [row[obis.NAME] for i in (297, 298, 299) for row, _ in noise(i)]
+    own = 1                                                          # 1-0:94.31.1, seen last but 5
+    assert others == set(newest[-(5 + mqttout.OTHERS_KEPT - own):])  # this push's 5, and the 8 seen last
+    out.telegram(telegram, fast)
+    state = state_sent(client)
+    assert len([name for name in state if name.startswith("1-0:2")]) == mqttout.OTHERS_KEPT - own
+    assert len(state) == 1 + 4 + mqttout.OTHERS_KEPT - own          # units, the table's 3, the others
+
+
+def test_codes_outside_the_table_never_run_the_twin_out_of_heap(micropython):
+    """On the dongle twin in the dongle's heap: every quantity of the table, then 3000 pushes of 8
+    new codes each. Without a bound the state and the kept readings grow until a MemoryError;
+    with it the heap stays where the first pushes left it (host_tests/values_heap.py)."""
+    import subprocess
+    proc = subprocess.run([micropython, "-X", "heapsize=96K", os.path.join(os.path.dirname(__file__), "values_heap.py"),
+                           "3000"], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, MICROPYPATH=MICROPYPATH))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["state_readings"] <= r["table_readings"] + mqttout.OTHERS_KEPT + 8, r
+    assert r["peak"] - r["after_table"] <= 8 * 1024, r             # 3000 x 8 codes kept: megabytes

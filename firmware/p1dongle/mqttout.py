@@ -64,6 +64,12 @@ GONE_MS = 3 * 3600 * 1000  # a reading not seen for 3 hours is one the meter no 
 SEEN_EVERY_MS = 60000      # how often the readings of a steady telegram are marked as seen
 NAME_WAIT_MS = 60000       # how long a DLMS meter's readings wait for its identifier (meters that
                            # push several lists name themselves in the second, 10 s after the first)
+OTHERS_KEPT = 8            # readings of codes outside the OBIS table kept from push to push (the
+                           # ones seen last; a push's own are all in its state): the real captures
+                           # push 4 at most, while noise that passes a plain HDLC FCS brings ever
+                           # new codes, and keeping all of them ran the dongle out of heap. The
+                           # table's own readings are a bounded set: all kept. On the twin
+                           # (host_tests/values_heap.py) 8 cost 1.7 KB, state and buffers included
 
 
 def slug(text):
@@ -148,6 +154,8 @@ class MqttOutput:
         self._latest = None             # (telegram, readings or None): what discovery is made from
         self._values = {}               # name -> (row, value): a DLMS meter's latest of each reading
                                         # (meters that push several lists send each one in turn)
+        self._others = []               # the names among them of codes outside the table, the
+                                        # one seen last at the end (OTHERS_KEPT of them kept)
         self._diag_keys = []            # the diagnostics this platform has (no Wi-Fi on a PC)
         self.writer = Writer()          # the state JSON's buffers, kept from telegram to telegram
         self._last_ms = None            # when the latest telegram came, and the one before
@@ -187,11 +195,27 @@ class MqttOutput:
             # the latest of every reading, so that a list without some of them (Kaifa's list 1,
             # Aidon's, Kamstrup's) does not leave those sensors without a value
             for row, value in readings:
-                self._values[row[obis.NAME]] = (row, value)
+                self._remember(row, value)
             readings = list(self._values.values())
             doc = state_json(readings, w, view=True)
+            self._forget_others(OTHERS_KEPT)
         self._latest = (telegram, readings)
         c.publish(self.prefix + "/state", doc, latest=True, transient=True)
+
+    def _remember(self, row, value):
+        name = row[obis.NAME]
+        if not obis.known(row):
+            others = self._others
+            if name in others:
+                others.remove(name)
+            others.append(name)         # the one seen last goes last
+        self._values[name] = (row, value)
+
+    def _forget_others(self, keep):
+        # after the state is written: it has every reading of this push, whatever their number
+        others = self._others
+        while len(others) > keep:
+            self._values.pop(others.pop(0), None)
 
     def _track(self, rows, n):
         """Which readings the meter sends: a new one is announced to Home Assistant at once (one

@@ -236,6 +236,13 @@ def row(code):
     return r
 
 
+def known(r):
+    """True for a row of the table (or an M-Bus channel's, made from one); False for a row made
+    for a code the table does not have: that one is labelled by its name (its code), a table
+    row by a human label that is never its name (host_tests/test_readings.py checks)."""
+    return r[LABEL] != r[NAME]
+
+
 def _keep(k, r):
     global _MADE
     if _MADE < _MAX_MADE:
