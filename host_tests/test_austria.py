@@ -320,3 +320,40 @@ def test_sim_run_with_an_austrian_emulated_meter():
     assert rest == b"" and got
     for t in got:
         assert t.startswith(b"/KFM5") and dsmr.check(t) is True and b"1-0:32.7.0(" in t
+
+
+# -- issue 22: what a broken or forged link frame may not cost -----------------------------------
+
+def on_twin(run_job, stream, key=meter.KEY, **job):
+    """The stream through the pipeline under CPython and every MicroPython twin (run_job asserts
+    they agree): ([(offset, telegram)], [(offset, problem)], counters)."""
+    result = run_job(dict(job, job="pipeline", key=key.hex(), stream=stream.hex(), chunks=[64, 3]))
+    telegrams = [(e[1], bytes.fromhex(e[2])) for e in result["events"] if e[0] == "telegram"]
+    problems = [(e[1], e[2]) for e in result["events"] if e[0] == "problem"]
+    return telegrams, problems, result["counters"]
+
+
+def mbus_frames(stream):
+    """An M-Bus stream cut into its frames (by their length bytes: no L mod 256 here)."""
+    out, i = [], 0
+    while i < len(stream):
+        n = stream[i + 1] + 6
+        out.append(stream[i:i + n])
+        i += n
+    return out
+
+
+def test_a_forged_tagless_push_cannot_lock_the_meter_out(run_job):
+    """Security 0x20 carries no tag, and an M-Bus checksum is no secret: a push with the meter's
+    system title and counter FFFFFFFF whose content is noise must not make every later push a
+    replay. Its counter would count only once its content was a valid APDU."""
+    body = b"\x20\xff\xff\xff\xff" + bytes((i * 37 + 11) & 0xFF for i in range(200))
+    forged = at.mbus(b"\xdb\x08" + at.TITLE + meter.ber_length(len(body)) + body)
+    first, nxt = (at.mbus(at.glo(NOTE, counter=c, sc=0x20)) for c in (1, 2))
+    stream = first + forged + nxt
+    pipe = Pipeline(meter.KEY)
+    telegrams, problems = run(pipe, stream)
+    assert len(telegrams) == 2 and pipe.replays == 0, problems
+    got, problems, counters = on_twin(run_job, stream)
+    assert [g[0] for g in got] == [0, len(first + forged)] and counters["replays"] == 0
+

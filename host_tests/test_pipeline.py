@@ -94,7 +94,8 @@ def test_frame_counter_going_backwards_is_refused():
     pipe = Pipeline(KEY)
     telegrams, problems = run(pipe, [b"".join(frames)])
     assert len(telegrams) == 4     # 5, 6, 6 again (a repeat carries the same reading), 7
-    assert problems == [(sum(map(len, frames[:3])), "frame counter 4 went backwards (last 6): replayed frame dropped")]
+    assert problems == [(sum(map(len, frames[:3])),
+                         "frame counter 4 went backwards (last 6): replayed frame dropped (%d bytes dropped)" % len(frames[3]))]
     assert pipe.replays == 1
     # configured otherwise
     telegrams, problems = run(Pipeline(KEY, replay_check=False), [b"".join(frames)])
@@ -148,8 +149,10 @@ def test_plain_telegram_with_bad_crc_is_dropped():
 
 def test_encrypted_frame_without_key():
     pipe = Pipeline(None)
-    telegrams, problems = run(pipe, [meter.frame(LUX)])
-    assert telegrams == [] and problems == [(0, "encrypted frame, but no key is configured")]
+    frame = meter.frame(LUX)
+    telegrams, problems = run(pipe, [frame])
+    assert telegrams == [] and problems == [(0, "encrypted frame, but no key is configured (%d bytes dropped)" % len(frame))]
+    assert pipe.no_key == 1 and pipe.bad_frames == 0
 
 
 def test_status_line():
@@ -207,3 +210,65 @@ def test_raw_frames_are_the_genuine_ones_each_just_before_its_telegram():
     events = meter.record(pipe)
     pipe.push(good + older, 0)
     assert [e[2] for e in events if e[0] == FRAME] == [good, older]
+
+
+# -- issue 22: frames that cannot be proved must not cost good ones ------------------------------
+
+def forged(sc, counter=0xFFFFFFFF, title=meter.SYSTEM_TITLE, size=120):
+    """A DB frame anyone can write without the key: a system title, a frame counter, security byte
+    sc and bytes that decrypt to noise (with a 0x30 byte a made-up tag that only key-only mode
+    leaves unchecked)."""
+    body = bytes([sc]) + counter.to_bytes(4, "big") + bytes((i * 37 + 11) & 0xFF for i in range(size))
+    return b"\xdb\x08" + title + meter.ber_length(len(body)) + body
+
+
+def on_twin(run_job, stream, key, **job):
+    """The stream through the pipeline under CPython and every MicroPython twin (run_job asserts
+    they agree): (telegrams, [(offset, problem)], counters)."""
+    result = run_job(dict(job, job="pipeline", key=key.hex() if key else None, stream=stream.hex(),
+                          chunks=[64, 7]))
+    telegrams = [(e[1], bytes.fromhex(e[2])) for e in result["events"] if e[0] == "telegram"]
+    problems = [(e[1], e[2]) for e in result["events"] if e[0] == "problem"]
+    return telegrams, problems, result["counters"]
+
+
+@pytest.mark.parametrize("auth_key", [meter.LUX_AUTH_KEY, None], ids=["gcm", "key-only"])
+def test_a_forged_frame_cannot_lock_the_meter_out(run_job, auth_key):
+    """A frame nobody proved (tagless 0x20, or any frame in key-only mode) with the meter's own
+    system title and counter FFFFFFFF, or another title: the meter's next frames still come out,
+    and an old frame played after it is still refused. A counter counts only once its frame was
+    accepted."""
+    first, nxt, old, last = (meter.frame(LUX, counter=c) for c in (5, 6, 4, 7))
+    lies = forged(0x20) + forged(0x30)
+    other = forged(0x20, counter=0, title=b"XYZ\x00\x00\x00\x00\x09")
+    stream = first + lies + nxt + other + old + last
+    pipe = Pipeline(KEY, auth_key)
+    telegrams, problems = run(pipe, meter.split(stream, [64, 7]))
+    assert telegrams == [LUX] * 3, problems
+    assert pipe.replays == 1, problems
+    assert [p for p in problems if "went backwards" in p[1]] == [
+        (len(first + lies + nxt + other), "frame counter 4 went backwards (last 6): replayed frame dropped (%d bytes dropped)"
+         % len(old))]
+    assert pipe.cipher.frame_counter == 7
+    got, problems, counters = on_twin(run_job, stream, KEY, key_only=auth_key is None)
+    assert [g[0] for g in got] == [0, len(first + lies), len(stream) - len(last)] and counters["replays"] == 1
+
+
+def test_without_a_key_a_db_in_noise_swallows_no_telegram(run_job):
+    """A plain DSMR dongle (no key): line noise that reads as a DB frame header whose length covers
+    the telegrams behind it. The frame cannot be opened, so like a frame whose tag failed it is
+    rescanned: both telegrams come out, at their offsets."""
+    noise = b"\xdb\x08" + b"GARBAGE!" + b"\x82\x01\x80" + b"\x30" + b"\x00\x00\x00\x01"
+    stream = noise + meter.NL_TELEGRAM + meter.DSMR22_TELEGRAM + b"\x00" * 400
+    pipe = Pipeline(None)
+    telegrams, problems = run(pipe, meter.split(stream, [64]))
+    assert telegrams == [meter.NL_TELEGRAM, meter.DSMR22_TELEGRAM], problems
+    assert pipe.no_key == 1 and problems[0][0] == 0
+    got, problems, _ = on_twin(run_job, stream, None)
+    t0 = len(noise)
+    assert got == [(t0, meter.NL_TELEGRAM), (t0 + len(meter.NL_TELEGRAM), meter.DSMR22_TELEGRAM)]
+
+
+@pytest.mark.parametrize("plain", [b"/XYZ5\x8f\x00\xfe ... noise ... \x01!\r\n", meter.DSMR22_TELEGRAM],
+                         ids=["noise", "dsmr22"])
+

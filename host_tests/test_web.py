@@ -495,3 +495,55 @@ def test_settings_nested_too_deep_get_one_line_on_the_dongle(micropython, tmp_pa
         app.stop()
         reader.close()
     assert not any("out of memory" in line or "failed" in line for line in app.seen), app.seen
+
+
+def tls_hello():
+    """The first bytes a TLS client sends (Home Assistant's HomeWizard setup asks https:// first)."""
+    import ssl
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    outgoing = ssl.MemoryBIO()
+    tls = context.wrap_bio(ssl.MemoryBIO(), outgoing, server_hostname="dongle")
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = outgoing.read()
+    assert hello[:2] == b"\x16\x03"
+    return hello
+
+
+def refuses_what_cannot_be_http_at_once(port):
+    """A TLS hello, or bytes that cannot begin a request line, get their 400 as soon as they come:
+    well within the 15 s a client has to send its request (the deadline below is a third of it),
+    which Home Assistant's setup would otherwise sit through."""
+    for junk in (tls_hello(), b"\x00\x01\x02", b"GET /api\x00 HTTP/1.1\r\n", b" GET / HTTP/1.0\r\n",
+                 b"GET / SPDY/3\r\n"):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(junk)
+            assert s.recv(100).startswith(b"HTTP/1.0 400 "), junk[:20]
+    # what can still become a request waits for the rest of it
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GE")
+        s.sendall(b"T /api HTT")
+        s.sendall(b"P/1.0\r\nHost: dongle\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.0 200 ")
+
+
+def test_a_tls_hello_gets_its_400_at_once(dongle):
+    refuses_what_cannot_be_http_at_once(dongle.port)
+
+
+def test_a_tls_hello_gets_its_400_at_once_on_the_dongle(micropython, tmp_path):
+    reader = P1Reader()
+    cfg = tmp_path / "p1dongle.json"
+    tcp_port, port = free_port(), free_port()
+    settings_file(cfg, reader.port, key=KEY_HEX, tcp_port=tcp_port, http_port=port)
+    app = micropython_app(micropython, str(cfg))
+    try:
+        app.expect(r"plain telegrams on port %d, web page on port %d" % (tcp_port, port))
+        refuses_what_cannot_be_http_at_once(port)
+    finally:
+        app.stop()
+        reader.close()

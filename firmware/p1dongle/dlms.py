@@ -15,10 +15,13 @@
 # `authenticated` says whether the last frame's tag was checked, for the status line.
 #
 # The frame counter must not go backwards per system title: an older frame played again is
-# refused after its tag checks out. (The same frame twice in a row passes: it carries the same
-# reading, and some P1 readers repeat the last frame to a new client.) Counters are only
-# remembered from frames whose tag matched, so forged frames cannot push the counter forward and
-# lock out the meter.
+# refused before anything is decrypted. (The same frame twice in a row passes: it carries the same
+# reading, and some P1 readers repeat the last frame to a new client.) decrypt() only compares;
+# the counter and system title are remembered by accept(), which the caller calls once the frame
+# passed every check: its tag where it has one, and its content (a telegram with a CRC, a valid
+# APDU), which is all a tagless or key-only frame has. A frame nobody proved (anyone can write
+# DB 08 <the meter's title> 20 FFFFFFFF ...) can then neither push the counter forward and lock
+# the meter out, nor switch the title and let an old frame through.
 from .compat import loops
 from .errors import ConfigError, FrameError, ReplayError
 from .gcm import Gcm
@@ -75,9 +78,10 @@ class DlmsCipher:
         self._iv = bytearray(12)
         self.plain = None                   # the last plaintext (see decrypt)
         self.replay_check = replay_check
-        self._title = bytearray(8)          # system title of the last verified frame
+        self._title = bytearray(8)          # system title of the last accepted frame
         self._have_title = False
-        self.frame_counter = -1
+        self.frame_counter = -1             # and its frame counter
+        self._opened = False                # a frame was decrypted and not accepted yet: in _iv
 
     @property
     def system_title(self):
@@ -89,7 +93,10 @@ class DlmsCipher:
         as it is, so the plaintext is the one allocation a frame costs (no buffer of max_frame
         kept for it, no copy of it made).
 
+        Its counter is not remembered until accept() is called.
+
         Raises FrameError (layout), AuthError (tag), ReplayError (counter went backwards)."""
+        self._opened = False
         if n < 0 or n > len(frame):
             n = len(frame)
         h = header(frame, n)
@@ -97,6 +104,11 @@ class DlmsCipher:
         iv = self._iv
         loops.copy(iv, 0, frame, 2, 8)          # system title
         loops.copy(iv, 8, frame, h + 1, 4)      # frame counter
+        counter = (iv[8] << 24) | (iv[9] << 16) | (iv[10] << 8) | iv[11]
+        if (self.replay_check and self._have_title and counter < self.frame_counter
+                and loops.equal(self._title, 0, iv, 0, 8)):
+            raise ReplayError("frame counter %d went backwards (last %d): replayed frame dropped"
+                              % (counter, self.frame_counter))
         if sc & 0x30 == 0x20:
             self.plain = bytearray(n - h - 5)
             length = self._gcm.ctr_into(iv, frame, h + 5, n, self.plain)
@@ -114,13 +126,16 @@ class DlmsCipher:
             self.plain = bytearray(n - h - 5 - TAG_LEN)
             length = self._gcm.open_into(iv, self._aad, frame, h + 5, n - TAG_LEN, TAG_LEN, self.plain)
             self.authenticated = True
-        counter = (iv[8] << 24) | (iv[9] << 16) | (iv[10] << 8) | iv[11]
-        same_meter = self._have_title and loops.equal(self._title, 0, iv, 0, 8)
-        if self.replay_check and same_meter and counter < self.frame_counter:
-            raise ReplayError("frame counter %d went backwards (last %d): replayed frame dropped"
-                              % (counter, self.frame_counter))
-        if not same_meter:
-            loops.copy(self._title, 0, iv, 0, 8)
-            self._have_title = True
-        self.frame_counter = counter
+        self._opened = True
         return length
+
+    def accept(self):
+        """The frame decrypt() opened last passed every check: remember its system title and
+        counter, against which later frames are compared."""
+        if not self._opened:
+            return
+        self._opened = False
+        iv = self._iv
+        loops.copy(self._title, 0, iv, 0, 8)
+        self._have_title = True
+        self.frame_counter = (iv[8] << 24) | (iv[9] << 16) | (iv[10] << 8) | iv[11]

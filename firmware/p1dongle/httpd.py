@@ -16,7 +16,8 @@
 # never the meter side or the others. When all are taken, a new connection makes the oldest one
 # that has not sent its request yet give way (a browser's speculative connection, a stalled
 # client); when every one is being answered, the new one is closed at once. A request that is not HTTP, or
-# too large, gets 400/413/431 and its connection closed.
+# too large, gets 400/413/431 and its connection closed; one whose first bytes cannot begin a
+# request line (a TLS hello) gets its 400 as soon as they come.
 import asyncio
 
 from .compat import close_stream, listening_port, wait_for
@@ -146,6 +147,8 @@ async def read_request(reader):
         if not chunk:
             return None if not head else Response("incomplete request\n", 400)
         head += chunk
+        if not _may_be_request(head):
+            return Response("not an HTTP request\n", 400)     # now: nothing more could make it one
     body = head[end + 4:]
     try:
         lines = head[:end].decode().split("\r\n")
@@ -171,6 +174,23 @@ async def read_request(reader):
     q = target.find("?")
     path, query = (target[:q], target[q + 1:]) if q >= 0 else (target, "")
     return Request(method.upper(), path, query, headers, body[:length])
+
+
+def _may_be_request(head):
+    """False once the first bytes cannot begin a request line (METHOD SP TARGET SP HTTP/x.y, in
+    printable ASCII): a TLS hello (0x16 0x03...), say, which would otherwise be held until the
+    timeout for the blank line that never comes (Home Assistant's HomeWizard setup waits for it)."""
+    nl = head.find(b"\n")
+    line = head[:nl] if nl >= 0 else head
+    if nl >= 0 and line[-1:] == b"\r":
+        line = line[:-1]
+    for b in line:
+        if not 32 <= b < 127:
+            return False
+    space = line.find(b" ")
+    if not (line[:space] if space >= 0 else line).isalpha():
+        return False                    # a method is a word (GET, POST, HEAD...)
+    return nl < 0 or line.count(b" ") == 2 and line[line.rfind(b" ") + 1:].startswith(b"HTTP/")
 
 
 async def write_response(writer, res, head_only=False):

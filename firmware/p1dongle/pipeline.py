@@ -29,6 +29,8 @@ PROBLEM = const(2)
 FRAME = const(3)
 
 _NO_MEMORY = "out of memory: the frame at hand is dropped (see memory errors in the status)"
+# Made once: a DB frame without a key to open it is refused like one whose tag failed.
+_NO_KEY = FrameError("encrypted frame, but no key is configured")
 
 _WHY = (
     "garbage, no frame start (noise, or wrong baud rate or RX inversion)",
@@ -171,6 +173,7 @@ class Pipeline:
                 raise FrameError("encrypted frame, but no key is configured")
             m = cipher.decrypt(apdu, n)
             telegram = self._content(apdu, cipher.plain, m)
+            cipher.accept()         # its tag and content check out: now its counter counts
             self._notice(pos)
             self._telegram(pos, telegram, self._has_crc, cipher.authenticated)
         elif apdu[0] == 0x0F:
@@ -210,21 +213,20 @@ class Pipeline:
             self._layouts.notice = None
 
     def _open(self, fa):
-        """Decrypt and check the DLMS frame the assembler holds."""
+        """Decrypt and check the DLMS frame the assembler holds. A frame that is refused before
+        its tag proved it (no key, a replayed counter, the tag itself) may be no frame at all:
+        a DB byte in noise, whose length field reaches over the good frames behind it. So it is
+        rescanned, never skipped whole."""
         cipher = self.cipher
         if cipher is None:
             self.no_key += 1
-            self._raw(fa)
-            self.emit(PROBLEM, fa.frame_pos, "encrypted frame, but no key is configured", None)
+            self._raw(fa)           # the raw port gets every frame: nothing here can check them
+            fa.reject(_NO_KEY)
             return
         try:
             n = cipher.decrypt(fa.buf, fa.frame_len)
-        except ReplayError as e:
-            self.replays += 1
-            self.emit(PROBLEM, fa.frame_pos, str(e), None)
-            return
-        except (AuthError, FrameError) as e:
-            fa.reject(e)             # maybe not a frame at all: rescan it
+        except (AuthError, FrameError, ReplayError) as e:
+            fa.reject(e)
             return
         try:
             if not cipher.authenticated and (not n or cipher.plain[0] != 0x2F):
@@ -249,6 +251,7 @@ class Pipeline:
                 self.bad_frames += 1
                 self.emit(PROBLEM, fa.frame_pos, "decrypted frame: " + str(e), None)
             return
+        cipher.accept()             # its tag and content check out: now its counter counts
         self._raw(fa)
         self._notice(fa.frame_pos)
         self._telegram(fa.frame_pos, telegram, self._has_crc, cipher.authenticated)
@@ -271,8 +274,12 @@ class Pipeline:
     def _dropped(self, fa):
         err = fa.drop_error
         if fa.drop_reason == REJECTED and err is not None:
-            if isinstance(err, AuthError):
+            if err is _NO_KEY:
+                pass                # counted in no_key when it was seen
+            elif isinstance(err, AuthError):
                 self.auth_failures += 1
+            elif isinstance(err, ReplayError):
+                self.replays += 1
             elif isinstance(err, CrcError):
                 self.crc_failures += 1
             else:
