@@ -357,3 +357,12 @@ def test_a_forged_tagless_push_cannot_lock_the_meter_out(run_job):
     got, problems, counters = on_twin(run_job, stream)
     assert [g[0] for g in got] == [0, len(first + forged)] and counters["replays"] == 0
 
+
+def test_a_decrypted_telegram_without_crc_is_not_published(run_job):
+    """Security 0x20: a push whose plaintext reads '/...!' (a corrupt or wrong-key push, one in
+    65536) is not taken for a DSMR 2/3 telegram: decrypted text must carry its CRC."""
+    bad = at.mbus(at.glo(b"/XYZ5\x8f\x00\xfe ... noise ... \x01!\r\n", counter=1, sc=0x20))
+    good = at.mbus(at.glo(NOTE, counter=2, sc=0x20))
+    got, problems, counters = on_twin(run_job, bad + good)
+    assert [g[0] for g in got] == [len(bad)] and counters["no_crc"] == 0
+    assert len(problems) == 1 and problems[0][0] == 0 and "CRC" in problems[0][1], problems

@@ -271,4 +271,14 @@ def test_without_a_key_a_db_in_noise_swallows_no_telegram(run_job):
 
 @pytest.mark.parametrize("plain", [b"/XYZ5\x8f\x00\xfe ... noise ... \x01!\r\n", meter.DSMR22_TELEGRAM],
                          ids=["noise", "dsmr22"])
-
+def test_a_decrypted_telegram_must_carry_its_crc(run_job, plain):
+    """Key-only mode: a frame whose plaintext starts with '/' and ends with '!' (one in 65536 with
+    a wrong key or a corrupt frame) is no DSMR 2/3 telegram: only a CRC proves decrypted text, and
+    meters that encrypt speak DSMR 4+, which always has one. The good frame behind it comes out."""
+    bad, good = meter.frame(plain, counter=1), meter.frame(LUX, counter=2)
+    pipe = Pipeline(KEY, None)
+    telegrams, problems = run(pipe, [bad + good])
+    assert telegrams == [LUX] and pipe.no_crc == 0
+    assert problems[0][0] == 0 and "CRC" in problems[0][1], problems
+    got, problems, counters = on_twin(run_job, bad + good, KEY, key_only=True)
+    assert got == [(len(bad), LUX)] and counters["no_crc"] == 0

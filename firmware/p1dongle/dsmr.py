@@ -37,9 +37,13 @@ def _hex_value(c):
     return -1
 
 
-def check(telegram, n=-1):
+def check(telegram, n=-1, decrypted=False):
     """True when the telegram in telegram[0:n] has the right CRC, False for one without a CRC
     (DSMR 2.2/3). n defaults to the whole buffer.
+
+    decrypted: the text came out of a DLMS frame. Then it must carry a CRC: meters that encrypt
+    speak DSMR 4 or later, which always has one, and '/' ... '!' alone proves nothing about text
+    decrypted with a wrong key or from a corrupt frame without a tag (one in 65536 looks so).
 
     Raises CrcError when the CRC does not match and TelegramError when this is no telegram.
     Trailing CR/LF/NUL/space after the CRC are tolerated (decrypted payloads vary)."""
@@ -51,6 +55,8 @@ def check(telegram, n=-1):
     while end > 1 and telegram[end - 1] in _TRAILING and n - end < 8:
         end -= 1
     if telegram[end - 1] == 0x21:       # '!': no CRC
+        if decrypted:
+            raise TelegramError("no CRC after '!': decrypted text must carry one (wrong key or a corrupt frame?)")
         return False
     bang = end - 5
     if bang < 1 or telegram[bang] != 0x21:

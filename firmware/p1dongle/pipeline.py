@@ -189,7 +189,7 @@ class Pipeline:
         DB frame whose system title names the meter, or None). Raises CrcError, TelegramError,
         FrameError. (No tuple returned: the Luxembourg path allocates only the telegram.)"""
         if n and data[0] == 0x2F:
-            self._has_crc = check(data, n)
+            self._has_crc = check(data, n, True)
             self.readings = None
             return data if len(data) == n else bytes(data[:n])
         if not n or data[0] != 0x0F:
