@@ -358,6 +358,29 @@ def test_a_forged_tagless_push_cannot_lock_the_meter_out(run_job):
     assert [g[0] for g in got] == [0, len(first + forged)] and counters["replays"] == 0
 
 
+def test_the_l_mod_256_reading_swallows_no_good_frame(run_job):
+    """A short M-Bus frame that lost its stop byte, then a good push: read as L + 256 (the Sagemcom
+    L mod 256 quirk) the short frame would end exactly where the good push's first segment ends,
+    and this short frame's checksum byte was made so that the sum fits too. The good push's
+    header lies inside that reading, so it is no long frame: the good push comes out at its offset."""
+    good = at.mbus(at.glo(NOTE, counter=7, sc=0x20), size=246)      # first segment: L = 251
+    assert good[1] == 251
+    body = bytes([0x53, 0xFF, 0x10, 0x01, 0x67]) + b"short"
+    cs = -(sum(body) + 2 * 0x68 + 2 * good[1]) & 0xFF
+    short = bytes([0x68, len(body), len(body), 0x68]) + body + bytes([cs])     # stop byte lost
+    long_end = len(body) + 256 + 6
+    assert len(short) + len(mbus_frames(good)[0]) == long_end
+    assert sum(short[4:] + good[:long_end - len(short) - 2]) & 0xFF == good[long_end - len(short) - 2]
+    stream = short + good + at.mbus(at.glo(NOTE, counter=8, sc=0x20))
+    pipe = Pipeline(meter.KEY)
+    telegrams, problems = run(pipe, stream)
+    assert len(telegrams) == 2, problems
+    got, problems, _ = on_twin(run_job, stream)
+    assert [g[0] for g in got] == [len(short), len(short + good)]
+    assert problems == [(0, "%d bytes dropped: garbage, no frame start (noise, or wrong baud rate or RX inversion)"
+                         % len(short))]
+
+
 def test_a_decrypted_telegram_without_crc_is_not_published(run_job):
     """Security 0x20: a push whose plaintext reads '/...!' (a corrupt or wrong-key push, one in
     65536) is not taken for a DSMR 2/3 telegram: decrypted text must carry its CRC."""

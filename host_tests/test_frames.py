@@ -268,3 +268,41 @@ def test_ring_full_counts_overflow_and_keeps_going():
     got, drops = collect(fa, [b], good={a, b})
     assert [g[2] for g in got] == [a, b]
     assert drops == [(len(a), 2048 - len(a), "truncated")]   # the part of the second a that fitted
+
+
+# -- M-Bus ---------------------------------------------------------------------------------------
+
+def mbus_frame(data, ci=0x10):
+    body = bytes([0x53, 0xFF, ci, 0x01, 0x67]) + data
+    return bytes([0x68, len(body), len(body), 0x68]) + body + bytes([sum(body) & 0xFF, 0x16])
+
+
+@pytest.mark.parametrize("gap", [0, 1, 40])
+def test_the_l_mod_256_reading_never_swallows_the_frames_behind(gap):
+    """A short M-Bus frame that lost its stop byte, some noise, then good frames. The L + 256
+    reading (for meters that write L mod 256) would end on a good frame's stop byte, and the short
+    frame's checksum byte is such that its sum fits: a header inside it says it is no long frame."""
+    body = bytes([0x53, 0xFF, 0x10, 0x01, 0x67]) + b"short"
+    noise = bytes(range(0x20, 0x20 + gap))
+    long_end = len(body) + 256 + 6
+    first = mbus_frame(bytes((i * 7) & 0xFF for i in range(long_end - len(body) - 5 - gap - 11)))
+    cs = -(sum(body) + sum(noise) + sum(first[:4])) & 0xFF
+    short = bytes([0x68, len(body), len(body), 0x68]) + body + bytes([cs])
+    assert len(short + noise + first) == long_end and first[-1] == 0x16
+    assert sum((short + noise + first)[4:-2]) & 0xFF == first[-2]          # the long reading checks out
+    good = [first, mbus_frame(b"next", ci=0x11)]
+    stream = short + noise + b"".join(good)
+    for size in (1, 64, 4096):
+        got, drops = collect(F.FrameAssembler(), meter.split(stream, [size]))
+        assert [g[2] for g in got] == good, size
+        assert got[0][1] == len(short + noise)
+        assert drops == [(0, len(short + noise), "garbage")]
+
+
+def test_a_long_m_bus_frame_written_as_l_mod_256_is_read():
+    data = bytes((i * 13 + 5) & 0xFF for i in range(300))
+    body = bytes([0x53, 0xFF, 0x10, 0x01, 0x67]) + data
+    quirk = bytes([0x68, len(body) & 0xFF, len(body) & 0xFF, 0x68]) + body + bytes([sum(body) & 0xFF, 0x16])
+    nxt = mbus_frame(b"next", ci=0x11)
+    got, drops = collect(F.FrameAssembler(), meter.split(quirk + nxt, [64]))
+    assert [g[2] for g in got] == [quirk, nxt] and drops == []

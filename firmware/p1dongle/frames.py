@@ -9,7 +9,9 @@
 #   M-Bus long frames (EN 13757-2; Austrian meters on their M-Bus customer port):
 #     68 L L 68 <C A CI ...: L bytes> <checksum: sum of those mod 256> 16
 #     Some Sagemcom meters put L mod 256 in the length bytes (0x01 for 257): when L does not make
-#     checksum and stop byte fit, L + 256 is tried.
+#     checksum and stop byte fit, L + 256 is tried. That reading rests on 16 bits (the sum and the
+#     stop byte), so it is refused when an M-Bus header starts inside it: a broken short frame
+#     followed by good ones must not be read as one long frame that swallows them.
 #   HDLC frames (IEC 62056-46; Wiener Netze, Linz, Wels):
 #     7E <format: Ax xx = type 0xA, segmentation bit 0x08, 11-bit length> <dst, src addresses: bytes
 #     up to one with bit 0 set> <control> <HCS: 2> <information> <FCS: 2> 7E
@@ -322,6 +324,11 @@ class FrameAssembler:
             total = size + 6
             if total > self.max_frame:
                 return self._verdict(_BAD, TOO_LONG, NONE)
+            if size > 0xFF and self._mbus_header_in(total if total < c else c):
+                # A frame starts inside the L mod 256 reading (where the short one ends, or
+                # further on when that one lost a byte): the short one is broken, not a long one
+                # that would swallow the frames behind it if its checksum happened to fit.
+                break
             if c < total:
                 self._need = total
                 return self._verdict(_WAIT, 0, NONE)
@@ -331,13 +338,20 @@ class FrameAssembler:
                 if loops.sum8(buf, 4, 4 + size) == buf[4 + size]:
                     self._copied = True
                     return self._verdict(_FRAME, total, MBUS)
-            if c >= total + 4 and ring[total] == 0x68 and ring[total + 3] == 0x68 and ring[total + 1] == ring[total + 2]:
-                # The next frame starts where this one ends by its length byte: this one is broken
-                # (a bit flipped, its stop byte lost), not a long one written as L mod 256 that
-                # would swallow the next frame if its checksum happened to fit.
-                break
             size += 256
         return self._verdict(_BAD, GARBAGE, NONE)
+
+    def _mbus_header_in(self, end):
+        """Whether an M-Bus header (68 L L 68: 24 bits, one in 16 million in ciphertext) starts
+        in ring[1:end]."""
+        ring = self.ring
+        c = ring.count
+        i = ring.find(_MBUS_START, 1, end)
+        while 0 <= i and i + 3 < c:
+            if ring[i + 3] == 0x68 and ring[i + 1] == ring[i + 2]:
+                return True
+            i = ring.find(_MBUS_START, i + 1, end)
+        return False
 
     def _judge_hdlc(self, o):
         # o = 1 when the opening flag is the closing flag of the frame before (no 7E at the head):
