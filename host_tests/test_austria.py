@@ -381,6 +381,53 @@ def test_the_l_mod_256_reading_swallows_no_good_frame(run_job):
                          % len(short))]
 
 
+def test_a_push_whose_last_segments_were_lost_costs_only_itself(run_job):
+    """HDLC: a push in three segments loses its last ones to noise; the next push's first frame
+    (LLC header E6 E7 00) starts a new APDU. The orphaned segments are dropped with one line, and
+    the next push comes out at its offset."""
+    cut = at.hdlc(at.glo(NOTE, counter=1), size=110)
+    frames, i = [], 0
+    while i < len(cut):                                  # cut into its HDLC frames
+        n = (((cut[i + 1] & 7) << 8) | cut[i + 2]) + 2
+        frames.append(cut[i:i + n])
+        i += n
+    assert len(frames) == 3
+    for lost in (frames[:1], frames[:2]):
+        orphan = b"".join(lost)
+        nxt = at.hdlc(at.glo(NOTE, counter=2), size=1000)
+        stream = orphan + nxt + at.hdlc(at.glo(NOTE, counter=3), size=110)
+        telegrams, problems = run(Pipeline(meter.KEY), stream)
+        assert len(telegrams) == 2, problems
+        got, problems, counters = on_twin(run_job, stream)
+        assert [g[0] for g in got] == [len(orphan), len(orphan + nxt)]
+        assert len(problems) == 1 and problems[0][0] == 0 and "dropped" in problems[0][1], problems
+        assert counters["bad_frames"] == 1
+
+
+def test_an_m_bus_push_whose_last_segment_was_lost_says_so(run_job):
+    """M-Bus: segment 0 of a new push while one was being collected: the unfinished one is dropped
+    with one line (it was dropped without a word), the new one decodes."""
+    orphan = mbus_frames(at.mbus(at.glo(NOTE, counter=1), size=80))[0]
+    nxt = at.mbus(at.glo(NOTE, counter=2))
+    got, problems, counters = on_twin(run_job, orphan + nxt)
+    assert [g[0] for g in got] == [len(orphan)]
+    assert len(problems) == 1 and problems[0][0] == 0 and "dropped" in problems[0][1], problems
+    assert counters["bad_frames"] == 1
+
+
+def test_a_block_transfer_whose_last_blocks_were_lost_says_so(run_job):
+    """General block transfer, one HDLC frame per block: block 1 of a new push while blocks of one
+    were being collected: the unfinished one is dropped with one line, the new one decodes."""
+    def blocks(counter):
+        return [at.hdlc(b) for b in at.block_transfer(at.glo(NOTE, counter=counter), 90)]
+    orphan = b"".join(blocks(1)[:2])
+    nxt = b"".join(blocks(2))
+    got, problems, counters = on_twin(run_job, orphan + nxt)
+    assert [g[0] for g in got] == [len(orphan)]
+    assert problems == [(0, "APDU of 180 bytes dropped: a new one started before block 3 came")]
+    assert counters["bad_frames"] == 1
+
+
 def test_a_decrypted_telegram_without_crc_is_not_published(run_job):
     """Security 0x20: a push whose plaintext reads '/...!' (a corrupt or wrong-key push, one in
     65536) is not taken for a DSMR 2/3 telegram: decrypted text must carry its CRC."""

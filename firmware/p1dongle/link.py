@@ -12,8 +12,15 @@
 #
 # One APDU is assembled at a time, in a buffer allocated once. A segment out of order, a missing
 # first segment or an APDU over max_apdu drops what was collected with a FrameError that says so.
+# A new APDU's first segment while one is being collected (its last segments were lost to noise)
+# starts over: M-Bus segment 0, an HDLC frame whose information starts with the LLC header and an
+# APDU tag, block 1 of a block transfer. The unfinished APDU is dropped and `orphan` says so in one
+# line (the new frame is taken, so this is no exception; the caller reports and clears it).
 from .compat import loops
 from .errors import FrameError
+
+# APDUs that start a push: glo-ciphered, data-notification, general block transfer
+_APDU_TAGS = (0xDB, 0x0F, 0xE0)
 
 
 class Reassembler:
@@ -22,26 +29,30 @@ class Reassembler:
         self.buf = None             # allocated with the first link frame: P1 meters never need it
         self.n = 0                  # bytes collected for the APDU in progress
         self.fresh = False          # the last frame added started a new APDU
+        self.orphan = None          # what the last frame added dropped when it started over
         self._next = -1             # M-Bus: the segment number expected next; -1: none started
         self._hdlc = False          # HDLC: segments of an APDU are being collected
         self.block = None           # allocated with the first block transfer
         self.block_n = 0
+        self.block_fresh = False    # the last block added started a new block transfer
         self._next_block = 1
 
     def mbus(self, frame, n):
         """Add an M-Bus frame (frame[0:n]); the APDU's length when it is complete, else -1."""
+        if n < 11:
+            raise FrameError("M-Bus frame too short for CI and SAPs")
         ci = frame[6]
         seq = ci & 0x0F
         self.fresh = seq == 0
         if seq == 0:
+            if self._next > 0:
+                self._orphaned(self.n, "M-Bus segment %d" % self._next)
             self.n = 0
         elif seq != self._next:
             expected = self._next if self._next >= 0 else 0
             self._next = -1
             self.n = 0
             raise FrameError("M-Bus segment %d out of order (expected %d): APDU dropped" % (seq, expected))
-        if n < 11:
-            raise FrameError("M-Bus frame too short for CI and SAPs")
         self._add(frame, 9, n - 2)
         if ci & 0x10:
             self._next = -1
@@ -60,18 +71,26 @@ class Reassembler:
             i += 1
         start = i + 4               # control, HCS
         end = n - 3                 # FCS, flag
+        first = _llc(frame, start, end)
+        if self._hdlc and first and end - start > 3 and frame[start + 3] in _APDU_TAGS:
+            # A new push while the segments of one are being collected: its last ones were lost.
+            self._orphaned(self.n, "its last HDLC segment")
+            self._hdlc = False
         self.fresh = not self._hdlc
         if not self._hdlc:
             self.n = 0
             if end > start and frame[start] == 0xE0 and self._next_block > 1:
                 pass        # the next block of a block transfer: only the first one has the LLC header
-            elif end - start < 3 or frame[start] != 0xE6 or frame[start + 2] != 0x00 or frame[start + 1] not in (0xE6, 0xE7):
+            elif not first:
                 raise FrameError("HDLC frame without the LLC header E6 E7 00")
             else:
                 start += 3
         self._hdlc = bool(frame[1] & 0x08)
         self._add(frame, start, end)
         return -1 if self._hdlc else self.n
+
+    def _orphaned(self, n, missing):
+        self.orphan = "APDU of %d bytes dropped: a new one started before %s came" % (n, missing)
 
     def _add(self, frame, start, end):
         if self.buf is None:
@@ -109,7 +128,10 @@ class Reassembler:
             raise FrameError("general block transfer: block data longer than the APDU")
         if self.block is None:
             self.block = bytearray(self.max_apdu)
+        self.block_fresh = number == 1
         if number == 1:
+            if self._next_block > 1:
+                self._orphaned(self.block_n, "block %d" % self._next_block)
             self.block_n = 0
         elif number != self._next_block:
             expected = self._next_block
@@ -127,3 +149,9 @@ class Reassembler:
             return self.block_n
         self._next_block = number + 1
         return -1
+
+
+def _llc(frame, start, end):
+    # The LLC header that opens an APDU's first HDLC segment: E6 E7 00 (E6 E6 00 seen too)
+    return (end - start >= 3 and frame[start] == 0xE6 and frame[start + 1] in (0xE6, 0xE7)
+            and frame[start + 2] == 0x00)

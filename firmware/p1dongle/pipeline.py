@@ -62,6 +62,7 @@ class Pipeline:
         self.unauthenticated = 0  # telegrams from frames whose tag was not checked (0x20, key-only)
         self.memory_errors = 0   # frames lost because the heap had no room for them
         self._apdu_pos = 0       # stream offset of the first link frame of the APDU being collected
+        self._block_pos = 0      # and of the block transfer's first block
         self._has_crc = False    # what _content found
         self.readings = None     # the readings of the telegram being emitted, when made here
         self._name = None        # the DLMS meter's identifier, once one of its lists has said it
@@ -138,6 +139,7 @@ class Pipeline:
         pos = fa.frame_pos
         try:
             n = link.mbus(fa.buf, fa.frame_len) if kind == MBUS else link.hdlc(fa.buf, fa.frame_len)
+            self._orphan(link, self._apdu_pos)
             if link.fresh:
                 self._apdu_pos = pos     # events name the offset of the APDU's first frame
             if n < 0:
@@ -145,8 +147,12 @@ class Pipeline:
             pos = self._apdu_pos
             if link.buf[0] == 0xE0:
                 n = link.block_transfer(link.buf, n)
+                self._orphan(link, self._block_pos)
+                if link.block_fresh:
+                    self._block_pos = pos
                 if n < 0:
                     return
+                pos = self._block_pos    # a block transfer's events name its first block's offset
                 self._apdu(pos, link.block, n)
             else:
                 self._apdu(pos, link.buf, n)
@@ -162,6 +168,14 @@ class Pipeline:
         except CrcError as e:
             self.crc_failures += 1
             self.emit(PROBLEM, pos, "decrypted telegram: " + str(e), None)
+
+    def _orphan(self, link, pos):
+        # The frame just added started a new APDU before the one begun at pos was complete (its
+        # last segments or blocks were lost): one line for what that cost.
+        if link.orphan is not None:
+            self.bad_frames += 1
+            self.emit(PROBLEM, pos, link.orphan, None)
+            link.orphan = None
 
     def _apdu(self, pos, apdu, n):
         """A whole APDU from the link layer: glo-ciphered (DB) or a plain data-notification (0F).
