@@ -163,3 +163,41 @@ def test_setup_sends_connectivity_checks_to_the_settings_page():
             c.close()
     finally:
         app.stop()
+
+
+def query_wire(labels, qid=0x1234):
+    """A query as a phone would send it, but for any name (dnspython will not make one over 255
+    bytes): header with RD, one question, type A class IN."""
+    name = b"".join(bytes([len(label)]) + label for label in labels) + b"\x00"
+    return qid.to_bytes(2, "big") + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + name + b"\x00\x01\x00\x01"
+
+
+LONGEST = [b"a" * 63, b"b" * 63, b"c" * 63, b"d" * 61]      # 255 bytes with the lengths and the root
+TOO_LONG = [b"a" * 63, b"b" * 63, b"c" * 63, b"d" * 62]     # 256
+FAR_TOO_LONG = [b"e" * 63] * 7                              # 449: still fits a 512-byte datagram
+
+
+def test_a_name_over_255_bytes_gets_no_reply_and_the_next_query_is_answered(responder):
+    """RFC 1035 2.3.4: a name is 255 bytes or less (lengths and root included). Echoed, a longer
+    one made a reply no resolver can read."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(10)
+        for labels in (TOO_LONG, FAR_TOO_LONG):
+            s.sendto(query_wire(labels, qid=0xBAD), ("127.0.0.1", responder.dns.port))
+        s.sendto(query_wire(LONGEST, qid=0x600D), ("127.0.0.1", responder.dns.port))
+        reply = dns.message.from_wire(s.recv(512))          # the first reply: the good query's
+        assert reply.id == 0x600D and str(reply.question[0].name) == ".".join(x.decode() for x in LONGEST) + "."
+        assert reply.answer[0][0].address == "192.168.4.1"
+    assert responder.dns.ignored == 2       # (counted before the next query is read)
+
+
+def test_the_dongle_refuses_names_over_255_bytes(micropython):
+    script = """
+from p1dongle import captive
+for q in %r:
+    r = captive.answer(bytes.fromhex(q), "192.168.4.1")
+    print(None if r is None else len(r))
+""" % [query_wire(labels).hex() for labels in (TOO_LONG, FAR_TOO_LONG, LONGEST)]
+    out = subprocess.run([micropython, "-c", script], capture_output=True, text=True, timeout=30,
+                         env=dict(os.environ, MICROPYPATH=MICROPYPATH))
+    assert out.stdout.split() == ["None", "None", str(len(query_wire(LONGEST)) + 16)], out.stdout + out.stderr

@@ -6,13 +6,15 @@
 #
 # DNS (RFC 1035) as far as this needs it: a standard query (QR 0, opcode 0) for one name gets a
 # response with the question and, for type A (or ANY) class IN, one A record; other types get an
-# answer-less NOERROR, anything else no reply. Responses are made in one buffer kept for good.
+# answer-less NOERROR, anything else no reply (a name over 255 bytes or a label over 63 too: echoed,
+# they would make a reply no resolver reads). Responses are made in one buffer kept for good.
 import socket
 
 from .compat import udp_recvfrom
 
 TTL = 60          # seconds; short, so that a phone asks again once the dongle has joined Wi-Fi
 _MAX = 512        # a DNS message over UDP
+_NAME = 255       # a name's bytes at most, its lengths and the root's zero included (RFC 1035 2.3.4)
 
 
 def answer(query, ip, out=None):
@@ -23,14 +25,14 @@ def answer(query, ip, out=None):
         return None                     # QR=1 or opcode!=0, or QDCOUNT != 1
     i = 12
     while True:                         # the name: labels up to a zero length
-        if i >= n:
-            return None
+        if i >= n or i - 12 >= _NAME:
+            return None                 # cut short, or no room left for the root's zero
         size = query[i]
         if size == 0:
             i += 1
             break
-        if size & 0xC0 or size > 63:
-            return None                 # no compression in a question
+        if size > 63:
+            return None                 # a label is 63 bytes at most; and no compression in a question
         i += 1 + size
     if i + 4 > n:
         return None
