@@ -277,3 +277,47 @@ def test_a_settings_file_that_is_not_text_is_one_line(tmp_path):
     bad.write_bytes(b"\xff\xfe{not text}")
     with pytest.raises(ConfigError, match="is not text"):
         config.load(str(bad))
+
+
+# Every heap figure the app asks for is a full collection (compat.heap): printed, so counted.
+COUNT_HEAP_FIGURES = """
+from p1dongle import app as app_module
+_heap = app_module.heap
+def heap():
+    print("test: heap measured")
+    return _heap()
+app_module.heap = heap
+"""
+
+
+def test_a_status_flood_costs_a_few_collections_not_one_each(micropython, tmp_path):
+    """A client that asks for the status line again and again (200 times, each answered) must not
+    make the dongle collect its heap each time: on an ESP32 that is milliseconds the UART waits.
+    The heap figure is measured now and then and reused; counted, not timed."""
+    from test_recovery import dongle
+    reader = P1Reader()
+    port = free_port()
+    app = dongle(micropython, tmp_path, COUNT_HEAP_FIGURES, port, reader.port)
+    try:
+        app.expect(r"plain telegrams on port %d" % port)
+        before = sum("test: heap measured" in line for line in app.seen)
+        client = connect(port)
+        client.settimeout(10)
+        app.expect(r"connected \(1 clients\)")
+        answers = []
+        for _ in range(200):
+            client.sendall(b"status\r\n")
+            line = b""
+            while not line.endswith(b"\r\n"):
+                chunk = client.recv(4096)
+                assert chunk, "closed after %d answers" % len(answers)
+                line += chunk
+            answers.append(line)
+        client.close()
+        app.expect(r"disconnected \(0 clients\)")          # every line the flood made is in by now
+        assert len(answers) == 200 and all(b"heap used " in a for a in answers)
+        measured = sum("test: heap measured" in line for line in app.seen) - before
+        assert 1 <= measured <= 3, measured
+    finally:
+        reader.close()
+        app.stop()

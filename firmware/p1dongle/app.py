@@ -16,6 +16,10 @@ from .mqttout import MqttOutput
 from .pipeline import FRAME, PROBLEM, TELEGRAM, Pipeline
 from .tcpserver import TcpServer
 
+# A heap figure is a full collection (milliseconds on the dongle, while the UART waits): one is
+# measured at most this often and reused in between, whoever asks (a client that sends "status"
+# in a loop, the status page every 3 s); the status line printed every status_interval measures.
+HEAP_EVERY_MS = 5000
 
 class App:
     def __init__(self, cfg, source, log=print, info=None, save_status=None, settings=None, serial=None):
@@ -54,6 +58,8 @@ class App:
         self._receiving = False
         self.memory_errors = 0    # outputs that failed for want of heap (the pipeline counts its own)
         self.notice = None        # what the status line ends with (start.py: on the previous settings)
+        self._heap_seen = None    # (used, free) as last measured, and when (ticks)
+        self._heap_at = None
 
     def uptime(self):
         """Seconds since start. Summed in steps: ticks_diff alone is only good for ~6 days on the
@@ -63,14 +69,14 @@ class App:
         self._up_last = now
         return self._up_ms // 1000
 
-    def status(self):
+    def status(self, fresh=False):
         up = self.uptime()
         mqtt = ""
         if self.mqtt:
             mqtt = ", mqtt %s" % ("connected" if self.mqtt.connected else "down")
             if self.mqtt.dropped:
                 mqtt += " (%d messages dropped)" % self.mqtt.dropped
-        h = heap()
+        h = self.heap_figure(fresh)
         memory = ", heap used %s KB, free %s KB" % (_kb(h[0]), _kb(h[1])) if h else ""
         lost = self.lost_to_memory()
         if lost:
@@ -78,6 +84,15 @@ class App:
         return "up %dh%02dm%02ds, %s, clients %d%s%s%s" % (
             up // 3600, up // 60 % 60, up % 60, self.pipeline.status(), self._clients(), mqtt, memory,
             ", " + self.notice if self.notice else "")
+
+    def heap_figure(self, fresh=False):
+        """(bytes used, bytes free) after a collection (None on CPython): measured when fresh, or
+        when the last figure is HEAP_EVERY_MS old, else that one again."""
+        now = ticks_ms()
+        if fresh or self._heap_at is None or not 0 <= ticks_diff(now, self._heap_at) < HEAP_EVERY_MS:
+            self._heap_seen = heap()
+            self._heap_at = now
+        return self._heap_seen
 
     def lost_to_memory(self):
         """MemoryErrors so far: each cost one frame, one output of one telegram, or one MQTT
@@ -96,7 +111,7 @@ class App:
              "unauthenticated": p.unauthenticated, "tcp_clients": self._clients(),
              "mqtt_dropped": self.mqtt.dropped if self.mqtt else 0, "memory_errors": self.lost_to_memory(),
              "free_heap": None, "wifi_rssi": None}
-        h = heap()
+        h = self.heap_figure()
         if h:
             d["free_heap"] = h[1]
         if self.info:
@@ -299,7 +314,7 @@ class App:
                 self._say("p1dongle: out of memory, a status line lost")
 
     def _report(self):
-        line = self.status()
+        line = self.status(fresh=True)
         self.log("status: " + line)
         if self.save_status:
             try:
