@@ -415,3 +415,80 @@ def test_a_failing_on_connect_never_ends_the_session(broker):
         sub.close()
     assert len([ln for ln in lines if "ValueError" in ln and "diagnostics nobody can write" in ln]) == 1, lines
     assert not [ln for ln in lines if "retrying" in ln], lines
+
+
+class HostileBroker:
+    """A broker on a loopback socket that answers every CONNECT with a CONNACK, then sends the
+    bytes it was given (what MQTT does not allow) and keeps the connection open."""
+
+    def __init__(self, after_connack):
+        import socket
+        self.after = after_connack
+        self.connections = 0
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(4)
+        self.port = self.server.getsockname()[1]
+        self.socks = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.socks.append(conn)
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            conn.recv(4096)                                  # CONNECT (small: one segment)
+            conn.sendall(b"\x20\x02\x00\x00" + self.after)   # accepted, then the malformed bytes
+            while conn.recv(4096):                           # whatever the client sends, until it goes
+                pass
+        except OSError:
+            pass
+
+    def close(self):
+        for s in self.socks + [self.server]:
+            s.close()
+
+
+@pytest.mark.parametrize("interpreter", ["cpython", "twin"])
+@pytest.mark.parametrize("packet, why", [
+    (b"\x30" + b"\xff" * 65536, r"the broker sent a malformed packet \(its length runs past 4 bytes\)"),
+    (b"\x30\xff\xff\xff\x7f", r"the broker sent a 268435455-byte packet, more than the 1024 the dongle takes")],
+    ids=["endless-length", "268MB"])
+def test_a_broker_that_sends_a_malformed_packet_gets_one_line_and_the_backoff(tmp_path, request, interpreter,
+                                                                               packet, why):
+    """After CONNACK a remaining length of more than 4 bytes (MQTT 3.1.1 allows 4), or one larger
+    than any packet the dongle takes: the session ends at once with one line saying why, and the
+    client connects again with its backoff (1 s, then 2 s: the broker misbehaves every time).
+    (Before, it built an ever larger integer, or waited for 268 MB: no line, and on the dongle a
+    MemoryError.) main.py under CPython and on the dongle twin."""
+    python = sys.executable if interpreter == "cpython" else request.getfixturevalue("micropython")
+    hostile = HostileBroker(packet)
+    reader = P1Reader()
+    cfg = tmp_path / "p1dongle.json"
+    settings_file(cfg, reader.port, mqtt={"host": "127.0.0.1", "port": hostile.port})
+    app = micropython_app(python, str(cfg))
+    try:
+        line = "mqtt mqtt://127.0.0.1:%d: " % hostile.port
+        app.expect(line + "connected")
+        reader.accept()
+        client = connect(json.loads(cfg.read_text())["tcp_port"])
+        app.expect(line + why + ", retrying in 1 s", timeout=10)
+        app.expect(line + "connected", timeout=10)
+        app.expect(line + why + ", retrying in 2 s", timeout=10)
+        assert hostile.connections == 2 and app.p.poll() is None
+        reader.send(meter.frame(meter.telegram(meter.LUX_BODY), counter=1))      # the meter side never noticed
+        assert read_telegrams(client, 1, timeout=10) == [meter.telegram(meter.LUX_BODY)]
+        client.close()
+    finally:
+        app.stop()
+        reader.close()
+        hostile.close()
+    seen = "\n".join(app.seen)
+    assert "Traceback" not in seen and "MemoryError" not in seen, seen

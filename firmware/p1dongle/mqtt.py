@@ -41,6 +41,12 @@ import asyncio
 
 from .compat import close_stream, pending, resolve, ticks_diff, ticks_ms, wait_for
 
+# The biggest packet the dongle takes from a broker. What it is sent is a few bytes (CONNACK,
+# SUBACK, PUBACK, PINGRESP) and the one PUBLISH it subscribes to, Home Assistant's birth ("online"
+# on <discovery prefix>/status): 1 KB holds that with a long prefix, and is a block the heap
+# gives at any time. Anything larger ends the session (MQTT 3.1.1 allows 256 MB).
+MAX_PACKET = 1024
+
 _REFUSED = {
     1: "the broker does not speak MQTT 3.1.1",
     2: "the client id was refused",
@@ -149,6 +155,7 @@ class MqttClient:
         self._pong = True
         self._stopping = False
         self._session_ok = False          # the current attempt got as far as CONNACK
+        self._broken = None               # why the broker's side of this session ended, if we know
         self._address = None              # the broker's address, once looked up
 
     def describe(self):
@@ -284,6 +291,7 @@ class MqttClient:
             self._address = resolve(self.host, self.port)
         reader, writer = await wait_for(asyncio.open_connection(self._address, self.port), 10)  # type: ignore
         self._writer = writer
+        self._broken = None
         writer.write(connect_packet(self.client_id, self.keepalive, self.user, self.password, self.will))
         await wait_for(writer.drain(), 10)
         head = await wait_for(reader.readexactly(4), 10)
@@ -354,7 +362,7 @@ class MqttClient:
                 await wait_for(writer.drain(), 10)
                 last_ping = ticks_ms()
             if listener.done():
-                raise MqttError("connection closed by the broker")
+                raise MqttError(self._broken or "connection closed by the broker")
             if pending(writer):
                 await wait_for(writer.drain(), 10)      # a rest from a direct publish()
             if self._announcing is not None:
@@ -414,18 +422,13 @@ class MqttClient:
         return t
 
     async def _listen(self, reader):
-        # Reads what the broker sends: PUBACK (QoS 1 done), PINGRESP. Ends when the socket does.
+        # Reads what the broker sends: PUBACK (QoS 1 done), PINGRESP, PUBLISH. Ends when the
+        # socket does, or at a packet the dongle cannot take (saying why in _broken), and wakes
+        # the send loop, which ends the session.
         try:
             while True:
                 kind = (await reader.readexactly(1))[0] >> 4
-                n = 0
-                shift = 0
-                while True:                                  # remaining length, 7 bits a byte
-                    b = (await reader.readexactly(1))[0]
-                    n |= (b & 0x7F) << shift
-                    shift += 7
-                    if not b & 0x80:
-                        break
+                n = await _remaining_length(reader)
                 body = await reader.readexactly(n) if n else b""
                 if kind == 4 and len(body) >= 2:             # PUBACK
                     self._inflight.pop((body[0] << 8) | body[1], None)
@@ -434,8 +437,15 @@ class MqttClient:
                 elif kind == 3 and len(body) >= 2:           # PUBLISH (QoS 0: no id)
                     size = (body[0] << 8) | body[1]
                     self._received(bytes(body[2:2 + size]), body[2 + size:])
-        except Exception:   # noqa: BLE001 - EOF or reset: the send loop notices and reconnects
-            return
+        except MqttError as e:
+            self._broken = str(e)
+            self._session_ok = False          # a broker that does this each time gets the backoff
+        except Exception as e:   # noqa: BLE001 - EOF or reset: the send loop notices and reconnects
+            if isinstance(e, MemoryError):
+                self.memory_errors += 1
+                self._broken = "connection lost (MemoryError)"
+        finally:
+            self._wake.set()
 
     def _received(self, topic, payload):
         for t, on_message in self._subscriptions:
@@ -451,6 +461,20 @@ class MqttClient:
         self._writer = None
         if w is not None:
             await close_stream(w)
+
+
+async def _remaining_length(reader):
+    # A packet's remaining length: 7 bits a byte, low first, at most 4 bytes (MQTT 3.1.1, 2.2.3);
+    # never more than MAX_PACKET here.
+    n = 0
+    for shift in (0, 7, 14, 21):
+        b = (await reader.readexactly(1))[0]
+        n |= (b & 0x7F) << shift
+        if not b & 0x80:
+            if n > MAX_PACKET:
+                raise MqttError("the broker sent a %d-byte packet, more than the %d the dongle takes" % (n, MAX_PACKET))
+            return n
+    raise MqttError("the broker sent a malformed packet (its length runs past 4 bytes)")
 
 
 def _why(e):
