@@ -81,7 +81,8 @@ class DlmsCipher:
         self._title = bytearray(8)          # system title of the last accepted frame
         self._have_title = False
         self.frame_counter = -1             # and its frame counter
-        self._opened = False                # a frame was decrypted and not accepted yet: in _iv
+        self._opened = False                # a frame was decrypted and not accepted yet:
+        self._counter = -1                  # its counter (its system title is in _iv)
 
     @property
     def system_title(self):
@@ -126,6 +127,7 @@ class DlmsCipher:
             self.plain = bytearray(n - h - 5 - TAG_LEN)
             length = self._gcm.open_into(iv, self._aad, frame, h + 5, n - TAG_LEN, TAG_LEN, self.plain)
             self.authenticated = True
+        self._counter = counter
         self._opened = True
         return length
 
@@ -135,7 +137,6 @@ class DlmsCipher:
         if not self._opened:
             return
         self._opened = False
-        iv = self._iv
-        loops.copy(self._title, 0, iv, 0, 8)
+        loops.copy(self._title, 0, self._iv, 0, 8)
         self._have_title = True
-        self.frame_counter = (iv[8] << 24) | (iv[9] << 16) | (iv[10] << 8) | iv[11]
+        self.frame_counter = self._counter
