@@ -86,15 +86,16 @@ def mbus(apdu, size=245, quirk=False, c=0x53, a=0xFF):
     return out
 
 
-def hdlc(apdu, size=200, llc=b"\xe6\xe7\x00", shared_flags=False):
-    """HDLC UI frames (dlms_cosem's) carrying llc + apdu in segments of `size` bytes."""
+def hdlc(apdu, size=200, llc=b"\xe6\xe7\x00", shared_flags=False, server=(1, 17)):
+    """HDLC UI frames (dlms_cosem's) carrying llc + apdu in segments of `size` bytes, from the
+    server (logical, physical) address `server`."""
     data = llc + apdu
     parts = [data[i:i + size] for i in range(0, len(data), size)]
     frames = []
     for k, part in enumerate(parts):
         f = hdlc_frames.UnnumberedInformationFrame(
             destination_address=hdlc_address.HdlcAddress(0x10, None, "client"),
-            source_address=hdlc_address.HdlcAddress(1, 17, "server"),
+            source_address=hdlc_address.HdlcAddress(server[0], server[1], "server"),
             payload=part, segmented=k < len(parts) - 1, final=True)
         frames.append(f.to_bytes())
     if shared_flags:                     # 7E ... 7E ... 7E: one flag between frames
@@ -111,3 +112,55 @@ def block_transfer(apdu, size=100):
         out.append(b"\xe0" + bytes([ctrl]) + (k + 1).to_bytes(2, "big") + b"\x00\x00"
                    + meter.ber_length(len(part)) + part)
     return out
+
+
+# A-XDR written out by hand, for what dlms_cosem will not encode (null-data, visible-string) and
+# for pushes that are wrong on purpose (an item of another type than its layout says).
+NULL = b"\x00"
+
+
+def visible(text):
+    return b"\x0a" + bytes([len(text)]) + text
+
+
+def octets(raw):
+    return b"\x09" + bytes([len(raw)]) + raw
+
+
+def double_long_unsigned(v):
+    return b"\x06" + v.to_bytes(4, "big")
+
+
+def structure(items):
+    """An A-XDR structure of encoded items."""
+    return bytes([0x02, len(items)]) + b"".join(items)
+
+
+def raw_notification(data, clock=CLOCK, invoke=0x80000001):
+    """A data-notification of already encoded data."""
+    return b"\x0f" + invoke.to_bytes(4, "big") + (b"\x0c" + clock if clock else b"\x00") + data
+
+
+def structure12(number=None, time=None, date=None, values=(29468830, 0, 887, 2116972, 73, 0), texts=True):
+    """Kaernten Netz's structure(12) (eww Wels: (10), texts=False): 0-6:25.9.0, meter number, time,
+    date, +A, -A, +R, -R (Wh, varh), +P, -P (W), two texts; each item encoded (values: numbers, or
+    items encoded), defaults as the IM350 capture's."""
+    items = [octets(obis("0-6:25.9.0")),
+             octets(b"2221202033801") if number is None else number,
+             octets(bytes([14, 55, 33, 0])) if time is None else time,
+             octets(bytes([0x07, 0xE5, 3, 7, 7])) if date is None else date]
+    items += [v if isinstance(v, bytes) else double_long_unsigned(v) for v in values]
+    if texts:
+        items += [visible(b"info 1"), visible(b"info 2")]
+    return raw_notification(structure(items), clock=None)
+
+
+def capture_objects(objects, setup="0-8:25.9.0"):
+    """A push with its capture objects: an array of {class, OBIS, attribute, index} for the push
+    setup and each (class, code, attribute, encoded value) of objects, then the values."""
+    def descriptor(cls, code, attr):
+        return dd.DataStructure([dd.UnsignedLongData(cls), dd.OctetStringData(obis(code)), dd.IntegerData(attr),
+                                 dd.UnsignedLongData(0)]).to_bytes()
+    descriptors = [descriptor(40, setup, 2)] + [descriptor(c, code, a) for c, code, a, _ in objects]
+    array = bytes([0x01, len(descriptors)]) + b"".join(descriptors)
+    return raw_notification(structure([array] + [v for _, _, _, v in objects]), clock=None)

@@ -7,6 +7,7 @@ import os
 import random
 from decimal import Decimal
 
+import austria as at
 import meter
 import pytest
 from dsmr_parser import telegram_specifications
@@ -273,3 +274,116 @@ def test_the_same_captures_on_the_twin(run_job):
         result = run_job(job)
         telegrams = [bytes.fromhex(ev[2]) for ev in result["events"] if ev[0] == "telegram"]
         assert telegrams == run(e, stream(e))[0], name
+
+
+# -- pushes a broken meter or an attacker writes (issue 22) -----------------------------------------
+# Each bad push is plain (anyone on the bus can send one, no key needed) and comes from its own
+# HDLC address; a real IM350 capture follows it, whose telegram must still come out.
+
+IM350 = _by_file("siemens-im350-at-structure12-enc.hex")
+_NUMBER = at.double_long_unsigned(5)
+WRONG_TYPES = {
+    # what is wrong: (the push, what its one line says)
+    "structure12, meter number null-data": (at.structure12(number=at.NULL),
+                                            "0-6:25.9.0 structure: item 1 is 00 (null), not a string"),
+    "structure12, meter number a number": (at.structure12(number=_NUMBER),
+                                           "0-6:25.9.0 structure: item 1 is 06 5, not a string"),
+    "structure10, meter number null-data": (at.structure12(number=at.NULL, texts=False), "item 1 is 00 (null)"),
+    "structure12, time null-data": (at.structure12(time=at.NULL), "item 2 is 00 (null), not a string"),
+    "structure12, date a number": (at.structure12(date=_NUMBER), "item 3 is 06 5, not a string"),
+    "structure12, +A a string": (at.structure12(values=(at.octets(b"12345678"), 0, 887, 2116972, 73, 0)),
+                                 "item 4 is 09 08 12345678, not a number"),
+    "structure12, -P null-data": (at.structure12(values=(29468830, 0, 887, 2116972, 73, at.NULL)),
+                                  "item 9 is 00 (null), not a number"),
+    "kaifa list, meter id a number": (at.raw_notification(at.structure([at.visible(b"KFM_001"), _NUMBER] + [_NUMBER] * 11),
+                                                          clock=None), "Kaifa list: item 1 is 06 5, not a string"),
+    "kamstrup list, code a number": (at.raw_notification(at.structure([at.visible(b"Kamstrup_V0001"), _NUMBER, _NUMBER]),
+                                                         clock=None), "Kamstrup list: item 1 is not an OBIS code"),
+}
+
+
+def _with_capture(bad, e=IM350):
+    """The bad push (plain, HDLC), then the capture: (telegrams, problems, pipeline)."""
+    events = []
+    pipe = pipeline(e, lambda kind, pos, what, crc: events.append((kind, bytes(what) if kind == TELEGRAM else what)))
+    for part in meter.split(at.hdlc(bad, server=(1, 99)) + stream(e), [64]):
+        pipe.push(part, 0)      # an exception out of here would stop the dongle's RX loop
+    pipe.flush(0)
+    return [w for kind, w in events if kind == TELEGRAM], [w for kind, w in events if kind == PROBLEM], pipe
+
+
+@pytest.mark.parametrize("name", sorted(WRONG_TYPES))
+def test_an_item_of_the_wrong_type_is_one_line_and_the_next_push_comes_out(name):
+    """A push of a known layout with an item of another type than the layout's (null-data or a
+    number for the meter number, a string for a value): one line naming the item and what it was,
+    counted as a bad frame, no telegram from it; the next push gives its telegram. (Before, a
+    structure(12) with a null or numeric meter number raised IndexError / TypeError out of
+    Pipeline.push, which stopped the app, and the same push again backed its restarts off.)"""
+    bad, line = WRONG_TYPES[name]
+    good, _ = run(IM350, stream(IM350))
+    telegrams, problems, pipe = _with_capture(bad)
+    assert telegrams == good and len(good) == 1
+    assert dsmr.check(telegrams[0]) is True
+    assert len(problems) == 1 and line in problems[0], problems
+    assert pipe.bad_frames == 1 and pipe.telegrams == 1
+
+
+def test_items_of_the_wrong_type_on_the_twin(run_job):
+    """The same on the dongle twin, the RV32 twin and the 64-bit MicroPython: every bad push one
+    line, every good one its telegram."""
+    data = b"".join(at.hdlc(bad, server=(1, 99)) + stream(IM350) for bad, _ in WRONG_TYPES.values())
+    result = run_job({"job": "pipeline", "stream": data.hex(), "chunks": [64], "key": IM350["key"],
+                      "replay_check": False, "state": True})
+    telegrams = [bytes.fromhex(ev[2]) for ev in result["events"] if ev[0] == "telegram"]
+    good, _ = run(IM350, stream(IM350))
+    assert telegrams == good * len(WRONG_TYPES)
+    assert result["counters"]["bad_frames"] == len(WRONG_TYPES)
+
+
+@pytest.mark.parametrize("where", ["axdr.decode", "layouts.Layouts._structure12", "render.telegram"])
+@pytest.mark.parametrize("fault", [IndexError, TypeError, KeyError, ZeroDivisionError])
+def test_a_bug_in_reading_a_push_costs_that_push_never_the_app(monkeypatch, where, fault):
+    """Defense in depth: whatever reading a verified frame's content raises that is no P1Error (a
+    bug in a layout, the decoder, the renderer) is a bad frame with one line naming it, never an
+    exception out of Pipeline.push; the next push comes out. The bug is put in on purpose here."""
+    from p1dongle import axdr as axdr_module, layouts, render
+    module, name = {"axdr": (axdr_module, "decode"), "layouts": (layouts.Layouts, "_structure12"),
+                    "render": (render, "telegram")}[where.split(".")[0]]
+    real = getattr(module, name)
+    calls = []
+
+    def buggy(*args):
+        calls.append(1)
+        if len(calls) == 1:
+            raise fault("a bug")
+        return real(*args)
+    good, _ = run(IM350, stream(IM350))
+    monkeypatch.setattr(module, name, buggy)
+    events = []
+    pipe = pipeline(IM350, lambda kind, pos, what, crc: events.append((kind, what)))
+    pipe.push(stream(IM350) + stream(IM350), 0)
+    assert [bytes(w) for kind, w in events if kind == TELEGRAM] == good
+    problems = [w for kind, w in events if kind == PROBLEM]
+    assert len(problems) == 1 and fault.__name__ in problems[0], problems
+    assert pipe.bad_frames == 1 and pipe.memory_errors == 0
+
+
+def test_running_out_of_memory_in_a_push_stays_a_memory_error(monkeypatch):
+    """A MemoryError while a push is read keeps its own handling: counted as a memory error (not
+    a bad frame), and the next push comes out."""
+    from p1dongle import layouts
+    real = layouts.Layouts._structure12
+    calls = []
+
+    def starved(self, body):
+        calls.append(1)
+        if len(calls) == 1:
+            raise MemoryError()
+        return real(self, body)
+    monkeypatch.setattr(layouts.Layouts, "_structure12", starved)
+    events = []
+    pipe = pipeline(IM350, lambda kind, pos, what, crc: events.append((kind, what)))
+    pipe.push(stream(IM350) + stream(IM350), 0)
+    assert len([w for kind, w in events if kind == TELEGRAM]) == 1
+    assert pipe.memory_errors == 1 and pipe.bad_frames == 0
+

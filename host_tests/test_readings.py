@@ -6,6 +6,7 @@ import ast
 import json
 import os
 import re
+import sys
 from decimal import Decimal
 
 import austria as at
@@ -228,3 +229,107 @@ def test_no_float_and_no_decode_with_an_error_handler_in_the_firmware(src):
             handler = [k for k in call.keywords if k.arg == "errors"] or [
                 a for a in call.args[1:] if isinstance(a, ast.Constant) and isinstance(a.value, str)]
             assert not handler, where + ": decode with an error handler"
+
+
+# -- scalers and exponents a push may carry (issue 22) ----------------------------------------------
+
+def scaled_push(scaler, value=1234):
+    """A capture-objects push: 1-0:1.8.0 (value, in Wh) with its own scaler-unit {scaler (an
+    encoded item), enum Wh}, and a voltage with a right one (230.1 V)."""
+    return at.capture_objects([
+        (3, "1-0:1.8.0", 2, at.double_long_unsigned(value)),
+        (3, "1-0:1.8.0", 3, at.structure([scaler, b"\x16" + bytes([at.WH])])),
+        (3, "1-0:32.7.0", 2, b"\x12" + (2301).to_bytes(2, "big")),
+        (3, "1-0:32.7.0", 3, at.structure([b"\x0f\xff", b"\x16" + bytes([at.V])]))])
+
+
+def _events(result):
+    telegrams = [(bytes.fromhex(e[2]), e[4]) for e in result["events"] if e[0] == "telegram"]
+    problems = [e[2] for e in result["events"] if e[0] == "problem"]
+    return telegrams, problems
+
+
+def test_a_32_bit_scaler_is_no_scaler_and_costs_no_time(tmp_path, run_job):
+    """A-XDR double-long in a scaler-unit, where DLMS has an integer (int8): the push is refused in
+    one line, at once, and the next push comes out. (Before, 2**31 - 4 became the reading's
+    exponent and render computed 10 ** (2**31 - 4): minutes and gigabytes on CPython, never an
+    answer; here CPython must finish in 60 s.)"""
+    from conftest import HERE, run_script
+    stream = b"".join(at.hdlc(scaled_push(s)) for s in (b"\x05\x7f\xff\xff\xfc", b"\x05\x00\x00\x00\x00",
+                                                       b"\x0f\x00"))
+    job = {"job": "pipeline", "stream": stream.hex(), "chunks": [64], "state": True}
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(job))
+    telegrams, problems = _events(run_script(sys.executable, os.path.join(HERE, "mp_job.py"), str(path), timeout=60))
+    assert problems == ["capture objects: the scaler-unit of 1-0:1.8.0 is structure of 2 items, first 05 %d, "
+                        "not {integer, enum}" % s for s in (2**31 - 4, 0)]
+    (telegram, doc), = telegrams
+    assert dsmr.check(telegram) is True and b"1-0:1.8.0(000001.234*kWh)" in telegram
+    assert _events(run_job(job)) == (telegrams, problems)
+
+
+@pytest.mark.parametrize("scaler, why", [
+    (10, "more than 9 integer digits (DSMR writes 6), no meter's reading"),
+    (40, "a power of ten no meter uses"), (100, "a power of ten no meter uses"),
+    (127, "a power of ten no meter uses"), (-128, "a power of ten no meter uses")])
+def test_a_scaler_no_meter_uses_leaves_its_reading_out(run_job, scaler, why):
+    """An int8 scaler that makes the reading absurd (10**40 Wh, or more integer digits than DSMR
+    gives the row and a current-transformer meter's three more), or a power of ten below any
+    meter's: that reading is left out with one line; the push's other readings come out, in a
+    telegram with a valid CRC, and MQTT's state is valid JSON without it. (Before, 1234 * 10**40
+    Wh went out as 1-0:1.8.0(12340000000000000000000000000000000000000.000*kWh).) Each reading
+    has its own scaler, so one that is wrong says nothing against the others; and a real
+    register wider than DSMR's (the E570's 258.874 kW) is still a right number."""
+    result = run_job({"job": "pipeline", "stream": at.hdlc(scaled_push(b"\x0f" + bytes([scaler & 0xFF]))).hex(),
+                      "chunks": [64], "state": True})
+    (telegram, state_text), = _events(result)[0]
+    problems = _events(result)[1]
+    assert dsmr.check(telegram) is True
+    assert b"1-0:1.8.0" not in telegram and b"1-0:32.7.0(230.1*V)" in telegram
+    doc = json.loads(state_text, parse_float=Decimal)
+    assert "totalImportedEnergyP" not in doc and doc["voltageL1"] == Decimal("230.1")
+    assert problems == ["1-0:1.8.0 not published: %s (scaler %d)" % (why, scaler)]
+
+
+@pytest.mark.parametrize("scaler, value, line", [(3, 5, "1-0:1.8.0(000005.000*kWh)"),
+                                                 (9, 999, "1-0:1.8.0(999000000.000*kWh)"),
+                                                 (-12, 10 ** 9, "1-0:1.8.0(000000.000*kWh)")])
+def test_a_big_register_of_a_right_scaler_comes_out(scaler, value, line):
+    """What a meter may say is not refused: a register of 9 integer digits (a current-transformer
+    meter's), a small one of a big scaler."""
+    from p1dongle.pipeline import TELEGRAM, Pipeline
+    out = []
+    Pipeline(emit=lambda kind, pos, what, crc: out.append(what) if kind == TELEGRAM else None).push(
+        at.hdlc(scaled_push(b"\x0f" + bytes([scaler & 0xFF]), value)), 0)
+    (telegram,) = out
+    assert line.encode() in telegram.split(b"\r\n")
+
+
+def test_the_writers_never_raise_ten_to_a_power_without_bound():
+    """reading.fixed and exact, whatever exponent they are given: a huge negative one rounds to 0
+    without computing 10**n, a huge positive one is a FrameError, at once (checked in a process of
+    its own that must finish in 30 s: before, each of these ran for minutes)."""
+    import subprocess
+    code = """if 1:
+        from p1dongle import reading
+        from p1dongle.errors import FrameError
+        assert reading.fixed(5, -2**31, 3, 6) == "000000.000"
+        assert reading.fixed(-5, -2**31, 3) == "0.000"
+        assert reading.fixed(5, -4, 3) == "0.001" and reading.fixed(4, -4, 3) == "0.000"
+        for args in ((1, 2**31 - 4, 3), (1, 2**31, 0)):
+            try:
+                reading.fixed(*args)
+                raise AssertionError(args)
+            except FrameError:
+                pass
+        try:
+            reading.exact(1, 2**31)
+            raise AssertionError("exact")
+        except FrameError:
+            pass
+        print("ok")
+    """
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
+                          env=dict(os.environ, PYTHONPATH=FIRMWARE))
+    assert proc.stdout.strip() == "ok", proc.stderr
+

@@ -23,6 +23,7 @@
 from . import obis
 from .axdr import ARRAY, INT, NULL, STR, STRUCT, describe
 from .errors import FrameError
+from .reading import misfit
 
 
 class LayoutError(FrameError):
@@ -166,9 +167,9 @@ class Layouts:
                 self._string(out, row, value[1])
             elif value[0] == INT:
                 if scale is not None:
-                    out.append((row, _scaled(value[1], scale[1], scale[2])))
+                    self._number(out, row, value[1], scale[1], scale[2])
                 elif row[obis.UNIT] is None and row[obis.DLMS] is None:
-                    out.append((row, (value[1], 0, None)))      # a count or a state: no unit
+                    self._number(out, row, value[1], 0, NONE)    # a count or a state: no unit
                 else:
                     self._unscaled(row)
         return out
@@ -178,11 +179,11 @@ class Layouts:
         if len(items) % 2 != 1:
             raise LayoutError("Kamstrup list of %d items: not a list version and code-value pairs" % len(items))
         energy = KAMSTRUP_ENERGY.get(layout)
-        out = [(obis.row("1-0:0.2.129"), _text(items[0][1]))]
+        out = [(obis.row("1-0:0.2.129"), _text(_str(items, 0, "Kamstrup list")))]
         for k in range(1, len(items), 2):
             code, value = items[k], items[k + 1]
             if code[0] != STR or len(code[1]) != 6:
-                raise LayoutError("Kamstrup list: item %d is not an OBIS code" % k)
+                raise LayoutError("Kamstrup list: item %d is not an OBIS code: %s" % (k, describe(code)))
             row = _row(code[1], True)
             if value[0] == STR:
                 self._string(out, row, value[1])
@@ -192,30 +193,30 @@ class Layouts:
                 if scaler is None and (unit == WH or unit == VARH) and energy is not None:
                     scaler = energy
                 if scaler is not None:
-                    out.append((row, _scaled(value[1], scaler, unit)))
+                    self._number(out, row, value[1], scaler, unit)
                 elif unit == WH or unit == VARH:
                     self._say("Kamstrup energy registers not published: their unit depends on the country "
                               "(set meter: kamstrup-no for 10 Wh, kamstrup-se or kamstrup-dk for Wh)")
                 else:
                     self._unscaled(row)
-            # null-data: a single-phase meter's missing phases
+            elif value[0] != NULL:      # null-data: a single-phase meter's missing phases
+                raise LayoutError("Kamstrup list: item %d is %s, not a value" % (k + 1, describe(value)))
         return out
 
     def _kaifa(self, body):
         items = body[1]
-        if len(items) == 1:
-            return [(obis.row("1-0:1.7.0"), _scaled(items[0][1], 0, W))]
         out = []  # type: list
-        for code, item in zip(KAIFA_LISTS[len(items)], items):
-            row = obis.row(code)
-            if row[obis.DLMS] is None:
-                if item[0] != STR:
-                    raise LayoutError("Kaifa list: %s is not a string" % code)
-                self._string(out, row, item[1])
+        if len(items) == 1:
+            self._number(out, obis.row("1-0:1.7.0"), _int(items, 0, "Kaifa list 1"), 0, W)
+            return out
+        codes = KAIFA_LISTS[len(items)]
+        for k in range(len(codes)):
+            row = obis.row(codes[k])
+            unit = row[obis.DLMS]
+            if unit is None:
+                self._string(out, row, _str(items, k, "Kaifa list"))
             else:
-                if item[0] != INT:
-                    raise LayoutError("Kaifa list: %s is not a number" % code)
-                out.append((row, _scaled(item[1], KAIFA[row[obis.DLMS]], row[obis.DLMS])))
+                self._number(out, row, _int(items, k, "Kaifa list"), KAIFA[unit], unit)
         return out
 
     def _capture_objects(self, body, table):
@@ -223,16 +224,18 @@ class Layouts:
         descriptors = items[0][1]
         if len(descriptors) != len(items):
             raise LayoutError("capture objects: %d described, %d values" % (len(descriptors), len(items)))
-        setup = _descriptor(descriptors[0])[1]          # the push setup lists itself first
-        setup = "%d-%d:%d.%d.%d" % (setup[0], setup[1], setup[2], setup[3], setup[4])
+        setup = _code(_descriptor(descriptors[0])[1])   # the push setup lists itself first
         if table is None:
             table = PUSH_SETUPS.get(setup)
         scalers = {}
         for k in range(1, len(items)):
             cls, code, attr = _descriptor(descriptors[k])
             v = items[k]
-            if attr == 3 and v[0] == STRUCT and len(v[1]) == 2 and v[1][0][0] == INT and v[1][1][0] == INT:
-                scalers[code] = (v[1][0][1], v[1][1][1])        # the meter's own scaler-unit
+            if attr == 3 and v[0] != NULL:                  # the meter's own scaler-unit
+                if not _is_scaler_unit(v):
+                    raise LayoutError("capture objects: the scaler-unit of %s is %s, not {integer, enum}"
+                                      % (_code(code), describe(v)))
+                scalers[code] = (v[1][0][1], v[1][1][1])
         out = []  # type: list
         for k in range(1, len(items)):
             cls, code, attr = _descriptor(descriptors[k])
@@ -244,11 +247,11 @@ class Layouts:
                 self._string(out, row, v[1])
             elif v[0] == INT:
                 if code in scalers:
-                    out.append((row, _scaled(v[1], scalers[code][0], scalers[code][1])))
+                    self._number(out, row, v[1], scalers[code][0], scalers[code][1])
                 elif row[obis.DLMS] is None and row[obis.UNIT] is None:
-                    out.append((row, (v[1], 0, None)))
+                    self._number(out, row, v[1], 0, NONE)
                 elif table is not None and row[obis.DLMS] in table:
-                    out.append((row, _scaled(v[1], table[row[obis.DLMS]], row[obis.DLMS])))
+                    self._number(out, row, v[1], table[row[obis.DLMS]], row[obis.DLMS])
                 elif row[obis.DLMS] == AMP and setup in PUSH_SETUPS:
                     self._say("currents not published: a Landis+Gyr E450 sends them in 0.01 A, an E570 in A "
                               "(set meter: landisgyr-e450 or landisgyr-e570)")
@@ -258,15 +261,17 @@ class Layouts:
 
     def _structure12(self, body):
         items = body[1]
-        for k in range(4, 10):
-            if items[k][0] != INT:
-                raise LayoutError("0-6:25.9.0 structure: item %d is not a number" % k)
-        out = [(obis.row("0-0:96.1.0"), _text(items[1][1]))]
+        what = "0-6:25.9.0 structure"
+        number = _str(items, 1, what)
+        time = _str(items, 2, what)
+        date = _str(items, 3, what)
+        values = [_int(items, 4 + k, what) for k in range(6)]
+        out = [(obis.row("0-0:96.1.0"), _text(number))]
         for k in range(6):
             code, unit = STRUCTURE12[k]
-            out.append((obis.row(code), _scaled(items[4 + k][1], 0, unit)))
+            self._number(out, obis.row(code), values[k], 0, unit)
         if self.clock is None:
-            self.clock = _clock_of(items[3][1], items[2][1])
+            self.clock = _clock_of(date, time)
         return out
 
     def _compact(self, body):
@@ -280,7 +285,10 @@ class Layouts:
             if leaf[0] == STR and len(leaf[1]) == 12:
                 self.clock = leaf[1]        # the reading's own time stamp: better than the header's
                 break
-        return [(obis.row(COMPACT[k][0]), _scaled(numbers[k], 0, COMPACT[k][1])) for k in range(len(numbers))]
+        out = []  # type: list
+        for k in range(len(numbers)):
+            self._number(out, obis.row(COMPACT[k][0]), numbers[k], 0, COMPACT[k][1])
+        return out
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -291,6 +299,17 @@ class Layouts:
         else:
             out.append((row, _text(raw)))
 
+    def _number(self, out, row, mantissa, scaler, unit):
+        """Add the reading mantissa * 10**scaler in DLMS unit `unit` (in DSMR's: Wh as kWh...) to
+        out, unless it cannot be the number the meter has (reading.misfit: what a wrong scaler
+        makes): then it is left out, and one line says so."""
+        value = _scaled(mantissa, scaler, unit)
+        why = misfit(row, value)
+        if why is None:
+            out.append((row, value))
+        else:
+            self._say("%s not published: %s (scaler %d)" % (row[obis.CODE], why, scaler))
+
     def _unscaled(self, row):
         self._say("%s: the push gives no scaler or unit for it, and none is documented for this meter: "
                   "not published" % row[obis.CODE])
@@ -299,7 +318,7 @@ class Layouts:
         # once per line, for as long as the dongle runs (a push repeats every few seconds)
         if line not in self._noticed and len(self._noticed) < 16:
             self._noticed.append(line)
-            self.notice = line
+            self.notice = line if self.notice is None else self.notice + "; " + line
 
 
 _SCALE = 6                      # a leaf of _flatten: (_SCALE, scaler, unit)
@@ -310,14 +329,44 @@ def _flatten(item, out):
     kind = item[0]
     if kind == ARRAY or kind == STRUCT:
         sub = item[1]
-        if (kind == STRUCT and len(sub) == 2 and sub[0][0] == INT and sub[0][2] == 0x0F
-                and sub[1][0] == INT and sub[1][2] == 0x16):
+        if _is_scaler_unit(item):
             out.append((_SCALE, sub[0][1], sub[1][1]))
             return
         for x in sub:
             _flatten(x, out)
     else:
         out.append(item)
+
+
+def _is_scaler_unit(item):
+    # A scaler-unit as DLMS defines it: structure {integer (int8, -128..127), enum}. A scaler of
+    # another type (a double-long: 2**31) is none: it would make a reading's exponent.
+    if item[0] != STRUCT or len(item[1]) != 2:
+        return False
+    scaler, unit = item[1]
+    return scaler[0] == INT and scaler[2] == 0x0F and unit[0] == INT and unit[2] == 0x16
+
+
+_KINDS = {STR: "a string", INT: "a number"}
+
+
+def _item(items, k, kind, what):
+    """The value of items[k] (bytes of a string, a number) when it is of that kind (STR, INT);
+    else LayoutError, one line naming the item and what the push had there."""
+    if k >= len(items):
+        raise LayoutError("%s: item %d missing" % (what, k))
+    item = items[k]
+    if item[0] != kind:
+        raise LayoutError("%s: item %d is %s, not %s" % (what, k, describe(item), _KINDS[kind]))
+    return item[1]
+
+
+def _str(items, k, what):
+    return _item(items, k, STR, what)
+
+
+def _int(items, k, what):
+    return _item(items, k, INT, what)
 
 
 def _is_obis(leaf):
@@ -362,6 +411,11 @@ def _descriptor(d):
     if cls[0] != INT or code[0] != STR or len(code[1]) != 6 or attr[0] != INT or index[0] != INT:
         return None
     return cls[1], code[1], attr[1]
+
+
+def _code(code):
+    """A 6-byte OBIS code as text, A-B:C.D.E."""
+    return "%d-%d:%d.%d.%d" % (code[0], code[1], code[2], code[3], code[4])
 
 
 def _row(code, abstract_channel):

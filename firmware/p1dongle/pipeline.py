@@ -20,7 +20,7 @@
 from .compat import const
 from .dlms import LUX_AUTH_KEY, DlmsCipher
 from .dsmr import check
-from .errors import AuthError, CrcError, FrameError, ReplayError, TelegramError
+from .errors import AuthError, CrcError, FrameError, P1Error, ReplayError, TelegramError
 from .frames import DLMS, DROPPED, DSMR, HDLC, MBUS, NONE, REASONS, REJECTED, FrameAssembler
 from .reading import identifier, text
 
@@ -208,17 +208,30 @@ class Pipeline:
             return data if len(data) == n else bytes(data[:n])
         if not n or data[0] != 0x0F:
             raise FrameError("decrypted frame is neither a DSMR telegram nor a data-notification")
+        try:
+            return self._rendered(frame, data, n)
+        except (P1Error, MemoryError):
+            raise
+        except Exception as e:
+            # A bug in reading a push (axdr, layouts, render) costs that push, never the app: the
+            # RX loop stops on any other exception, and the same push again would stop it again.
+            raise FrameError("push not read: %s: %s (a bug: please report it with a capture)"
+                             % (type(e).__name__, str(e)[:80]))
+
+    def _rendered(self, frame, data, n):
+        """The data-notification in data[0:n] as a DSMR telegram; self.readings its readings."""
         from . import axdr, layouts, render     # DLMS meters only: a P1 dongle never loads them
         if self._layouts is None:
             self._layouts = layouts.Layouts(self.layout)
         readings, clock = self._layouts.readings(axdr.decode(data, n))
         maker, ident = _meter_name(frame)
-        self._has_crc = True
-        self.readings = readings
         # a meter that names itself only in some of its lists (Aidon, Kaifa, Kamstrup: the short
         # list has no id) is named in every telegram once it has
         self._name = identifier(readings) or self._name
-        return render.telegram(readings, clock, maker, ident, self._name)
+        telegram = render.telegram(readings, clock, maker, ident, self._name)
+        self._has_crc = True
+        self.readings = readings
+        return telegram
 
     def _notice(self, pos):
         # what the layout had to say about the push just read (said once per thing)

@@ -16,13 +16,26 @@
 #   list                                       several values of one line (limits, logs, peaks)
 from binascii import unhexlify
 
-from .compat import loops
+from . import obis
+from .compat import const, loops
+from .errors import FrameError
 from .obis import NAME
 
 MANTISSA = 0
 EXPONENT = 1
 UNIT = 2
 STAMP = 3
+
+# Decimal exponents. A reading made from a DLMS push keeps its exponent within +-EXPONENTS
+# (misfit(): meters' scalers are a few powers of ten, while a scaler-unit's int8 allows 10**-131);
+# whatever they are given, the writers below never raise ten to more than _MAX_POWER (a 32-bit
+# scaler once asked them for 10**(2**31 - 4): minutes and gigabytes, and never an answer).
+EXPONENTS = const(18)
+_MAX_POWER = const(40)
+# The integer digits of a row (obis.py) are DSMR's, a household meter's: a current-transformer
+# meter reads up to a thousand times more (a Landis+Gyr E570: 258.874 kW, where DSMR writes 2
+# integer digits). A value with more digits still is no meter's reading: a wrong scaler made it.
+_CT_DIGITS = const(3)
 
 
 def number(text):
@@ -55,9 +68,11 @@ def fixed(mantissa, exponent, decimals, width=1):
     m = -mantissa if neg else mantissa
     shift = exponent + decimals
     if shift >= 0:
-        q = m * 10 ** shift
+        q = m * _power(shift)
+    elif -shift > _digits(m):
+        q = 0                           # less than half the last decimal (and no 10**n for it)
     else:
-        d = 10 ** (-shift)
+        d = 10 ** (-shift)              # no more digits than m has
         q = (m + d // 2) // d
     digits = str(q)
     if len(digits) <= decimals:
@@ -73,8 +88,35 @@ def exact(mantissa, exponent):
     """The number's own digits as JSON writes them: (23949193, -3) -> '23949.193', (2330, -1) ->
     '233.0', (16, 0) -> '16'. Nothing is rounded: as many decimals as the meter sent."""
     if exponent >= 0:
-        return str(mantissa * 10 ** exponent)
+        return str(mantissa * _power(exponent))     # 0 is "0" at any exponent: JSON has no "00"
     return fixed(mantissa, exponent, -exponent)
+
+
+def _power(n):
+    if n > _MAX_POWER:
+        raise FrameError("a number times 10**%d: more digits than any meter's reading has" % n)
+    return 10 ** n
+
+
+def _digits(m):
+    # how many decimal digits the natural number m has (0 has none)
+    return len(str(m)) if m else 0
+
+
+def misfit(row, value):
+    """Why the number value (mantissa, exponent, unit) cannot be its OBIS row's reading, or None:
+    an exponent beyond EXPONENTS, or, in the row's unit, more integer digits than DSMR gives the
+    row (obis.py) and a current-transformer meter's _CT_DIGITS more. A right number never is; a
+    wrong scaler makes one."""
+    m, e = value[MANTISSA], value[EXPONENT]
+    if e > EXPONENTS or e < -EXPONENTS:
+        return "a power of ten no meter uses"
+    # (a row made for a code not in the table has digits too: only the least a telegram writes)
+    if m and value[UNIT] == row[obis.UNIT] and obis.known(row):
+        most = row[obis.DIGITS] + _CT_DIGITS
+        if _digits(-m if m < 0 else m) + e > most:
+            return "more than %d integer digits (DSMR writes %d), no meter's reading" % (most, row[obis.DIGITS])
+    return None
 
 
 def shifted(value, exponent_shift):
