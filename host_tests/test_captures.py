@@ -387,3 +387,74 @@ def test_running_out_of_memory_in_a_push_stays_a_memory_error(monkeypatch):
     assert len([w for kind, w in events if kind == TELEGRAM]) == 1
     assert pipe.memory_errors == 1 and pipe.bad_frames == 0
 
+
+def _identifier(telegram):
+    """The 0-0:42.0.0 of a rendered telegram, as text (None when it has none)."""
+    for line in telegram.split(b"\r\n"):
+        if line.startswith(b"0-0:42.0.0("):
+            return bytes.fromhex(line[11:-1].decode()).decode()
+    return None
+
+
+def _named_stream():
+    """Our meter (encrypted, its system title) names itself in its long list only; a foreign meter
+    pushes plain from another HDLC address, and names itself too; a third meter (another system
+    title) and a plain push from our meter's HDLC address never name themselves."""
+    from dlms_cosem import dlms_data as dd
+    short = at.reading("1-0:1.7.0", dd.DoubleLongUnsignedData(1234), 0, at.W)
+    ours = at.notification(at.NETZNOE_LIKE)                     # meter number 123456789012, last
+    named = at.notification(short + [dd.OctetStringData(b"FOREIGN00001")])
+    unnamed = at.notification(short)
+    return [("ours, named", at.hdlc(at.glo(ours, counter=1))),
+            ("foreign, named", at.hdlc(named, server=(1, 99))),
+            ("ours", at.hdlc(at.glo(unnamed, counter=2))),
+            ("foreign", at.hdlc(unnamed, server=(1, 99))),
+            ("third", at.hdlc(at.glo(unnamed, title=b"XYZ\x00\x00\x00\x00\x09", counter=1))),
+            ("plain from our address", at.hdlc(unnamed)),
+            ("ours again", at.hdlc(at.glo(unnamed, counter=3)))]
+
+
+# what 0-0:42.0.0 each push of _named_stream must carry: its own name, the one its sender said,
+# else its system title (maker and serial), else none
+NAMED = {"ours, named": "123456789012", "foreign, named": "FOREIGN00001", "ours": "123456789012",
+         "foreign": "FOREIGN00001", "third": "XYZ0000000009", "plain from our address": None,
+         "ours again": "123456789012"}
+
+
+def test_a_foreign_push_never_names_the_meter(run_job):
+    """A meter that names itself only in some lists is named in the others once it has, but only
+    by what it said itself: the identifier is bound to the system title (or, for a plain push, the
+    link address) that said it. (Before, one foreign plain push in the stream put another meter's
+    0-0:42.0.0, the id Home Assistant's DSMR integration keys the device by, into every later
+    telegram until a restart.)"""
+    from p1dongle.pipeline import Pipeline
+    pushes = _named_stream()
+    events = []
+    pipe = Pipeline(meter.KEY, emit=lambda kind, pos, what, crc: events.append((kind, what)))
+    for _, data in pushes:
+        pipe.push(data, 0)
+    telegrams = [bytes(w) for kind, w in events if kind == TELEGRAM]
+    assert len(telegrams) == len(pushes), events
+    assert [_identifier(t) for t in telegrams] == [NAMED[name] for name, _ in pushes]
+    for t in telegrams:
+        assert dsmr.check(t) is True
+    result = run_job({"job": "pipeline", "key": meter.KEY.hex(), "stream": b"".join(d for _, d in pushes).hex(),
+                      "chunks": [64]})
+    assert [bytes.fromhex(ev[2]) for ev in result["events"] if ev[0] == "telegram"] == telegrams
+
+
+def test_the_names_of_other_meters_are_bounded():
+    """Every sender that names itself takes a place, up to a few: many foreign senders cost the
+    oldest place, never memory, and never lend a name to another sender."""
+    from dlms_cosem import dlms_data as dd
+    from p1dongle.pipeline import Pipeline
+    short = at.reading("1-0:1.7.0", dd.DoubleLongUnsignedData(1234), 0, at.W)
+    events = []
+    pipe = Pipeline(emit=lambda kind, pos, what, crc: events.append((kind, what)))
+    for k in range(40):
+        name = b"METER%07d" % k
+        pipe.push(at.hdlc(at.notification(short + [dd.OctetStringData(name)]), server=(1, 20 + k)), 0)
+        pipe.push(at.hdlc(at.notification(short), server=(1, 20 + k)), 0)
+    telegrams = [bytes(w) for kind, w in events if kind == TELEGRAM]
+    assert [_identifier(t) for t in telegrams] == ["METER%07d" % (k // 2) for k in range(80)]
+    assert len(pipe._names) <= 4

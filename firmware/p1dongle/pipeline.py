@@ -29,6 +29,7 @@ PROBLEM = const(2)
 FRAME = const(3)
 
 _NO_MEMORY = "out of memory: the frame at hand is dropped (see memory errors in the status)"
+_SENDERS = const(4)      # DLMS meters whose identifier is remembered (one meter; room for others)
 # Made once: a DB frame without a key to open it is refused like one whose tag failed.
 _NO_KEY = FrameError("encrypted frame, but no key is configured")
 
@@ -65,7 +66,8 @@ class Pipeline:
         self._block_pos = 0      # and of the block transfer's first block
         self._has_crc = False    # what _content found
         self.readings = None     # the readings of the telegram being emitted, when made here
-        self._name = None        # the DLMS meter's identifier, once one of its lists has said it
+        self._names = []         # (sender, identifier) of DLMS meters that named themselves, the newest last
+        self._sender = None      # the link address of the APDU being collected (_link_address)
         self._memory_streak = 0  # MemoryErrors in a row
 
     def push(self, data, now_ms, end=-1):
@@ -142,6 +144,7 @@ class Pipeline:
             self._orphan(link, self._apdu_pos)
             if link.fresh:
                 self._apdu_pos = pos     # events name the offset of the APDU's first frame
+                self._sender = _link_address(kind, fa.buf)
             if n < 0:
                 return               # more segments to come
             pos = self._apdu_pos
@@ -225,13 +228,32 @@ class Pipeline:
             self._layouts = layouts.Layouts(self.layout)
         readings, clock = self._layouts.readings(axdr.decode(data, n))
         maker, ident = _meter_name(frame)
-        # a meter that names itself only in some of its lists (Aidon, Kaifa, Kamstrup: the short
-        # list has no id) is named in every telegram once it has
-        self._name = identifier(readings) or self._name
-        telegram = render.telegram(readings, clock, maker, ident, self._name)
+        telegram = render.telegram(readings, clock, maker, ident, self._named(frame, identifier(readings)))
         self._has_crc = True
         self.readings = readings
         return telegram
+
+    def _named(self, frame, own):
+        """The identifier to write for a push whose readings carry `own` (or None): a meter that
+        names itself only in some of its lists (Aidon, Kaifa, Kamstrup: the short list has no id)
+        is named in every telegram once it has. Bound to who said it: the system title of a DB
+        frame, else the link address of a plain push. A push from anyone else neither sets it nor
+        gets it, so a foreign push never puts another meter's id into this meter's telegrams."""
+        sender = bytes(frame[2:10]) if frame is not None else self._sender
+        if sender is None:
+            return own
+        names = self._names
+        for k in range(len(names)):
+            if names[k][0] == sender:
+                if own is None:
+                    return names[k][1]
+                del names[k]
+                break
+        if own is not None:
+            if len(names) >= _SENDERS:
+                del names[0]            # the sender that named itself longest ago gives way
+            names.append((sender, own))
+        return own
 
     def _notice(self, pos):
         # what the layout had to say about the push just read (said once per thing)
@@ -331,6 +353,20 @@ class Pipeline:
 
 def _ignore(kind, pos, what, has_crc):
     pass
+
+
+def _link_address(kind, frame):
+    """Who sent a link frame: M-Bus's address field A, or HDLC's source address (1 to 4 bytes up to
+    one with bit 0 set, after the destination address; frames.py checked that both end so)."""
+    if kind == MBUS:
+        return bytes((MBUS, frame[5]))
+    i = 3
+    while not frame[i] & 1:     # the destination address
+        i += 1
+    start = i = i + 1
+    while not frame[i] & 1:
+        i += 1
+    return bytes((HDLC,)) + bytes(frame[start:i + 1])
 
 
 def _meter_name(frame):
