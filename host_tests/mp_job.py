@@ -130,7 +130,10 @@ def text_loops_job(job):
         for m, e in job["decimals"]:
             buf = bytearray(24)
             p = mod.put_decimal(buf, 2, m, e)
-            res.append([p, hx(buf[2:p]) if p > 0 else None])
+            # and the same number as put_number writes it, after a key
+            nbuf = bytearray(b"{" + bytes(31))
+            q = mod.put_number(nbuf, 1, "n", m, e, bytearray(8), array("i", [1, 0]), "")
+            res.append([p, hx(buf[2:p]) if p > 0 else None, hx(nbuf[:q]) if q > 0 else None])
         for text in job["strings"]:
             buf = bytearray(64)
             p = mod.put_string(buf, 1, text)

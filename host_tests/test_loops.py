@@ -184,7 +184,7 @@ TEXT_LINES = [b"1-0:1.8.0(023949.193*kWh)\r\n", b"0-0:96.7.21(00016)\r\n", b"1-1
               b"1-0:2.8.0(x*y*z)\r\n", b"1-0:256.8.0(1)\r\n", b"1-0:1.8(5)\r\n", b"1-0:1.8.0(5", b"1-0:1.8.0(+5*kW)",
               b"\r\n", b"", b"7-7:255.255.255(1)\n", b"8-0:1.8.0(1)", b"1-0:1.8.0(1*k\xffWh)", b"0-0:96.1.0(\x01)"]
 DECIMALS = [(0, 0), (0, -3), (5, -1), (-5, -1), (23949193, -3), (-987, -3), (16, 0), (5, 2), (1, -9),
-            ((1 << 30) - 1, -4), (-(1 << 30) + 1, 0), (123456789, 3), (7, -12)]
+            ((1 << 30) - 1, -4), (-(1 << 30) + 1, 0), (123456789, 3), (7, -12), (0, 1), (0, 3), (0, 9), (-5, 2)]
 STRINGS = ["", "abc", 'a"b', "back\\slash", "ctl\x01\x1f", "Lux5\\253663629_D", "x" * 70]
 
 
@@ -202,9 +202,12 @@ def test_text_loops_agree_in_every_implementation(micropython, tmp_path):
     assert res[0][0] == 1 and res[0][2] == [23949193, 3, 20]          # FAST: mantissa, decimals, '*'
     assert [r[0] for r in res[:len(TEXT_LINES)]].count(1) >= 5
     decimals = res[len(TEXT_LINES):len(TEXT_LINES) + len(DECIMALS)]
-    for (m, e), (p, digits) in zip(DECIMALS, decimals):
+    for (m, e), (p, digits, number) in zip(DECIMALS, decimals):
+        # a JSON number (a zero with a positive exponent was 00 or 0000: none), of the exact value
         from decimal import Decimal
-        assert Decimal(bytes.fromhex(digits).decode()) == Decimal(m).scaleb(e)
+        value = Decimal(m).scaleb(e)
+        assert json.loads(bytes.fromhex(digits), parse_float=Decimal, parse_int=Decimal) == value, (m, e)
+        assert json.loads(bytes.fromhex(number) + b"}", parse_float=Decimal, parse_int=Decimal) == {"n": value}
     keys = res[-2 * len(STRINGS):]
     for text, (p, buf, u, ubuf) in zip(STRINGS, keys):     # a key is JSON whatever it holds
         assert json.loads(bytes.fromhex(buf) + b"}", object_pairs_hook=list) == [(text, 0), (text, -0.5)]

@@ -333,3 +333,29 @@ def test_the_writers_never_raise_ten_to_a_power_without_bound():
                           env=dict(os.environ, PYTHONPATH=FIRMWARE))
     assert proc.stdout.strip() == "ok", proc.stderr
 
+
+def test_a_zero_with_a_positive_exponent_is_a_json_zero(run_job):
+    """A DLMS reading 0 with a scaler-unit {1, V} (or {3, A}, {6, Wh}) is 0 in the state JSON
+    (before: 00, 0000, not JSON: Home Assistant refused every reading of that telegram), on every
+    interpreter, viper writers included; its telegram's digits are DSMR's."""
+    from dlms_cosem import dlms_data as dd
+    note = at.notification(at.reading("1-0:32.7.0", dd.UnsignedLongData(0), 1, at.V)
+                           + at.reading("1-0:52.7.0", dd.UnsignedLongData(23), 1, at.V)
+                           + at.reading("1-0:31.7.0", dd.UnsignedLongData(0), 3, at.A)
+                           + at.reading("1-0:1.8.0", dd.DoubleLongUnsignedData(0), 6, at.WH)
+                           + at.reading("1-0:2.8.0", dd.DoubleLongUnsignedData(0), 4, at.WH)
+                           + at.reading("1-0:2.7.0", dd.DoubleLongUnsignedData(7), 5, at.W))
+    result = run_job({"job": "pipeline", "key": meter.KEY.hex(), "stream": at.mbus(at.glo(note)).hex(),
+                      "chunks": [64], "state": True})
+    (telegram, text), = _events(result)[0]
+    doc = json.loads(text, parse_float=Decimal, parse_int=Decimal)
+    assert {k: doc[k] for k in ("voltageL1", "voltageL2", "currentL1", "totalImportedEnergyP",
+                                "totalExportedEnergyP", "currentDelivery")} == {
+        "voltageL1": 0, "voltageL2": 230, "currentL1": 0, "totalImportedEnergyP": 0,
+        "totalExportedEnergyP": 0, "currentDelivery": 700}
+    assert state_numbers(text)["voltageL1"] == ["0"] and state_numbers(text)["totalImportedEnergyP"] == ["0"]
+    lines = telegram.split(b"\r\n")
+    for line in (b"1-0:32.7.0(000.0*V)", b"1-0:52.7.0(230.0*V)", b"1-0:31.7.0(000.00*A)",
+                 b"1-0:1.8.0(000000.000*kWh)", b"1-0:2.8.0(000000.000*kWh)", b"1-0:2.7.0(700.000*kW)"):
+        assert line in lines, telegram
+    assert dsmr.check(telegram) is True

@@ -14,7 +14,8 @@
 #   scan_line(buf, i, n, out)              one line of telegram text buf[i:n] (see below)
 #   same(buf, pos, end, text)              buf[pos:end] is exactly text (bytes or ASCII str)
 #   put(buf, pos, text)                    text (bytes or ASCII str) into buf at pos: the new pos, -1 if full
-#   put_decimal(buf, pos, m, e)            m * 10**e, its exact digits (m within 30 bits): new pos or -1
+#   put_decimal(buf, pos, m, e)            m * 10**e, its exact digits (m within 30 bits), a JSON number
+#                                          (0 at any exponent: 00 is none): new pos or -1
 #   put_string(buf, pos, text)             text as a JSON string, quoted, escaped: new pos or -1
 #   put_key(buf, pos, name)                ,"name":  (no comma right after '{'; a name needs no
 #                                          escaping): new pos or -1
@@ -262,7 +263,7 @@ def put(buf, pos, text):
 def put_decimal(buf, pos, m, e):
     neg = m < 0
     digits = str(-m if neg else m)
-    if e > 0:
+    if e > 0 and m:                 # zero is 0 at any exponent: 00 is no JSON number
         digits += "0" * e
     elif e < 0:
         if len(digits) <= -e:

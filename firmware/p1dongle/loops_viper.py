@@ -294,6 +294,8 @@ def put(out, pos: int, text) -> int:
 def put_decimal(out, pos: int, m: int, e: int) -> int:
     if pos < 0:
         return -1
+    if m == 0 and e > 0:
+        e = 0                                       # zero is 0 at any exponent: 00 is no JSON number
     neg = 0
     if m < 0:
         neg = 1
@@ -402,6 +404,8 @@ def put_number(out, pos: int, name, m: int, e: int, uout, u: ptr32, unit) -> int
     cap = int(len(out))
     buf = ptr8(out)
     # the number (as put_decimal)
+    if m == 0 and e > 0:
+        e = 0
     neg = 0
     if m < 0:
         neg = 1
