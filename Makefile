@@ -194,6 +194,18 @@ soak: $(STAMP) broker $(P1_MICROPYTHON) $(STOCK_MICROPYTHON)
 	$(BIN)/python tools/soak.py --seconds $(SOAK_S) --load $(SOAK_LOAD) $(if $(SOAK_HEAP),--heap $(SOAK_HEAP)) \
 		--json build/soak.json $(if $(SOAK_MIN),--find-min)
 
+# Coverage-guided fuzzing (atheris: libFuzzer for CPython) of the firmware's entry points: the
+# data path (Pipeline.push), the DSMR decoder and the JSON writers, A-XDR and the layouts, the
+# link layer, the settings, the web server's request reader, the MQTT packet reader and the DNS
+# responder, each harness asserting its oracles (tools/fuzz/: one file each, and what they
+# assert). FUZZ_S seconds in all, split across the harnesses; corpus and findings under
+# build/fuzz/<harness>/. Fails when a harness found something, and prints each finding: the
+# harness, the exception or broken oracle, the input's path and its hex.
+.PHONY: fuzz
+FUZZ_S ?= 1800
+fuzz: $(STAMP)
+	$(BIN)/python tools/fuzz/run.py --seconds $(FUZZ_S)
+
 # Decrypt the bundled demo capture (starts mid-frame) with the demo key.
 decrypt-demo: $(STAMP)
 	P1DONGLE_KEY=$(DEMO_KEY) $(BIN)/python tools/sim.py decrypt --verbose --hex samples/demo-capture.hex
