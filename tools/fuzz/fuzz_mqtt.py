@@ -9,7 +9,8 @@
 #     in order, and on nothing else: a packet it ignores or misreads, or a reader that stops
 #     (an exception inside it ends the connection) on a well-formed stream, is a finding
 #   - after a malformed packet (a remaining length over 4 bytes) it acts on nothing more: the
-#     protocol says to close the connection there, and what follows is not packets
+#     protocol says to close the connection there, and what follows is not packets; nor after
+#     a packet over the biggest the client says it takes (mqtt.MAX_PACKET, where it has one)
 #   - packets a broker must not send (CONNECT, SUBSCRIBE, QoS 1 and 2 PUBLISH to a QoS 0
 #     subscription, reserved flags...) may be ignored or end the connection: after one, what
 #     the client does is left open
@@ -25,6 +26,7 @@ MAX_LEN = 2048
 BIRTH = "homeassistant/status"
 OTHER = "p1dongle/fuzz/cmd"
 INFLIGHT = (1, 2, 0x1234, 0xFFFF)
+LIMIT = getattr(mqtt, "MAX_PACKET", None)
 # packet types a broker sends a client (3.1.1, 2.2.1), and their flags (2.2.2); PUBLISH apart
 _FROM_BROKER = {2: 0, 4: 0, 5: 0, 6: 2, 7: 0, 9: 0, 11: 0, 13: 0}
 _LENGTHS = {2: 2, 4: 2, 5: 2, 6: 2, 7: 2, 11: 2, 13: 0}         # fixed remaining lengths
@@ -54,8 +56,8 @@ class Client(mqtt.MqttClient):
 def reference(data):
     """(actions, end): what a client acts on in data, by MQTT 3.1.1, and how the stream ends:
     "eof" (every packet whole, well-formed), "cut" (the last one cut short by the close),
-    "malformed" (a remaining length over 4 bytes: nothing after it counts) or "foreign" (a
-    packet a broker must not send: after it the client may do anything)."""
+    "malformed" (a remaining length over 4 bytes, or over LIMIT: nothing after it counts) or
+    "foreign" (a packet a broker must not send: after it the client may do anything)."""
     out = []
     i = 0
     n = len(data)
@@ -77,6 +79,8 @@ def reference(data):
             shift += 7
             if not b & 0x80:
                 break
+        if LIMIT is not None and size > LIMIT:
+            return out, "malformed"
         if i + size > n:
             return out, "cut"
         body = data[i:i + size]
