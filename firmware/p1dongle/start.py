@@ -2,6 +2,10 @@
 # firmware/main.py calls main(); so do the tests and tools on the MicroPython unix port and CPython
 # (`micropython firmware/main.py settings.json`, a tcp: or file: source there).
 #
+# Settings saved from the web page that the app then cannot start with (a port taken, a UART or a
+# file that is not there: what no check can know) are not the end of the web page: the app starts
+# again with the settings it ran with before, and says so, so that they can be fixed there.
+#
 # On the dongle the package is either frozen into the p1dongle image (its code in flash, no heap)
 # or loaded from .mpy files on a stock MicroPython image, where the code itself lives in the heap.
 # Loaded from files on a board without the heap for it, the app would die at import and restart
