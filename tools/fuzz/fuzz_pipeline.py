@@ -22,7 +22,7 @@
 #     counters are each meter's highest, and a frame the fuzzer makes cannot pass a GCM tag.
 import oracles
 import seeds as corpus
-from common import expect
+from common import Finding, expect
 from p1dongle import meters
 from p1dongle.errors import P1Error
 from p1dongle.pipeline import FRAME, PROBLEM, TELEGRAM, Pipeline
@@ -105,8 +105,9 @@ def check(data):
     if good:
         at = len(stream)
         got = [(pos - at, t) for pos, t in telegrams if pos >= at]
-        expect(got == good, "lost", "the meter's own capture after the stream gave %s, alone %s"
-               % (_show(got), _show(good)), _framing(c))
+        if got != good:
+            raise Finding("lost", "the meter's own capture after the stream gave %s, alone %s"
+                          % (_show(got), _show(good)), _framing(c))
 
 
 def _cut(data, sizes, now):

@@ -143,9 +143,11 @@ class Outputs:
         self.client = Client()
         self.mqtt = MqttOutput(self.client, "p1dongle/fuzz", "homeassistant", "fuzz", log=_quiet)
         self.secrets = list(secrets)
+        self._seen = set()              # telegrams whose configs and data were checked already
 
-    def telegram(self, t, readings):
-        """t with its readings (a DLMS meter's, made by the pipeline), or None (parsed from t)."""
+    def telegram(self, t, readings, parsed=None):
+        """t with its readings (a DLMS meter's, made by the pipeline), or None (MQTT writes the
+        state from t itself; parsed: dsmr.parse(t), when the caller has it)."""
         c = self.client
         del c.messages[:]
         self.mqtt.telegram(t, readings)
@@ -153,9 +155,13 @@ class Outputs:
             if topic.endswith("/state"):
                 document(payload, "the state JSON", "state")
             no_secret(payload, self.secrets, "MQTT message " + topic)
+        self._bounded()
+        if t in self._seen:
+            return                      # the same telegram again: the same configs and data
+        self._seen.add(t)
         rendered = None
         if readings is None:
-            readings = dsmr.parse(t)
+            readings = parsed if parsed is not None else dsmr.parse(t)
         else:
             end = t.find(b"\r")
             rendered = bytes(t[1:end if end > 0 else len(t)]).decode("latin-1")
@@ -165,6 +171,8 @@ class Outputs:
         data = "".join(homewizard.pieces(readings, "ssid", -60))
         document(data, "HomeWizard's /api/v1/data", "homewizard")
         no_secret(data, self.secrets, "HomeWizard's /api/v1/data")
+
+    def _bounded(self):
         m = self.mqtt
         held = max(len(m._values), len(m._announced))
         expect(held <= NAMES_BOUND, "memory", "MqttOutput holds %d reading names (the OBIS table and the "
