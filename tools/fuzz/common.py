@@ -116,6 +116,18 @@ class Recorder:
         sys.stderr.write("FINDING %s: %s\n" % (self.name, describe(e)))
 
 
+def reproducers(name):
+    """The inputs of host_tests/vectors/fuzz/ for harness name (<name>-*.bin): what the fuzzers
+    found once, each said in the README there; seeds, so that every run tries them again."""
+    where = os.path.join(VECTORS, "fuzz")
+    out = []
+    for f in sorted(os.listdir(where)) if os.path.isdir(where) else ():
+        if f.startswith(name + "-") and f.endswith(".bin"):
+            with open(os.path.join(where, f), "rb") as g:
+                out.append(g.read())
+    return out
+
+
 def harness(name):
     if name not in NAMES:
         raise SystemExit("no harness %r (one of: %s)" % (name, ", ".join(NAMES)))

@@ -2,7 +2,8 @@
 
     python tools/fuzz/fuzz.py NAME [libFuzzer options] [CORPUS_DIR...]
     python tools/fuzz/fuzz.py NAME --replay FILE...      each input once: its finding, or "ok"
-    python tools/fuzz/fuzz.py NAME --seeds DIR           write the harness's seeds into DIR
+    python tools/fuzz/fuzz.py NAME --seeds DIR           write the harness's seeds into DIR, and
+                                                         its reproducers (host_tests/vectors/fuzz)
 
 Fuzzing, findings go to $FUZZ_FINDINGS (default build/fuzz/NAME/crashes) and the run goes on
 (common.Recorder); libFuzzer's own artifacts (timeouts, out-of-memory) go to its -artifact_prefix.
@@ -34,7 +35,7 @@ def replay(name, paths):
 def write_seeds(name, where):
     os.makedirs(where, exist_ok=True)
     h = common.harness(name)
-    for data in h.seeds():
+    for data in h.seeds() + common.reproducers(name):
         data = data[:h.MAX_LEN]
         with open(os.path.join(where, "seed-" + hashlib.sha1(data).hexdigest()), "wb") as f:
             f.write(data)

@@ -56,11 +56,13 @@ _CACHE = {}
 
 
 def captures():
-    """Every stream a pipeline can take: the real captures, then the built ones."""
+    """Every stream a pipeline can take: the built ones, the four captures of host_tests/vectors,
+    then dlms/manifest.json's in its order (a capture added there comes last: the index a
+    harness input names a capture by stays the same, and so do the reproducers')."""
     if "captures" in _CACHE:
         return _CACHE["captures"]
     v = VECTORS
-    out = [
+    out = built() + [
         Capture("lux-smarty-t210d", hexfile(os.path.join(v, "lux-smarty-t210d.hex")),
                 bytes.fromhex("D491470F47126332B07D1923B3504188"), LUX_AUTH, "lux"),
         Capture("netznoe-evn-doc", hexfile(os.path.join(v, "netznoe-evn-doc.hex")),
@@ -81,7 +83,6 @@ def captures():
             auth = None                 # the utility gives out no authentication key
         out.append(Capture(e["file"][:-4], hexfile(os.path.join(v, "dlms", e["file"])), key, auth,
                            _profile(e), bool(e.get("negative"))))
-    out += built()
     _CACHE["captures"] = out
     return out
 
