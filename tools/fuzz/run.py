@@ -73,8 +73,8 @@ class Harness:
         end = time.time() + seconds
         with open(self.log, "w") as log:
             for _ in range(1 + RESTARTS):
-                left = int(end - time.time())
-                if left < 2:
+                left = int(end - time.time() + 0.5)
+                if left < 1:
                     break
                 args = ["-max_total_time=%d" % left, "-timeout=%d" % opts.timeout,
                         "-rss_limit_mb=%d" % opts.rss_mb, "-artifact_prefix=" + self.crashes + os.sep,
