@@ -11,8 +11,8 @@
 #     (oracles.telegram); a FRAME event: bytes that came in the stream
 #   - the state JSON, the discovery configs and HomeWizard's data of each telegram are JSON, and
 #     MqttOutput's memory bounded (oracles.Outputs)
-#   - no key (hex, either case) in any telegram, problem line, message or the status line,
-#     unless the stream itself carries it
+#   - no key (hex, either case; the authentication key too) in any telegram, problem line,
+#     message or the status line, unless the stream itself carries it
 #   - a problem is one line
 #   - nothing good is lost: the meter's own capture appended after the fuzzed stream gives the
 #     telegram it gives alone, at its offset. For the captures that are one push (a stream of
@@ -80,7 +80,8 @@ def check(data):
     good = tail(c, profile)
     oracles.fresh()
     whole = stream + c.stream
-    secrets = oracles.secrets_of(c.key, stream=whole)
+    # the keys (an authentication key too, unless it is Luxembourg's, which is public)
+    secrets = oracles.secrets_of(c.key, c.auth if c.auth != corpus.LUX_AUTH else None, stream=whole)
     outputs = oracles.Outputs(secrets)
     telegrams = []
 
