@@ -58,6 +58,9 @@ BAD = [
     (["not", "an", "object"], ("object",)),
     # what the app could not start with (issue 22): its source, the address it listens on, its name
     ({"source": "tcp:192.168.1.15"}, ("source tcp:", "HOST:PORT")),
+    ({"source": "tcp"}, ("source tcp:", "HOST:PORT")),            # no colon at all (found by make fuzz)
+    ({"source": "file"}, ("source file:", "PATH")),
+    ({"source": "serial"}, ("source serial:", "DEVICE")),
     ({"source": "tcp::23"}, ("source tcp:", "HOST:PORT")),
     ({"source": "tcp:192.168.1.15:0"}, ("source tcp:",)),
     ({"source": "tcp:192.168.1.15:65536"}, ("source tcp:",)),

@@ -247,6 +247,21 @@ def test_the_data_document_is_the_same_on_the_dongle(micropython, tmp_path):
     assert '"total_gas_m3":0.107,"gas_timestamp":170102161005,' in twin[1]
 
 
+def test_an_m_bus_device_type_given_as_text_never_breaks_the_data_document(run_job):
+    """A device type line that holds text, not a number (a quote, a control character: found by
+    make fuzz), says nothing about the device: its channel is left out of external[], and the
+    document stays JSON, on every interpreter."""
+    odd = []
+    for text in ('3"}]', "\x00", "gas"):
+        body = "/XMX5LGF0000000000\r\n\r\n0-1:24.1.0(%s)\r\n0-1:24.2.1(261205120000W)(00042.000*m3)\r\n" \
+               "0-2:24.1.0(%s)\r\n0-2:24.2.1(261205120000W)(00007.000*GJ)\r\n!" % (text, text)
+        odd.append(body + "%04X\r\n" % meter.crc16_arc(body.encode()))
+    for doc in run_job({"job": "homewizard", "telegrams": odd}):
+        data = json.loads(doc)
+        # m3 is gas whatever the type line says; a GJ channel without a known type is no device
+        assert [d["type"] for d in data["external"]] == ["gas_meter"] and data["total_gas_m3"] == 42
+
+
 # -- the settings ---------------------------------------------------------------------------------
 
 def saved(dongle):

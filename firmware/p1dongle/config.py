@@ -229,6 +229,7 @@ def source_parts(text):
     kind, rest = (text[:colon], text[colon + 1:]) if colon >= 0 else (text, None)
     if kind == "uart" and rest is None:
         return kind, None, None
+    rest = rest or ""           # "tcp" alone: tcp's own line says what it needs
     if kind == "tcp":
         colon = rest.rfind(":")
         host, port = rest[:max(colon, 0)], rest[colon + 1:]

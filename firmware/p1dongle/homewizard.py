@@ -176,11 +176,15 @@ def _external(readings):
         value = find(readings, "mbus%sReading" % n)
         if not isinstance(value, tuple):
             continue
+        # The type is HomeWizard's name from EXTERNAL, never the meter's text: a device type line
+        # that is not a number says nothing (and its text does not belong in a JSON string).
         kind = find(readings, "mbus%sDeviceType" % n)
         if isinstance(kind, tuple):
             kind = EXTERNAL.get(kind[0])
         elif value[2] == "m3":
             kind = "gas_meter"              # DSMR's M-Bus channel without a device type line
+        else:
+            kind = None
         if kind is None:
             continue
         ident = find(readings, "mbus%sEquipmentId" % n)
