@@ -415,6 +415,27 @@ def test_an_m_bus_push_whose_last_segment_was_lost_says_so(run_job):
     assert counters["bad_frames"] == 1
 
 
+def test_a_frame_of_the_other_link_ends_an_unfinished_push(run_job):
+    """An HDLC segment with more to follow, then a whole M-Bus push, then an HDLC frame without the
+    LLC header (found by make fuzz): the M-Bus push decodes on its own, and the HDLC frame is no
+    continuation of it (they shared the buffer): refused. And the reverse: M-Bus segment 0, then
+    an HDLC push."""
+    hdlc_cut = at.hdlc(at.glo(NOTE, counter=1), size=110)
+    first = hdlc_cut[:(((hdlc_cut[1] & 7) << 8) | hdlc_cut[2]) + 2]
+    second = hdlc_cut[len(first):len(first) + (((hdlc_cut[len(first) + 1] & 7) << 8) | hdlc_cut[len(first) + 2]) + 2]
+    push = at.mbus(at.glo(NOTE, counter=2))
+    got, problems, counters = on_twin(run_job, first + push + second)
+    assert [g[0] for g in got] == [len(first)]
+    assert problems[0] == (0, "APDU of %d bytes dropped: a new one started before its last HDLC segment came"
+                           % (110 - 3))                 # the first segment's 110 bytes, LLC header off
+    assert len(problems) == 2 and problems[1][0] == len(first + push) and "LLC" in problems[1][1], problems
+    orphan = mbus_frames(at.mbus(at.glo(NOTE, counter=3), size=80))[0]
+    nxt = at.hdlc(at.glo(NOTE, counter=4))
+    got, problems, counters = on_twin(run_job, orphan + nxt)
+    assert [g[0] for g in got] == [len(orphan)]
+    assert problems == [(0, "APDU of 80 bytes dropped: a new one started before M-Bus segment 1 came")]  # its 80
+
+
 def test_a_block_transfer_whose_last_blocks_were_lost_says_so(run_job):
     """General block transfer, one HDLC frame per block: block 1 of a new push while blocks of one
     were being collected: the unfinished one is dropped with one line, the new one decodes."""

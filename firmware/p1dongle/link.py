@@ -14,8 +14,10 @@
 # first segment or an APDU over max_apdu drops what was collected with a FrameError that says so.
 # A new APDU's first segment while one is being collected (its last segments were lost to noise)
 # starts over: M-Bus segment 0, an HDLC frame whose information starts with the LLC header and an
-# APDU tag, block 1 of a block transfer. The unfinished APDU is dropped and `orphan` says so in one
-# line (the new frame is taken, so this is no exception; the caller reports and clears it).
+# APDU tag, block 1 of a block transfer; and a frame of the other link (M-Bus after HDLC segments,
+# or the reverse: a line does not mix them, noise does). The unfinished APDU is dropped and
+# `orphan` says so in one line (the new frame is taken, so this is no exception; the caller
+# reports and clears it).
 from .compat import loops
 from .errors import FrameError
 
@@ -43,6 +45,11 @@ class Reassembler:
             raise FrameError("M-Bus frame too short for CI and SAPs")
         ci = frame[6]
         seq = ci & 0x0F
+        if self._hdlc:
+            # An M-Bus frame cannot continue an HDLC push: whatever comes next, that one is over.
+            self._orphaned(self.n, "its last HDLC segment")
+            self._hdlc = False
+            self.n = 0
         self.fresh = seq == 0
         if seq == 0:
             if self._next > 0:
@@ -72,6 +79,11 @@ class Reassembler:
         start = i + 4               # control, HCS
         end = n - 3                 # FCS, flag
         first = _llc(frame, start, end)
+        if self._next > 0:
+            # Nor can an HDLC frame continue an M-Bus push (they share the buffer).
+            self._orphaned(self.n, "M-Bus segment %d" % self._next)
+            self._next = -1
+            self.n = 0
         if self._hdlc and first and end - start > 3 and frame[start + 3] in _APDU_TAGS:
             # A new push while the segments of one are being collected: its last ones were lost.
             self._orphaned(self.n, "its last HDLC segment")
