@@ -221,6 +221,24 @@ def test_a_reading_the_meter_stops_sending_is_removed(monkeypatch):
     assert (gas, b"") not in list(out.discovery())             # said once
 
 
+def test_a_dsmr_telegram_after_an_unnamed_dlms_push_never_breaks_the_watch(monkeypatch):
+    """A DLMS push without its name (it may come in a later list), then a DSMR telegram on the
+    same line (as make soak's hostile line does): the meter's watch once asked the DSMR telegram's
+    readings (none: it is parsed later) for a name, and its TypeError ended the watch for good."""
+    clock = [0]
+    monkeypatch.setattr(mqttout, "ticks_ms", lambda: clock[0])
+    client = MqttClient("127.0.0.1", 1, "p1dongle")
+    out = MqttOutput(client, "p", "homeassistant", "p1dongle", log=lambda line: None)
+    e = next(e for e in CAPTURES if e["file"].startswith("kaifa-no-list1"))
+    telegram, readings = capture_telegrams(e)[0]
+    assert reading.identifier(readings) is None         # list 1: the power alone, no name
+    out.telegram(telegram, readings)
+    clock[0] += 1000
+    out.telegram(LUX)
+    out.check()
+    assert "homeassistant/sensor/p1dongle/totalImportedEnergyP/config" in dict(out.discovery())
+
+
 def test_the_meter_is_silent_after_three_of_its_intervals(monkeypatch):
     clock = [0]
     monkeypatch.setattr(mqttout, "ticks_ms", lambda: clock[0])

@@ -296,6 +296,9 @@ class App:
 
     async def _watch_meter(self):
         # Every second: has the meter gone silent (its readings unavailable in Home Assistant)?
+        # A bug here must not end the watch for good (the meter would never go offline): one line
+        # for each new kind of error, and the next second it looks again.
+        said = None
         while True:
             await asyncio.sleep(1)
             try:
@@ -303,6 +306,11 @@ class App:
             except MemoryError:
                 self.memory_errors += 1
                 self._say("p1dongle: out of memory in the meter's watch")
+            except Exception as e:      # noqa: BLE001 - see above
+                why = "%s: %s" % (e.__class__.__name__, e)
+                if why != said:
+                    said = why
+                    self._say("p1dongle: the meter's watch: %s (a bug: please report it)" % why)
 
     async def _status_loop(self):
         while True:

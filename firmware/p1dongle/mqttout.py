@@ -315,8 +315,9 @@ class MqttOutput:
     def _waiting_for_name(self, now):
         """For a DLMS meter: True while its identifier may still come (some lists carry none);
         False once the wait is over without it; None when it has named itself (or is DSMR)."""
-        if self._first_ms is None or self._latest is None or identifier(self._latest[1]):
-            return None
+        latest = self._latest
+        if self._first_ms is None or latest is None or latest[1] is None or identifier(latest[1]):
+            return None                     # (a DSMR telegram: its readings come from its text)
         return ticks_diff(now, self._first_ms) < NAME_WAIT_MS
 
     def configs(self, readings, rendered=None):
