@@ -154,7 +154,7 @@ def test_every_framing_in_chunks_between_garbage(name, sizes):
     make = STREAMS[name]
     prefix, noise = b"\x00\x68\x7e\xa0 noise ", b"more line noise 1234"   # false starts, then none
     stream = prefix + make(1) + b"\x7e\x7e" + make(2) + noise + make(3)
-    pipe = Pipeline(meter.KEY)
+    pipe = Pipeline(None if "plain" in name else meter.KEY)     # plain pushes: a meter without a key
     telegrams, problems = run(pipe, stream, sizes)
     assert len(telegrams) == 3, problems
     for t in telegrams:
@@ -237,7 +237,11 @@ def test_the_same_streams_under_micropython(run_job):
     stream += vector("netznoe-evn-doc.hex")[:100] + b"junk" + at.hdlc(NOTE)
     result = run_job({"job": "pipeline", "key": meter.KEY.hex(), "stream": stream.hex(), "chunks": [64, 3]})
     telegrams = [bytes.fromhex(e[2]) for e in result["events"] if e[0] == "telegram"]
-    assert len(telegrams) == len(STREAMS) - 1
+    assert len(telegrams) == len(STREAMS) - 2                      # all but the plain ones:
+    assert "plain data-notification refused" in result["events"][-1][2]   # a key is set
+    plain = run_job({"job": "pipeline", "stream": (at.hdlc(NOTE) + at.mbus(NOTE)).hex(), "chunks": [64, 3]})
+    telegrams += [bytes.fromhex(e[2]) for e in plain["events"] if e[0] == "telegram"]
+    assert len(telegrams) == len(STREAMS)
     for t in telegrams:
         assert_netznoe_like(t)
     evn = run_job({"job": "pipeline", "key": EVN_KEY.hex(), "stream": vector("netznoe-evn-doc.hex").hex(),
@@ -246,6 +250,23 @@ def test_the_same_streams_under_micropython(run_job):
     styria = run_job({"job": "pipeline", "key": "A8C74F67ECA8EF9C55C4743FF6F4F031", "key_only": True,
                       "stream": vector("steiermark-t210dr.hex").hex(), "chunks": [64]})
     assert [e[0] for e in styria["events"]] == ["telegram"]
+
+
+def test_with_a_key_a_plain_push_is_refused_without_one_it_is_read():
+    """A meter whose key is set encrypts its pushes: a plain one on its line is noise that passed an
+    FCS or someone else's, and nothing proves it is the meter's. It is refused in one line, counted
+    as a bad frame, and the meter's next push comes out; without a key, plain pushes are what a
+    meter sends (Norway, Sweden) and are read."""
+    for plain in (at.hdlc(NOTE), at.mbus(NOTE)):
+        pipe = Pipeline(meter.KEY)
+        telegrams, problems = run(pipe, plain + at.mbus(at.glo(NOTE, counter=1)))
+        assert len(telegrams) == 1 and pipe.bad_frames == 1 and pipe.unauthenticated == 0
+        assert problems == ["plain data-notification refused: a key is set, so this meter's pushes are "
+                            "encrypted (without a key, plain pushes are read)"]
+        pipe = Pipeline()
+        telegrams, problems = run(pipe, plain)
+        assert len(telegrams) == 1 and problems == [] and pipe.unauthenticated == 1
+        assert_netznoe_like(telegrams[0])
 
 
 def test_l_01_is_what_the_stream_really_says():

@@ -276,9 +276,10 @@ def test_the_same_captures_on_the_twin(run_job):
         assert telegrams == run(e, stream(e))[0], name
 
 
-# -- pushes a broken meter or an attacker writes (issue 22) -----------------------------------------
-# Each bad push is plain (anyone on the bus can send one, no key needed) and comes from its own
-# HDLC address; a real IM350 capture follows it, whose telegram must still come out.
+# -- pushes a broken meter writes (issue 22) --------------------------------------------------------
+# Each bad push is encrypted with the IM350's own key (security 0x20, as the IM350's), so that it is
+# opened and read (a plain push is refused where a key is set, before it is read), from another
+# system title; a real IM350 capture follows it, whose telegram must still come out.
 
 IM350 = _by_file("siemens-im350-at-structure12-enc.hex")
 _NUMBER = at.double_long_unsigned(5)
@@ -302,11 +303,17 @@ WRONG_TYPES = {
 }
 
 
+def _sealed(bad):
+    """A bad push as the IM350's line would carry it: encrypted with its key (0x20), in HDLC."""
+    return at.hdlc(at.glo(bad, key=bytes.fromhex(IM350["key"]), title=b"SMS\x00\x00\x00\x00\x63", sc=0x20),
+                   server=(1, 99))
+
+
 def _with_capture(bad, e=IM350):
-    """The bad push (plain, HDLC), then the capture: (telegrams, problems, pipeline)."""
+    """The bad push, then the capture: (telegrams, problems, pipeline)."""
     events = []
     pipe = pipeline(e, lambda kind, pos, what, crc: events.append((kind, bytes(what) if kind == TELEGRAM else what)))
-    for part in meter.split(at.hdlc(bad, server=(1, 99)) + stream(e), [64]):
+    for part in meter.split(_sealed(bad) + stream(e), [64]):
         pipe.push(part, 0)      # an exception out of here would stop the dongle's RX loop
     pipe.flush(0)
     return [w for kind, w in events if kind == TELEGRAM], [w for kind, w in events if kind == PROBLEM], pipe
@@ -331,7 +338,7 @@ def test_an_item_of_the_wrong_type_is_one_line_and_the_next_push_comes_out(name)
 def test_items_of_the_wrong_type_on_the_twin(run_job):
     """The same on the dongle twin, the RV32 twin and the 64-bit MicroPython: every bad push one
     line, every good one its telegram."""
-    data = b"".join(at.hdlc(bad, server=(1, 99)) + stream(IM350) for bad, _ in WRONG_TYPES.values())
+    data = b"".join(_sealed(bad) + stream(IM350) for bad, _ in WRONG_TYPES.values())
     result = run_job({"job": "pipeline", "stream": data.hex(), "chunks": [64], "key": IM350["key"],
                       "replay_check": False, "state": True})
     telegrams = [bytes.fromhex(ev[2]) for ev in result["events"] if ev[0] == "telegram"]
@@ -396,29 +403,32 @@ def _identifier(telegram):
     return None
 
 
-def _named_stream():
-    """Our meter (encrypted, its system title) names itself in its long list only; a foreign meter
-    pushes plain from another HDLC address, and names itself too; a third meter (another system
-    title) and a plain push from our meter's HDLC address never name themselves."""
+def _named_streams():
+    """With a key: our meter (encrypted, its system title) names itself in its long list only; a
+    third meter (another system title) never names itself; plain pushes (refused where a key is
+    set) come between. Without a key: a foreign meter pushes plain from another HDLC address and
+    names itself; a plain push from our meter's address never does."""
     from dlms_cosem import dlms_data as dd
     short = at.reading("1-0:1.7.0", dd.DoubleLongUnsignedData(1234), 0, at.W)
     ours = at.notification(at.NETZNOE_LIKE)                     # meter number 123456789012, last
     named = at.notification(short + [dd.OctetStringData(b"FOREIGN00001")])
     unnamed = at.notification(short)
-    return [("ours, named", at.hdlc(at.glo(ours, counter=1))),
-            ("foreign, named", at.hdlc(named, server=(1, 99))),
-            ("ours", at.hdlc(at.glo(unnamed, counter=2))),
-            ("foreign", at.hdlc(unnamed, server=(1, 99))),
-            ("third", at.hdlc(at.glo(unnamed, title=b"XYZ\x00\x00\x00\x00\x09", counter=1))),
-            ("plain from our address", at.hdlc(unnamed)),
-            ("ours again", at.hdlc(at.glo(unnamed, counter=3)))]
+    keyed = [("ours, named", at.hdlc(at.glo(ours, counter=1))),
+             ("foreign, named", at.hdlc(named, server=(1, 99))),
+             ("ours", at.hdlc(at.glo(unnamed, counter=2))),
+             ("third", at.hdlc(at.glo(unnamed, title=b"XYZ\x00\x00\x00\x00\x09", counter=1))),
+             ("ours again", at.hdlc(at.glo(unnamed, counter=3)))]
+    plain = [("foreign, named", at.hdlc(named, server=(1, 99))),
+             ("plain from our address", at.hdlc(unnamed)),
+             ("foreign", at.hdlc(unnamed, server=(1, 99)))]
+    return keyed, plain
 
 
-# what 0-0:42.0.0 each push of _named_stream must carry: its own name, the one its sender said,
-# else its system title (maker and serial), else none
-NAMED = {"ours, named": "123456789012", "foreign, named": "FOREIGN00001", "ours": "123456789012",
-         "foreign": "FOREIGN00001", "third": "XYZ0000000009", "plain from our address": None,
-         "ours again": "123456789012"}
+# what 0-0:42.0.0 each push must carry: its own name, the one its sender said, else its system
+# title (maker and serial), else none; a plain push where a key is set: none, it is refused
+NAMED = {"ours, named": "123456789012", "ours": "123456789012", "third": "XYZ0000000009",
+         "ours again": "123456789012", "foreign, named": "FOREIGN00001", "foreign": "FOREIGN00001",
+         "plain from our address": None}
 
 
 def test_a_foreign_push_never_names_the_meter(run_job):
@@ -426,21 +436,24 @@ def test_a_foreign_push_never_names_the_meter(run_job):
     by what it said itself: the identifier is bound to the system title (or, for a plain push, the
     link address) that said it. (Before, one foreign plain push in the stream put another meter's
     0-0:42.0.0, the id Home Assistant's DSMR integration keys the device by, into every later
-    telegram until a restart.)"""
+    telegram until a restart; where a key is set, a plain push is now refused before it is read.)"""
     from p1dongle.pipeline import Pipeline
-    pushes = _named_stream()
-    events = []
-    pipe = Pipeline(meter.KEY, emit=lambda kind, pos, what, crc: events.append((kind, what)))
-    for _, data in pushes:
-        pipe.push(data, 0)
-    telegrams = [bytes(w) for kind, w in events if kind == TELEGRAM]
-    assert len(telegrams) == len(pushes), events
-    assert [_identifier(t) for t in telegrams] == [NAMED[name] for name, _ in pushes]
-    for t in telegrams:
-        assert dsmr.check(t) is True
-    result = run_job({"job": "pipeline", "key": meter.KEY.hex(), "stream": b"".join(d for _, d in pushes).hex(),
-                      "chunks": [64]})
-    assert [bytes.fromhex(ev[2]) for ev in result["events"] if ev[0] == "telegram"] == telegrams
+    keyed, plain = _named_streams()
+    for key, pushes in ((meter.KEY, keyed), (None, plain)):
+        events = []
+        pipe = Pipeline(key, emit=lambda kind, pos, what, crc: events.append((kind, what)))
+        for _, data in pushes:
+            pipe.push(data, 0)
+        telegrams = [bytes(w) for kind, w in events if kind == TELEGRAM]
+        read = [name for name, _ in pushes if key is None or name not in dict(plain)]
+        assert [_identifier(t) for t in telegrams] == [NAMED[name] for name in read], events
+        for t in telegrams:
+            assert dsmr.check(t) is True
+        job = {"job": "pipeline", "stream": b"".join(d for _, d in pushes).hex(), "chunks": [64]}
+        if key:
+            job["key"] = key.hex()
+        result = run_job(job)
+        assert [bytes.fromhex(ev[2]) for ev in result["events"] if ev[0] == "telegram"] == telegrams
 
 
 def test_the_names_of_other_meters_are_bounded():

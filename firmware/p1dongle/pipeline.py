@@ -194,6 +194,11 @@ class Pipeline:
             self._notice(pos)
             self._telegram(pos, telegram, self._has_crc, cipher.authenticated)
         elif apdu[0] == 0x0F:
+            if self.cipher is not None:
+                # With a key, this meter's pushes are encrypted: a plain one is noise that passed an
+                # FCS, or someone else's on the line. Nothing proves it is this meter's: refused.
+                raise FrameError("plain data-notification refused: a key is set, so this meter's pushes "
+                                 "are encrypted (without a key, plain pushes are read)")
             telegram = self._content(None, apdu, n)
             self._notice(pos)
             self._telegram(pos, telegram, self._has_crc, False)
