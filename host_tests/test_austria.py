@@ -269,6 +269,18 @@ def test_with_a_key_a_plain_push_is_refused_without_one_it_is_read():
         assert_netznoe_like(telegrams[0])
 
 
+def test_the_link_buffer_is_as_big_as_the_meters_pushes():
+    """The reassembly buffer starts at 512 bytes and doubles only for an APDU that needs it: a stray
+    link frame on a P1 line (or a meter of short lists) does not cost max_frame (4 KB) of heap.
+    (The captures' long pushes, up to block transfers of a few KB, decode through it: test_captures.)"""
+    pipe = Pipeline()
+    telegrams, _ = run(pipe, at.hdlc(NOTE))
+    assert len(telegrams) == 1 and len(NOTE) < 512 and len(pipe.link.buf) == 512
+    long_apdu = at.glo(NOTE * 3, counter=2)             # 783 bytes, in two segments of 400
+    run(pipe, at.hdlc(long_apdu, size=400))
+    assert len(pipe.link.buf) == 1024
+
+
 def test_l_01_is_what_the_stream_really_says():
     assert at.mbus(at.glo(NOTE), size=252, quirk=True)[:4] == b"\x68\x01\x01\x68"
 

@@ -10,7 +10,9 @@
 #   General block transfer (E0, inside either): E0 <control: bit 7 last block> <block number: 2>
 #       <acknowledged block: 2> <BER length> <block data>; blocks numbered from 1
 #
-# One APDU is assembled at a time, in a buffer allocated once. A segment out of order, a missing
+# One APDU is assembled at a time, in a buffer that grows (doubling, from 512 bytes) to the size the
+# meter's APDUs need and then stays: most meters' lists are a few hundred bytes, and a P1 dongle
+# that sees one stray link frame should not keep max_apdu for ever. A segment out of order, a missing
 # first segment or an APDU over max_apdu drops what was collected with a FrameError that says so.
 # A new APDU's first segment while one is being collected (its last segments were lost to noise)
 # starts over: M-Bus segment 0, an HDLC frame whose information starts with the LLC header and an
@@ -23,18 +25,19 @@ from .errors import FrameError
 
 # APDUs that start a push: glo-ciphered, data-notification, general block transfer
 _APDU_TAGS = (0xDB, 0x0F, 0xE0)
+_FIRST_SIZE = 512           # bytes: the link buffers' first size (they double as a meter needs)
 
 
 class Reassembler:
     def __init__(self, max_apdu=4096):
         self.max_apdu = max_apdu
-        self.buf = None             # allocated with the first link frame: P1 meters never need it
+        self.buf = None             # made with the first link frame (P1 meters never need it), grown as needed
         self.n = 0                  # bytes collected for the APDU in progress
         self.fresh = False          # the last frame added started a new APDU
         self.orphan = None          # what the last frame added dropped when it started over
         self._next = -1             # M-Bus: the segment number expected next; -1: none started
         self._hdlc = False          # HDLC: segments of an APDU are being collected
-        self.block = None           # allocated with the first block transfer
+        self.block = None           # made with the first block transfer, grown as needed
         self.block_n = 0
         self.block_fresh = False    # the last block added started a new block transfer
         self._next_block = 1
@@ -105,18 +108,29 @@ class Reassembler:
         self.orphan = "APDU of %d bytes dropped: a new one started before %s came" % (n, missing)
 
     def _add(self, frame, start, end):
-        if self.buf is None:
-            self.buf = bytearray(self.max_apdu)
         size = end - start
         if size < 0:
             raise FrameError("link frame too short")
-        if self.n + size > len(self.buf):
+        if self.n + size > self.max_apdu:
             self.n = 0
             self._next = -1
             self._hdlc = False
-            raise FrameError("APDU longer than %d bytes: dropped" % len(self.buf))
+            raise FrameError("APDU longer than %d bytes: dropped" % self.max_apdu)
+        self.buf = self._room(self.buf, self.n, self.n + size)
         loops.copy(self.buf, self.n, frame, start, size)
         self.n += size
+
+    def _room(self, buf, kept, need):
+        """buf, or a bigger one (kept bytes copied over) when need does not fit in it."""
+        if buf is not None and need <= len(buf):
+            return buf
+        size = len(buf) if buf is not None else _FIRST_SIZE
+        while size < need:
+            size *= 2
+        bigger = bytearray(min(size, self.max_apdu))
+        if kept:
+            loops.copy(bigger, 0, buf, 0, kept)
+        return bigger
 
     def block_transfer(self, apdu, n):
         """Add a general-block-transfer APDU (E0 ...); the whole APDU's length in self.block when
@@ -138,8 +152,6 @@ class Reassembler:
             raise FrameError("general block transfer: bad length 0x%02X" % size)
         if i + size > n:
             raise FrameError("general block transfer: block data longer than the APDU")
-        if self.block is None:
-            self.block = bytearray(self.max_apdu)
         self.block_fresh = number == 1
         if number == 1:
             if self._next_block > 1:
@@ -150,10 +162,11 @@ class Reassembler:
             self._next_block = 1
             self.block_n = 0
             raise FrameError("block %d out of order (expected %d): APDU dropped" % (number, expected))
-        if self.block_n + size > len(self.block):
+        if self.block_n + size > self.max_apdu:
             self._next_block = 1
             self.block_n = 0
-            raise FrameError("APDU longer than %d bytes: dropped" % len(self.block))
+            raise FrameError("APDU longer than %d bytes: dropped" % self.max_apdu)
+        self.block = self._room(self.block, self.block_n, self.block_n + size)
         loops.copy(self.block, self.block_n, apdu, i, size)
         self.block_n += size
         if last:
