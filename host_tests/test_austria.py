@@ -276,8 +276,8 @@ def test_the_link_buffer_is_as_big_as_the_meters_pushes():
     pipe = Pipeline()
     telegrams, _ = run(pipe, at.hdlc(NOTE))
     assert len(telegrams) == 1 and len(NOTE) < 512 and len(pipe.link.buf) == 512
-    long_apdu = at.glo(NOTE * 3, counter=2)             # 783 bytes, in two segments of 400
-    run(pipe, at.hdlc(long_apdu, size=400))
+    long_apdu = at.glo(NOTE * 3, counter=2)             # 783 bytes, in segments of 200
+    run(pipe, at.hdlc(long_apdu))
     assert len(pipe.link.buf) == 1024
 
 
