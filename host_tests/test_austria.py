@@ -276,9 +276,10 @@ def test_the_link_buffer_is_as_big_as_the_meters_pushes():
     pipe = Pipeline()
     telegrams, _ = run(pipe, at.hdlc(NOTE))
     assert len(telegrams) == 1 and len(NOTE) < 512 and len(pipe.link.buf) == 512
-    long_apdu = at.glo(NOTE * 3, counter=2)             # 783 bytes, in segments of 200
-    run(pipe, at.hdlc(long_apdu))
-    assert len(pipe.link.buf) == 1024
+    pipe = Pipeline(meter.KEY)
+    longer = at.glo(at.notification(at.NETZNOE_LIKE * 3), counter=2)      # ~800 bytes, in 200s
+    telegrams, problems = run(pipe, at.hdlc(longer))
+    assert 512 < len(longer) <= 1024 and len(pipe.link.buf) == 1024 and len(telegrams) == 1, problems
 
 
 def test_l_01_is_what_the_stream_really_says():
