@@ -9,6 +9,7 @@ from dsmr_parser.parsers import TelegramParser
 from hypothesis import given, settings, strategies as st
 from p1dongle import dsmr, reading
 from p1dongle.errors import CrcError, TelegramError
+from p1dongle.pipeline import Pipeline
 
 import pytest
 
@@ -34,6 +35,27 @@ def test_good_crc(t):
 
 def test_telegram_without_crc_is_accepted_and_marked():
     assert dsmr.check(meter.DSMR22_TELEGRAM) is False
+    assert dsmr.check(b"/KFM5 EQUIPMENT\n\n1-0:1.8.1(00012.345*kWh)\n!\n") is False     # LF line ends too
+
+
+NOT_DSMR23 = [b"/AbOb/IE?1+k|e+V343T\\iOd)tWJ(n)Z4T>yfKVqc_r\r\n!\r\n",   # make soak's hostile line
+              b"/ISk5\\2MT382-1000\r\n1-0:1.8.1(00012.345*kWh)\r\n!\r\n",   # no empty line
+              b"/IS25 header\r\n\r\n!\r\n",                                  # maker's letters
+              b"/ISkX header\r\n\r\n!\r\n",                                  # baud rate digit
+              b"/ISk5\r\n!\r\n"]
+
+
+@pytest.mark.parametrize("text", NOT_DSMR23)
+def test_text_without_crc_needs_a_dsmr_2_3_telegrams_shape(text):
+    """Without a CRC, the shape is all that says it is a telegram: '/', the maker's three letters,
+    the baud rate digit, the header line, an empty line. '/' ... '!' around line noise was published
+    as a telegram (found by make soak's hostile line)."""
+    with pytest.raises(TelegramError, match="no CRC, and not the shape of a DSMR 2/3 telegram"):
+        dsmr.check(text)
+    pipe = Pipeline()
+    events = meter.record(pipe)
+    pipe.push(text + meter.NL_TELEGRAM, 0)
+    assert [e[2] for e in events if e[0] == 1] == [meter.NL_TELEGRAM]
 
 
 def test_every_bit_flip_before_the_crc_is_caught():
@@ -268,7 +290,7 @@ def test_same_results_under_micropython(run_job):
     bad = meter.LUX_TELEGRAM.replace(b"233.0*V", b"234.0*V", 1)
     odd = meter.telegram(["1-0:99.97.0(1)(0-0:96.7.19)(101208152415W)(0000000240*s)", "0-0:96.13.0(48656C6C6F)",
                           "1-0:1.6.0(200509134558S)(02.589*kW)", "x-y(1)(2)(3)"])
-    cases = [meter.LUX_TELEGRAM, meter.NL_TELEGRAM, meter.DSMR22_TELEGRAM, bad, odd, b"nope", b"/X\r\n!12\r\n"]
+    cases = [meter.LUX_TELEGRAM, meter.NL_TELEGRAM, meter.DSMR22_TELEGRAM, bad, odd, b"nope", b"/X\r\n!12\r\n"] + NOT_DSMR23
     result = run_job({"job": "dsmr", "telegrams": [t.hex() for t in cases]})
     assert result[0]["check"] is True and result[2]["check"] is False
     assert result[3]["check"].startswith("CrcError: CRC mismatch")
@@ -277,3 +299,4 @@ def test_same_results_under_micropython(run_job):
         if "state" in r:                  # JSON straight from the text: the same, on every interpreter
             assert r["state"] == r["state_from_text"] == r["state_small_writer"]
     assert result[5]["check"] == "TelegramError: does not start with '/'"
+    assert all(r["check"].startswith("TelegramError: no CRC, and not the shape") for r in result[-len(NOT_DSMR23):])

@@ -55,7 +55,7 @@ LOADS = {"frozen": (TWIN, "96K"), "files": (STOCK, "%dK" % (FILES_HEAP // 1024))
 KEY = bytes.fromhex("0123456789ABCDEF0123456789ABCDEF")
 INTERVAL = 0.5
 READERS = 7
-TELEGRAM_RE = re.compile(rb"/[^!]*![0-9A-Fa-f]{4}\r\n")
+TELEGRAM_RE = re.compile(rb"/[^!]*!(?:[0-9A-Fa-f]{4})?\r\n")      # DSMR 2/3: no CRC
 HEAP_RE = re.compile(r"heap used ([\d.]+) KB, free ([\d.]+) KB")
 MEMORY_RE = re.compile(r"memory errors (\d+)")
 
@@ -426,6 +426,7 @@ class Soak:
             "telegrams_expected": len(ref),
             "readers": [len(g) for g in self.readers],
             "readers_exact": [g == ref for g in self.readers],
+            "reader_missing": _lacking(self.readers[0] if self.readers else [], ref),
             "mqtt_telegrams": len(mqtt.telegrams),
             "mqtt_telegrams_genuine": sum(1 for t in mqtt.telegrams if t in set(ref)),
             "mqtt_states": mqtt.states, "mqtt_bad_states": mqtt.bad_states,
@@ -463,6 +464,18 @@ class Soak:
                                               and r["web_requests_failed"] == 0)))
         r["console_tail"] = console.tail(12)
         return r
+
+
+def _lacking(got, ref, show=5):
+    """[(index in ref, its first 60 bytes)] of the first `show` reference telegrams a reader lacks."""
+    out = []
+    k = 0
+    for i, t in enumerate(ref):
+        if k < len(got) and got[k] == t:
+            k += 1
+        elif len(out) < show:
+            out.append((i, t[:60].decode("ascii", "replace")))
+    return out
 
 
 def _missing(intact, ref):
@@ -508,6 +521,8 @@ def print_report(r):
         r["telegrams_expected"]))
     for i, (n, exact) in enumerate(zip(r["readers"], r["readers_exact"])):
         print("  TCP reader %d: %d telegrams%s" % (i + 1, n, "" if exact else "  <- not every telegram, in order"))
+    for i, head in r["reader_missing"]:
+        print("    reader 1 lacks telegram %d of %d: %r" % (i, r["telegrams_expected"], head))
     print("  stalled clients: %d (each dropped by the dongle, then replaced); clients that came and went: %d"
           % (r["stalled_clients"], r["churned_clients"]))
     print("  MQTT: %d telegrams (%d genuine), %d states (%d bad), %d discovery configs; broker restarted %d times"

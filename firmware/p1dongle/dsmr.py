@@ -57,6 +57,9 @@ def check(telegram, n=-1, decrypted=False):
     if telegram[end - 1] == 0x21:       # '!': no CRC
         if decrypted:
             raise TelegramError("no CRC after '!': decrypted text must carry one (wrong key or a corrupt frame?)")
+        if not _dsmr23_shape(telegram, end):
+            # Nothing checks such text but its shape: '/' and '!' around line noise is no telegram.
+            raise TelegramError("no CRC, and not the shape of a DSMR 2/3 telegram ('/XXX5' header, empty line)")
         return False
     bang = end - 5
     if bang < 1 or telegram[bang] != 0x21:
@@ -71,6 +74,23 @@ def check(telegram, n=-1, decrypted=False):
     if sent != got:
         raise CrcError("CRC mismatch: telegram says %04X, content gives %04X" % (sent, got))
     return True
+
+
+def _dsmr23_shape(t, end):
+    """A DSMR 2.2/3 telegram's frame, the only proof such a telegram has: '/', the maker's three
+    letters, the baud rate digit, the rest of the header line, an empty line."""
+    if end < 8:
+        return False
+    for i in (1, 2, 3):
+        c = t[i] | 0x20                 # either case
+        if c < 0x61 or c > 0x7A:
+            return False
+    if t[4] < 0x30 or t[4] > 0x39:
+        return False
+    i = 5
+    while i < end and t[i] != 0x0A:
+        i += 1
+    return i + 2 < end and (t[i + 1] == 0x0A or (t[i + 1] == 0x0D and t[i + 2] == 0x0A))
 
 
 # ---- parser ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@
 #                                  each valid JSON; MqttOutput's memory bounded
 #   fresh()                        the firmware's module-level state as at start, before each input
 import json
+import re
 
 from common import Finding, expect
 from p1dongle import dsmr, homewizard, obis, state
@@ -36,10 +37,13 @@ def crc16_arc(data):
 _TRAILING = b"\r\n\x00 "
 
 
+_DSMR23 = re.compile(rb"/[A-Za-z]{3}[0-9][^\n]*\n\r?\n")
+
+
 def crc_verdict(t):
     """What a DSMR telegram's end says, by the format (dsmr.py's header): "crc" (a CRC that
     matches), "none" (a bare '!': DSMR 2/3), "wrong" (4 hex digits that do not match), or None
-    (no telegram: no '/' first, no '!' end line). Up to 8 trailing CR/LF/NUL/space are allowed,
+    (no telegram: no "/" first, no "!" end line, or a bare "!" after text not shaped as DSMR 2/3). Up to 8 trailing CR/LF/NUL/space are allowed,
     as dsmr.check allows them."""
     t = bytes(t)
     if not t or t[:1] != b"/":
@@ -48,7 +52,9 @@ def crc_verdict(t):
     while end > 1 and t[end - 1] in _TRAILING and len(t) - end < 8:
         end -= 1
     if t[end - 1:end] == b"!":
-        return "none"
+        # without a CRC only a DSMR 2/3 telegram's shape says it is one: '/', three letters, a
+        # digit, the header line, an empty line (dsmr.py's _dsmr23_shape, written here again)
+        return "none" if _DSMR23.match(t[:end - 1]) else None
     bang = end - 5
     if bang < 1 or t[bang:bang + 1] != b"!":
         return None
