@@ -292,7 +292,7 @@ def test_config_a_refused_change_that_changed_the_settings(monkeypatch):
 
 def test_config_saved_settings_the_dongle_cannot_start_with(monkeypatch):
     monkeypatch.setattr(config, "edit", lambda raw, changes: dict(raw, **changes))   # no check
-    assert finding("config", settings_input({"source": "nowhere"}))[0].startswith("start/")
+    assert finding("config", settings_input({"tcp_port": 99999}))[0].startswith("start/")
 
 
 def test_config_public_settings_with_a_secret(monkeypatch):

@@ -279,6 +279,9 @@ def test_settings_never_show_a_secret_and_a_bad_value_changes_nothing(dongle):
     assert status == 400 and "no_such_setting" in answer["error"]
     status, answer = post_json(dongle.port, "/api/settings", {"mqtt": {"port": "many"}})
     assert status == 400 and "mqtt" in answer["error"]
+    # a source this target cannot open (a PC has no UART; the dongle no serial port: test_settings)
+    status, answer = post_json(dongle.port, "/api/settings", {"source": "uart"})
+    assert status == 400 and answer["error"].startswith("source uart is not on this device; use tcp:HOST:PORT")
     status, _, body = request(dongle.port, "POST", "/api/settings", b"{not json",
                               {"Content-Type": "application/json"})
     assert status == 400 and b"JSON" in body

@@ -229,7 +229,7 @@ def _run_with(args, settings):
         except ConfigError as e:
             print("run: " + str(e), file=sys.stderr)
             return 2
-    store = config.Settings(settings, args.settings)
+    store = config.Settings(settings, args.settings, kinds=config.SOURCE_KINDS["host"])
     try:
         cfg, source = _configure(args, store)
     except ConfigError as e:

@@ -80,18 +80,37 @@ _COUNTS = {"max_clients": (1, 32), "queue_len": (1, 64), "status_interval": (0, 
 PREVIOUS = ".prev"
 
 
+# The sources each target opens (its platform module's make_source): the dongle has a UART and
+# no serial port; a PC (sim.py, the unix port) the reverse.
+SOURCE_KINDS = {"dongle": ("uart", "tcp", "file"), "host": ("tcp", "file", "serial")}
+_SOURCE_FORMS = {"uart": "uart", "tcp": "tcp:HOST:PORT", "file": "file:PATH", "serial": "serial:DEVICE[@BAUD]"}
+
+
+def source_here(text, kinds):
+    """ConfigError unless a target that opens `kinds` (SOURCE_KINDS) can open the source text."""
+    kind = source_parts(text)[0]
+    if kind not in kinds:
+        raise ConfigError("source %s is not on this device; use %s" % (
+            kind, ", ".join(_SOURCE_FORMS[k] for k in kinds)))
+
+
 class Settings:
     """The settings as the file holds them (raw, not checked: what the web page edits), and where
     they are saved (None: kept in memory, as the simulator does unless given a file); previous:
-    where a save first keeps the settings the app was started with (None: nowhere)."""
+    where a save first keeps the settings the app was started with (None: nowhere); kinds: the
+    sources this target opens (SOURCE_KINDS; None: any), so that a save never keeps one it cannot."""
 
-    def __init__(self, raw, path=None, previous=None):
+    def __init__(self, raw, path=None, previous=None, kinds=None):
         self.raw = raw
         self.path = path
         self.previous = previous
+        self.kinds = kinds
         self._running = raw
 
     def save(self, raw):
+        """Raises ConfigError (nothing saved) for a source this target cannot open."""
+        if self.kinds is not None:
+            source_here(raw.get("source") or DEFAULTS["source"], self.kinds)
         if self.path:
             if self.previous:
                 save(self.previous, self._running)

@@ -8,6 +8,7 @@ import network
 import os
 from machine import UART, Pin
 
+from . import config
 from .chips import uart_pins
 from .compat import ticks_add, ticks_diff, ticks_ms
 from .errors import ConfigError
@@ -15,6 +16,7 @@ from .sources import parse_source
 from .wifiplan import WifiPlan, name
 
 FIRST_SETUP = True      # no settings file yet: the web page (on its own access point) asks for them
+SOURCES = config.SOURCE_KINDS["dongle"]
 
 _PARITY = {None: None, "even": 0, "odd": 1}
 
@@ -50,6 +52,7 @@ class UartSource:
 
 
 def make_source(cfg, log=print):
+    config.source_here(cfg["source"], SOURCES)     # no serial port here: a PC has them
     if cfg["source"] == "uart":
         u = cfg["uart"]
         try:

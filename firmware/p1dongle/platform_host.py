@@ -3,22 +3,21 @@
 import asyncio
 import time
 
-from .config import source_parts
+from .config import SOURCE_KINDS, source_here, source_parts
 from .errors import ConfigError
 from .sources import parse_source
 
 
 def make_source(cfg, log=print):
+    source_here(cfg["source"], SOURCES)        # no uart here: the dongle has it
     kind, where, baud = source_parts(cfg["source"])
-    if kind == "uart":
-        raise ConfigError("source uart exists only on the dongle; here use tcp:HOST:PORT, file:PATH "
-                          "or serial:DEVICE[@BAUD]")
     if kind == "serial":
         return SerialSource(where, baud or cfg["uart"]["baud"], cfg["uart"])
     return parse_source(cfg["source"], log)
 
 
 FIRST_SETUP = False     # a missing settings file is a mistake here (the dongle asks for them)
+SOURCES = SOURCE_KINDS["host"]
 
 
 def defaults():

@@ -113,7 +113,7 @@ def _prepared(platform, path, previous=False):
         raw = config.read(path, missing_ok=platform.FIRST_SETUP)
     cfg = settings_at(platform, raw)
     source = platform.make_source(cfg, print)
-    return _Run(config.Settings(raw, path, previous=path + config.PREVIOUS), cfg, source, previous)
+    return _Run(config.Settings(raw, path, previous=path + config.PREVIOUS, kinds=platform.SOURCES), cfg, source, previous)
 
 
 def _choose(platform, path):

@@ -146,12 +146,11 @@ class Web:
         try:
             changes = config.loads(req.body.decode()) if req.body else None
             raw = how(self.settings.raw, changes)
+            self.settings.save(raw)
         except ConfigError as e:
             return _error(str(e))            # config's messages never hold a key or a password
         except (ValueError, UnicodeError):
             return _error("the settings must be JSON")
-        try:
-            self.settings.save(raw)
         except OSError as e:
             return _error("the settings could not be saved: %s" % e, 500)
         self.log("p1dongle: settings changed on the web page; restarting")

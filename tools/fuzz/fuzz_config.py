@@ -59,7 +59,7 @@ def check(data):
         _check(body)
         return
     before = json.dumps(base, sort_keys=True)
-    settings = config.Settings(copy.deepcopy(base), None)
+    settings = config.Settings(copy.deepcopy(base), None, kinds=config.SOURCE_KINDS["dongle"])   # the dongle's web page
     web = Web(App(), settings, log=_quiet)
     headers = {"content-type": "application/json", "host": "192.168.1.9"}
     if base.get("web_password"):
