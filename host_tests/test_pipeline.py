@@ -282,3 +282,44 @@ def test_a_decrypted_telegram_must_carry_its_crc(run_job, plain):
     assert problems[0][0] == 0 and "CRC" in problems[0][1], problems
     got, problems, counters = on_twin(run_job, bad + good, KEY, key_only=True)
     assert got == [(len(bad), LUX)] and counters["no_crc"] == 0
+
+
+@pytest.mark.parametrize("plain", [False, True])
+def test_a_telegram_without_room_is_made_again_once_the_app_lets_go(monkeypatch, plain):
+    """The telegram is the one block of a frame the heap must find. When it cannot, the pipeline
+    asks the app to let go of what waits (relieve) and makes it again: the frame is not lost.
+    Without relieve (or when it fails twice) the frame is dropped with one line, and the next one
+    still comes out."""
+    import p1dongle.pipeline as pipeline_module
+    failures = [1]
+
+    def short_once(make):
+        def made(*args):
+            if failures[0]:
+                failures[0] -= 1
+                raise MemoryError("memory allocation failed, allocating 1133 bytes")
+            return make(*args)
+        return made
+    if plain:
+        monkeypatch.setattr(pipeline_module, "bytes", short_once(bytes), raising=False)
+        stream = LUX * 2
+    else:
+        monkeypatch.setattr(DlmsCipher, "decrypt", short_once(DlmsCipher.decrypt))
+        stream = meter.frame(LUX, counter=1) + meter.frame(LUX, counter=2)
+    relieved = []
+    pipe = Pipeline(KEY, relieve=lambda: relieved.append(1))
+    telegrams, problems = run(pipe, [stream])
+    assert telegrams == [LUX, LUX] and problems == [] and relieved == [1]
+    assert pipe.memory_errors == 0
+
+    failures[0] = 1
+    pipe = Pipeline(KEY)         # nobody to relieve: the frame at hand goes, the next comes out
+    telegrams, problems = run(pipe, [stream])
+    assert telegrams == [LUX] and pipe.memory_errors == 1
+    assert [p for _, p in problems] == ["out of memory: the frame at hand is dropped (see memory errors in the status)"]
+
+    failures[0] = 2
+    relieved.clear()
+    pipe = Pipeline(KEY, relieve=lambda: relieved.append(1))
+    telegrams, problems = run(pipe, [stream])   # short even after relief: dropped, no loop
+    assert telegrams == [LUX] and relieved == [1] and pipe.memory_errors == 1

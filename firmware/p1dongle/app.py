@@ -28,7 +28,7 @@ class App:
         self.log = log
         self.pipeline = Pipeline(cfg["key"], cfg["auth_key"], cfg["max_frame"], cfg["timeout_ms"],
                                  cfg["replay_check"], raw_frames=bool(cfg["raw_port"]), emit=self._event,
-                                 layout=cfg.get("layout", "auto"))
+                                 layout=cfg.get("layout", "auto"), relieve=self._relieve)
         self.plain = TcpServer("plaintext", cfg["max_clients"], cfg["queue_len"], self.status, log)
         self.raw = TcpServer("raw", cfg["max_clients"], cfg["queue_len"], self.status, log) if cfg["raw_port"] else None
         self.subscribers = []     # callables(telegram bytes): the simulator's console, tests

@@ -44,8 +44,11 @@ _WHY = (
 
 class Pipeline:
     def __init__(self, key=None, auth_key=LUX_AUTH_KEY, max_frame=4096, timeout_ms=5000, replay_check=True,
-                 raw_frames=False, emit=None, layout="auto"):
+                 raw_frames=False, emit=None, layout="auto", relieve=None):
         self.frames = FrameAssembler(max_frame, timeout_ms=timeout_ms)
+        # relieve(): called when a frame finds no room for its telegram; the app lets go of what
+        # waits (a stalled client's queue) and the frame tries once more (see _roomy)
+        self.relieve = relieve
         self.cipher = DlmsCipher(key, auth_key, max_frame, replay_check) if key else None
         self.max_frame = max_frame
         self.link = None         # M-Bus and HDLC meters only: made with their first link frame
@@ -124,7 +127,7 @@ class Pipeline:
                 fa.reject(e)         # maybe two telegrams run together: rescan it
                 return True
             self.readings = None
-            self._telegram(fa.frame_pos, bytes(fa.frame), has_crc)
+            self._telegram(fa.frame_pos, self._roomy(bytes, fa.frame), has_crc)
         elif kind == DLMS:
             self._open(fa)
         else:
@@ -288,7 +291,7 @@ class Pipeline:
             fa.reject(_NO_KEY)
             return
         try:
-            n = cipher.decrypt(fa.buf, fa.frame_len)
+            n = self._roomy(cipher.decrypt, fa.buf, fa.frame_len)
         except (AuthError, FrameError, ReplayError) as e:
             fa.reject(e)
             return
@@ -319,6 +322,19 @@ class Pipeline:
         self._raw(fa)
         self._notice(fa.frame_pos)
         self._telegram(fa.frame_pos, telegram, self._has_crc, cipher.authenticated)
+
+    def _roomy(self, make, *args):
+        """make(*args): the telegram, the one block of a frame's 1-2 KB the heap must find. When it
+        cannot (in a heap broken up around the telegrams a stalled client keeps), the app lets go of
+        what waits and it is made again: the frame is not lost. Only for what can be made twice
+        (a copy, a decryption that remembers nothing until the frame is accepted)."""
+        try:
+            return make(*args)
+        except MemoryError:
+            if self.relieve is None:
+                raise
+        self.relieve()
+        return make(*args)
 
     def _raw(self, fa):
         # A genuine frame (its tag matched and it is no replay, or there is no key to check it):
