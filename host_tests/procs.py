@@ -24,12 +24,12 @@ DEMO_KEY = "0123456789ABCDEF0123456789ABCDEF"
 class Proc:
     """A child process whose console lines are collected as they come."""
 
-    def __init__(self, argv, env=None):
+    def __init__(self, argv, env=None, cwd=None):
         e = {k: v for k, v in os.environ.items() if not k.startswith("P1DONGLE_")}
         e.update(env or {})
         e["PYTHONUNBUFFERED"] = "1"
         self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=e,
-                                  preexec_fn=_like_a_terminal)
+                                  preexec_fn=_like_a_terminal, cwd=cwd)
         self.lines = queue.Queue()
         self.seen = []
         threading.Thread(target=self._pump, daemon=True).start()

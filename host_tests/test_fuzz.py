@@ -319,7 +319,7 @@ def test_http_a_page_that_fails(monkeypatch):
 
 
 def test_http_a_request_that_is_no_http_held(monkeypatch):
-    async def whole_head(reader):           # waits for the end of a head, whatever came
+    async def whole_head(reader, streams=()):           # waits for the end of a head, whatever came
         head = b""
         while b"\r\n\r\n" not in head:
             chunk = await reader.read(512)

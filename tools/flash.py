@@ -6,6 +6,7 @@
                    [--meter PROFILE] [--mqtt HOST[:PORT] --mqtt-user U --mqtt-password PW] ...
   flash.py status  --port P
   flash.py monitor --port P [--for SECONDS]
+  flash.py update  --host HOST[:PORT] [--image FILE.app.bin] [--password PW]
 
 There are two ways onto a dongle, and install finds out which one the dongle has:
 - the p1dongle image (`make firmware`, or the release page; for a plain ESP32 and the ESP32-C3):
@@ -16,6 +17,11 @@ There are two ways onto a dongle, and install finds out which one the dongle has
   Loaded from files the code lives in the heap: install first compares the board's heap with
   what the files need (p1dongle.FILES_HEAP, measured by `make soak --load files`) and refuses,
   changing nothing, when it is smaller (a plain ESP32 has ~110 KB).
+update needs no cable: it sends the dongle a new firmware over Wi-Fi (the image way: the image's
+.app.bin, written into the other app slot; the files way: this checkout's files, compiled for the
+board), with its SHA-256; the dongle checks it, restarts into it, and keeps it once it has proven
+itself (a telegram passed on, or with no meter connected the web page served), else it goes back
+to the version before.
 config checks every setting here first (the dongle's own rules) and writes /p1dongle.json; status
 stops the app for a moment to read what runs (frozen or files, its version), the heap, the
 settings (keys and passwords never shown) and the last status line.
@@ -498,6 +504,141 @@ def cmd_monitor(args):
 
 # -- command line --------------------------------------------------------------------------------
 
+# -- update over Wi-Fi ---------------------------------------------------------------------------
+
+def _http(host, timeout=20):
+    import http.client
+    name, _, port = host.partition(":")
+    return http.client.HTTPConnection(name, int(port or 80), timeout=timeout)
+
+
+def _headers(password):
+    if not password:
+        return {}
+    import base64
+    return {"Authorization": "Basic " + base64.b64encode(b"p1dongle:" + password.encode()).decode()}
+
+
+def update_state(host, password, timeout=20):
+    """GET /api/update: the dongle's firmware and its update state (a dict)."""
+    conn = _http(host, timeout)
+    try:
+        conn.request("GET", "/api/update", headers=_headers(password))
+        r = conn.getresponse()
+        body = r.read()
+    finally:
+        conn.close()
+    if r.status == 401:
+        raise Fail("the dongle wants its web password (--password or $P1DONGLE_WEB_PASSWORD)")
+    if r.status != 200:
+        raise Fail("the dongle does not update over Wi-Fi (%d): %s" % (r.status, _said(body)))
+    return json.loads(body)
+
+
+def _said(body):
+    try:
+        return json.loads(body)["error"]
+    except (ValueError, KeyError, TypeError):
+        return body.decode("utf-8", "replace").strip()
+
+
+def send_update(host, password, data, progress=print, chunk=4096):
+    """POST /api/update: data with its SHA-256, progress every tenth. Returns the dongle's answer
+    (a dict); raises Fail with its one line."""
+    conn = _http(host, 60)
+    headers = {"Content-Type": "application/octet-stream", "Content-Length": str(len(data)),
+               "X-SHA256": hashlib.sha256(data).hexdigest()}
+    headers.update(_headers(password))
+    try:
+        conn.putrequest("POST", "/api/update", skip_accept_encoding=True)
+        for name in headers:
+            conn.putheader(name, headers[name])
+        conn.endheaders()
+        told = 0
+        try:
+            for at in range(0, len(data), chunk):
+                conn.send(data[at:at + chunk])
+                done = min(at + chunk, len(data)) * 100 // len(data)
+                if done >= told + 10:
+                    told = done - done % 10
+                    progress("update: sent %d%%" % told)
+        except OSError:
+            pass                        # the dongle refused it early: its answer says why
+        r = conn.getresponse()
+        body = r.read()
+    except OSError as e:
+        raise Fail("the dongle did not answer the update: %s" % _reason(e))
+    finally:
+        conn.close()
+    if r.status != 200:
+        raise Fail("refused by the dongle (%d): %s" % (r.status, _said(body)))
+    return json.loads(body)
+
+
+def update_bundle(state):
+    """The files way: this checkout compiled for the dongle's MicroPython, as a bundle."""
+    from p1dongle import bundle
+    arch = MPY_ARCHS.get((state.get("mpy") or 0) >> 10)
+    if arch is None:
+        raise Fail("the dongle did not say which native code its MicroPython runs")
+    files = build(arch)
+    return bundle.pack(VERSION, sorted(files.items()))
+
+
+def wait_for_new(host, password, seconds, progress=print):
+    """After the update: the dongle restarts; its answer once it is back (a dict), or None."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        try:
+            state = update_state(host, password, timeout=5)
+        except (OSError, ValueError):
+            continue                    # restarting
+        if state.get("came_back") or not state.get("probation"):
+            return state
+    return None
+
+
+def cmd_update(args):
+    password = args.password or os.environ.get("P1DONGLE_WEB_PASSWORD")
+    try:
+        state = update_state(args.host, password)
+    except OSError as e:
+        raise Fail("cannot reach the dongle at %s: %s" % (args.host, _reason(e)))
+    if state.get("busy"):
+        raise Fail("an update is already being received")
+    way = state.get("way")
+    if way is None:
+        raise Fail(state.get("why_not") or "the dongle does not update over Wi-Fi")
+    if way == "image":
+        if not args.image:
+            raise Fail("the dongle runs the p1dongle image %s: give the new one with --image FILE (the .app.bin of a "
+                       "release, or build/p1dongle-BOARD.app.bin from make firmware)" % state["version"])
+        with open(args.image, "rb") as f:
+            data = f.read()
+        what = os.path.basename(args.image)
+    else:
+        if args.image:
+            raise Fail("the dongle runs p1dongle from files on a stock MicroPython: it takes this checkout's files, "
+                       "not an image (leave --image out)")
+        data = update_bundle(state)
+        what = "this checkout's files (p1dongle %s)" % VERSION
+    print("update: sending %s (%s) to p1dongle %s at %s" % (what, kb(len(data)), state["version"], args.host))
+    answer = send_update(args.host, password, data)
+    print("update: " + answer.get("message", ""))
+    if not args.wait:
+        return
+    print("update: waiting for it to come back (up to %d s)" % args.wait)
+    back = wait_for_new(args.host, password, args.wait)
+    if back is None:
+        raise Fail("the dongle did not answer within %d s; it goes back to %s by itself if the new firmware fails"
+                   % (args.wait, state["version"]))
+    if back.get("came_back"):
+        raise Fail(back["came_back"])
+    print("update: p1dongle %s runs%s" % (back["version"], ", on probation" if back.get("probation") else
+                                          " and is kept"))
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="flash.py", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
@@ -546,6 +687,14 @@ def build_parser():
     m = port(sub.add_parser("monitor", help="follow the dongle's console"))
     m.add_argument("--for", dest="seconds", type=float, default=0, metavar="S", help="stop after S seconds")
     m.set_defaults(func=cmd_monitor)
+
+    u = sub.add_parser("update", help="a new firmware over Wi-Fi (no cable): an image, or this checkout's files")
+    u.add_argument("--host", required=True, help="the dongle's address and web port, HOST[:PORT]")
+    u.add_argument("--image", help="the p1dongle image's .app.bin (dongles that run the p1dongle image)")
+    u.add_argument("--password", help="the dongle's web password (or $P1DONGLE_WEB_PASSWORD)")
+    u.add_argument("--wait", type=int, default=120, metavar="S",
+                   help="seconds to wait for the dongle to come back with the new firmware (default 120; 0: do not)")
+    u.set_defaults(func=cmd_update)
     return p
 
 

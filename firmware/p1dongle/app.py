@@ -22,8 +22,10 @@ from .tcpserver import TcpServer
 HEAP_EVERY_MS = 5000
 
 class App:
-    def __init__(self, cfg, source, log=print, info=None, save_status=None, settings=None, serial=None):
+    def __init__(self, cfg, source, log=print, info=None, save_status=None, settings=None, serial=None,
+                 updates=None):
         self.cfg = cfg
+        self.updates = updates    # update.Updates: receiving a new firmware, its probation; or None
         self.source = source
         self.log = log
         self.pipeline = Pipeline(cfg["key"], cfg["auth_key"], cfg["max_frame"], cfg["timeout_ms"],
@@ -48,6 +50,8 @@ class App:
             from .web import Web
             self.web = Web(self, settings, serial or "000000000000", log)
         self.restarting = False   # the settings changed: run() ends, main.py starts it again
+        self.rebooting = False    # ... and the dongle resets (a new firmware, a failed probation)
+        self.heard = False        # the meter has sent something since the start
         self._rx_task = None
         self.telegram = None      # the latest telegram passed on, and its readings once made
         self._readings = None
@@ -121,6 +125,20 @@ class App:
     def _mqtt_connected(self, client):
         self.mqtt_out.online()
         self.mqtt_out.diagnostics(self.diagnostics())
+        if self.updates is not None:
+            self.update_progress(self.updates)
+
+    def update_progress(self, updates):
+        """An update's progress (every tenth) or end: on the console and to Home Assistant."""
+        pct = updates.percentage()
+        if pct is not None:
+            self.log("p1dongle: update to %s: %d%% of %d KB" % (updates.to or "?", pct, updates.size // 1024))
+        if self.mqtt:
+            self._output(self._mqtt_firmware, updates)
+
+    def _mqtt_firmware(self, updates):
+        # Home Assistant's update entity: the version running, and the one coming in
+        self.mqtt_out.firmware(updates.version, updates.to if updates.busy else None, updates.percentage())
 
     async def start(self):
         """Open the TCP ports. Returns when they listen."""
@@ -150,6 +168,7 @@ class App:
         if on_started:
             on_started(self)
         ticker = asyncio.create_task(self._status_loop()) if self.cfg["status_interval"] else None
+        probation = asyncio.create_task(self._probation()) if self.updates and self.updates.trial else None
         mqtt = asyncio.create_task(self.mqtt.run()) if self.mqtt else None
         watch = asyncio.create_task(self._watch_meter()) if self.mqtt else None
         self._rx_task = asyncio.create_task(self._rx())
@@ -165,6 +184,8 @@ class App:
             self._rx_task.cancel()
             if ticker:
                 ticker.cancel()
+            if probation:
+                probation.cancel()
             if watch:
                 watch.cancel()
             if mqtt:
@@ -193,6 +214,21 @@ class App:
         """New settings: end run() once the answer that says so has gone out."""
         asyncio.create_task(self._restart())
 
+    def reboot_soon(self):
+        """A new firmware waits to boot: end run(), then start.py resets the dongle."""
+        self.rebooting = True
+        asyncio.create_task(self._restart())
+
+    async def _probation(self):
+        # A new firmware proves itself (update.py) or, past its deadline, the dongle resets and
+        # the previous one boots again.
+        updates = self.updates
+        while updates.trial:
+            await asyncio.sleep(1)
+            if updates.overdue():
+                self.reboot_soon()
+                return
+
     async def _restart(self):
         await asyncio.sleep(0.5)
         self.restarting = True
@@ -220,6 +256,7 @@ class App:
                 pipe.flush(now)
                 self.log("p1dongle: end of input; " + self.status())
                 return
+            self.heard = True
             before = self.lost_to_memory()
             try:
                 pipe.push(self._rxbuf, now, n)
@@ -271,6 +308,8 @@ class App:
 
     def _event(self, kind, pos, what, has_crc):
         if kind == TELEGRAM:
+            if self.updates is not None and self.updates.trial:
+                self.updates.proven("a telegram passed on")
             self.plain.publish(what)
             self.telegram = what
             self._readings = self.pipeline.readings     # None: parsed when first asked for

@@ -39,6 +39,8 @@ DEFAULTS = {
                                # null: no web server
     "web_password": None,      # asked (HTTP Basic, any user name) for the settings; none: open
     "web_private": False,      # true: the status page and the API want the password too
+    "update_probation_s": 300,  # a new firmware is kept once it passes a telegram on or serves
+                               # the web page within this many seconds (update.py)
 }
 
 # Settings that are never shown, sent back to a browser or put in a backup: a form says only
@@ -72,7 +74,7 @@ MQTT_DEFAULTS = {
 
 _PORTS = ("tcp_port", "raw_port", "http_port")
 _COUNTS = {"max_clients": (1, 32), "queue_len": (1, 64), "status_interval": (0, 86400),
-           "max_frame": (64, 65535), "timeout_ms": (100, 600000)}
+           "max_frame": (64, 65535), "timeout_ms": (100, 600000), "update_probation_s": (10, 3600)}
 
 
 # Beside the settings file: the settings that ran before the web page saved new ones, until the

@@ -28,3 +28,8 @@ class TelegramError(P1Error):
 
 class ConfigError(P1Error):
     """A setting that cannot work (a key that is not 32 hex digits, a port out of range)."""
+
+
+class UpdateError(P1Error):
+    """An update that cannot be taken (not an image for this dongle, a SHA-256 that does not match,
+    a cut transfer): the firmware that runs is unchanged."""

@@ -24,9 +24,9 @@ from .compat import close_stream, listening_port, wait_for
 
 MAX_HEAD = 2048         # the request line and headers (a phone's browser sends ~500 bytes)
 MAX_BODY = 4096         # settings, a backup
-_KEEP = ("host", "authorization", "content-length", "content-type")
+_KEEP = ("host", "authorization", "content-length", "content-type", "x-sha256")
 REASONS = {200: "OK", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-           405: "Method Not Allowed", 413: "Payload Too Large", 415: "Unsupported Media Type",
+           405: "Method Not Allowed", 409: "Conflict", 411: "Length Required", 413: "Payload Too Large", 415: "Unsupported Media Type",
            431: "Request Header Fields Too Large",
            500: "Internal Server Error", 503: "Service Unavailable"}
 
@@ -56,9 +56,36 @@ def redirect(location):
     return Response(b"", 302, headers={"Location": location})
 
 
+class Body:
+    """A streamed request's body (HttpServer streams=...): what came with the head first, then the
+    connection; read(n) and readinto(buf) as a stream's (compat.stream_readinto reads it)."""
+
+    def __init__(self, reader, first):
+        self.reader = reader
+        self.first = first
+
+    async def read(self, n):
+        if self.first:
+            piece, self.first = self.first[:n], self.first[n:]
+            return piece
+        return await self.reader.read(n)
+
+    async def readinto(self, buf):
+        if self.first:
+            k = min(len(buf), len(self.first))
+            buf[:k] = self.first[:k]
+            self.first = self.first[k:]
+            return k
+        return await self.reader.readinto(buf)
+
+
 class HttpServer:
-    def __init__(self, handle, max_connections=3, timeout_s=15, log=print):
+    def __init__(self, handle, max_connections=3, timeout_s=15, log=print, streams=()):
+        """streams: the (method, path) whose body is not read into the request (an update of a
+        megabyte): the request's body is a Body, handle() returns a coroutine that reads it and
+        gives the Response; it sets its own pace and timeouts."""
         self.handle = handle
+        self.streams = streams
         self.max_connections = max_connections
         self.timeout_s = timeout_s
         self.log = log
@@ -94,7 +121,7 @@ class HttpServer:
         self.connections += 1
         self._waiting.append(task)
         try:
-            await wait_for(self._exchange(reader, writer, task), self.timeout_s)
+            await self._exchange(reader, writer, task)
         except MemoryError:
             self.memory_errors += 1     # this request is lost; the meter side never noticed
             _say(self.log, "web: out of memory, a request lost")
@@ -107,7 +134,7 @@ class HttpServer:
             await close_stream(writer)
 
     async def _exchange(self, reader, writer, task):
-        req = await read_request(reader)
+        req = await wait_for(read_request(reader, self.streams), self.timeout_s)
         if task in self._waiting:
             self._waiting.remove(task)  # asked: it is answered, whoever comes next
         if req is None:
@@ -117,13 +144,15 @@ class HttpServer:
         else:
             try:
                 res = self.handle(req)
+                if hasattr(res, "send"):
+                    res = await res     # a streamed request's handler
             except MemoryError:
                 raise
             except Exception as e:   # noqa: BLE001 - a bug in one page must not end the server
                 self.log("web: %s %s failed: %r" % (req.method, req.path, e))
                 res = Response("internal error\n", 500)
             head_only = req.method == "HEAD"
-        await write_response(writer, res, head_only)
+        await wait_for(write_response(writer, res, head_only), self.timeout_s)
 
 
 def _say(log, line):
@@ -133,9 +162,10 @@ def _say(log, line):
         pass                            # the counter still says it
 
 
-async def read_request(reader):
+async def read_request(reader, streams=()):
     """The next request on the stream: a Request, a Response saying what is wrong with it, or None
-    when the client closed without sending one."""
+    when the client closed without sending one. A request for one of streams gets its body as a
+    Body to read."""
     head = b""
     while True:
         end = head.find(b"\r\n\r\n")
@@ -164,6 +194,11 @@ async def read_request(reader):
         return Response("not an HTTP request\n", 400)
     if not version.startswith("HTTP/") or length < 0:
         return Response("not an HTTP request\n", 400)
+    q = target.find("?")
+    path, query = (target[:q], target[q + 1:]) if q >= 0 else (target, "")
+    method = method.upper()
+    if (method, path) in streams:
+        return Request(method, path, query, headers, Body(reader, body[:length]))
     if length > MAX_BODY:
         return Response("request too large\n", 413)
     while len(body) < length:
@@ -171,9 +206,7 @@ async def read_request(reader):
         if not chunk:
             return Response("incomplete request\n", 400)
         body += chunk
-    q = target.find("?")
-    path, query = (target[:q], target[q + 1:]) if q >= 0 else (target, "")
-    return Request(method.upper(), path, query, headers, body[:length])
+    return Request(method, path, query, headers, body[:length])
 
 
 def _may_be_request(head):

@@ -229,3 +229,13 @@ async def _watchdog(app, timeout_ms=30000):
         if app.receiving():
             wdt.feed()
         await asyncio.sleep(1)
+
+
+def partitions():
+    """The app slots of the image way of updating (update.py, ota.py)."""
+    import esp32
+    return esp32.Partition
+
+
+def reboot():
+    machine.reset()

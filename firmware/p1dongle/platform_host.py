@@ -94,3 +94,27 @@ class SerialSource:
 
     async def close(self):
         self.port.close()
+
+
+def partitions():
+    """The app slots of the image way of updating (update.py): on a PC and the dongle twin, the
+    file-backed fake of the ESP32's (fakeflash.py) in the folder P1DONGLE_FLASH names, booted
+    (its bootloader's choice made) once per process; None without it."""
+    import os
+    folder = os.getenv("P1DONGLE_FLASH")
+    if not folder:
+        return None
+    from . import fakeflash
+    if fakeflash._state["dir"] != folder:
+        fakeflash.boot(folder)
+    return fakeflash.Partition
+
+
+REBOOT = 75     # the exit status that asks whoever runs the process to start it again
+
+
+def reboot():
+    """The dongle's reset (into a new firmware, or back to the previous one): the process ends
+    with REBOOT, and whatever runs it (a test, tools/fakedevice) starts it again; killing it
+    is a power cut."""
+    raise SystemExit(REBOOT)

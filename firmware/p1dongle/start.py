@@ -162,9 +162,10 @@ def _forget_previous(path):
         pass                            # there were none
 
 
-def _run_app(platform, run, path, save_status):
+def _run_app(platform, run, path, save_status, updates=None):
     """Build an app and run it until it ends: True when it ended to start again with new settings
-    (saved from its web page), False when its input ended. Raises what stopped it or kept it from
+    (saved from its web page), "reset" when the dongle is to reset (a new firmware waits to boot,
+    or one on probation failed), False when its input ended. Raises what stopped it or kept it from
     being built. The app is this frame's alone: it is gone once this returns or raises, before
     the next one is built (the dongle's heap has no room for two apps' buffers)."""
     import asyncio
@@ -177,7 +178,7 @@ def _run_app(platform, run, path, save_status):
         platform.on_started(app)
 
     app = App(run.cfg, run.source, info=platform.info, save_status=save_status, settings=run.settings,
-              serial=platform.serial())
+              serial=platform.serial(), updates=updates)
     app.notice = run.notice
     try:
         asyncio.run(app.run(on_started))
@@ -186,6 +187,8 @@ def _run_app(platform, run, path, save_status):
         # the interrupt came from inside the loop. Say offline and close, then stop.
         asyncio.run(app.goodbye())
         raise
+    if app.rebooting:
+        return "reset"
     return app.restarting
 
 
@@ -199,6 +202,9 @@ def _supervise(path):
         return
     platform.start_network(run.cfg, print)
     status_path = path[:path.rfind("/") + 1] + "p1dongle.status"    # beside the settings
+    updates = _updates(platform, path, run.cfg)
+    if updates.came_back:
+        run.notice = updates.came_back
 
     def save_status(line):
         platform.save_status(status_path, line)
@@ -207,7 +213,11 @@ def _supervise(path):
     delay = RESTART_S
     while True:
         try:
-            if not _run_app(platform, run, path, save_status):
+            ended = _run_app(platform, run, path, save_status, updates)
+            if ended == "reset":
+                platform.reboot()       # into the new firmware, or back to the previous one
+                return
+            if not ended:
                 return                  # the input ended (a file)
             # New settings from the web page (saved): the dongle starts again with them (its
             # Wi-Fi too); elsewhere the app does.
@@ -226,6 +236,11 @@ def _supervise(path):
             why = "%s: %s" % (e.__class__.__name__, e)
             if why != last:
                 print_exception(e)      # once: what a bug report needs
+            if updates.trial:
+                # a new firmware that stops with an error has not proven itself: the previous one
+                updates.failed("stopped by an error: " + why)
+                platform.reboot()
+                return
         # The app has closed its sockets and servers (App.run); drop every task and buffer it
         # left, so that the next one starts in a clean heap and finds its ports free.
         new_loop()
@@ -245,6 +260,41 @@ def _supervise(path):
             print("p1dongle: stopped by an error (%s); restarting in %d s" % (why, delay))
         last = why
         platform.wait(delay)
+
+
+def files_layout():
+    """The package runs from the dongle's own files (a stock image: p1dongle/ beside main.py),
+    not from the image's flash, nor from a checkout on a PC."""
+    return str(getattr(p1dongle, "__path__", "")) in ("p1dongle", "/p1dongle")
+
+
+def _updates(platform, path, cfg):
+    """The dongle's updates (update.py). Says at once whether this is a new firmware on probation
+    or the previous one come back."""
+    from p1dongle.update import RECORD, Updates
+    way, why_not = _update_way(platform)
+    version = (way.version if way else None) or p1dongle.VERSION
+    updates = Updates(way, path[:path.rfind("/") + 1] + RECORD, version, print, why_not, cfg["update_probation_s"])
+    updates.begin(bool(way and updates.record and way.runs(updates.record)))
+    return updates
+
+
+def _update_way(platform):
+    """(how this dongle updates, or None and why not): the files way when the package runs from
+    the dongle's files, the image way when the platform has app slots (the p1dongle image; a PC
+    with P1DONGLE_FLASH), none elsewhere."""
+    if files_layout():
+        from p1dongle.bundle import FileSets
+        return FileSets(p1dongle.VERSION), None
+    partition = platform.partitions()
+    if partition is None:
+        return None, None
+    from p1dongle.ota import ImageSlots
+    try:
+        return ImageSlots(partition), None
+    except (OSError, ValueError) as e:
+        return None, ("this image has no second app slot (%r): flash the p1dongle image by USB once, then it "
+                      "updates over Wi-Fi" % e)
 
 
 _NOT_STARTED = "p1dongle: not started; fix the settings (tools/flash.py config) and reset"

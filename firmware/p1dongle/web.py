@@ -10,6 +10,11 @@
 #                           restarts with them; a bad value: 400 and its one line, nothing changed
 #   GET  /api/backup        the settings file without its secrets (a download)
 #   POST /api/restore       a backup: its settings, the secrets kept; saved, restart
+#   GET  /api/update        the firmware: version, how it updates, an update's progress, the last
+#                           update's outcome (update.py)
+#   POST /api/update        a new firmware (application/octet-stream, its SHA-256 in X-SHA256):
+#                           written as it comes, checked, then the dongle restarts into it on
+#                           probation; a bad one: 400 and its one line, nothing changed
 #   GET  /api, /api/v1/data, /api/v1/telegram   the HomeWizard v1 local API (homewizard.py)
 #
 # With a web_password the settings want it (HTTP Basic, any user name); with web_private every
@@ -22,13 +27,13 @@ from binascii import a2b_base64
 
 from . import VERSION, config, homewizard, meters, pages
 from .compat import loops
-from .errors import ConfigError
+from .errors import ConfigError, UpdateError
 from .httpd import HttpServer, Response, redirect
 from .reading import exact, identifier
 
 _JSON = "application/json"
 _HTML = "text/html; charset=utf-8"
-_PRIVATE = ("/settings", "/api/settings", "/api/backup", "/api/restore")
+_PRIVATE = ("/settings", "/api/settings", "/api/backup", "/api/restore", "/api/update")
 # The paths the phones' and browsers' connectivity checks fetch (Android, Apple, Windows, Firefox,
 # GNOME, KDE): answered with a redirect to the settings page while the access point is up.
 PROBES = ("/generate_204", "/gen_204", "/hotspot-detect.html", "/library/test/success.html",
@@ -46,7 +51,7 @@ class Web:
         self.log = log
         self.setup = None               # while the access point is up: its address ("ip" or
                                         # "ip:port"), where every request is sent
-        self.http = HttpServer(self.handle, log=log)
+        self.http = HttpServer(self.handle, log=log, streams=(("POST", "/api/update"),))
         self.routes = {
             ("GET", "/"): self._status_page, ("GET", "/settings"): self._settings_page,
             ("GET", "/style.css"): self._style, ("GET", "/api/status"): self._status,
@@ -54,6 +59,7 @@ class Web:
             ("GET", "/api/backup"): self._backup, ("POST", "/api/restore"): self._restore,
             ("GET", "/api"): self._hw_device, ("GET", "/api/v1/data"): self._hw_data,
             ("GET", "/api/v1/telegram"): self._hw_telegram,
+            ("GET", "/api/update"): self._get_update, ("POST", "/api/update"): self._post_update,
         }
 
     @property
@@ -75,6 +81,10 @@ class Web:
         method = "GET" if req.method == "HEAD" else req.method
         page = self.routes.get((method, req.path))
         if page is not None:
+            if method == "GET" and self.app.updates is not None and not self.app.heard:
+                # a new firmware on probation with no meter connected proves itself so (with a
+                # meter it must pass a telegram on)
+                self.app.updates.proven("the web page served, no meter connected")
             return page(req)
         if (("GET" if method == "POST" else "POST"), req.path) in self.routes:
             return Response("method not allowed\n", 405)
@@ -161,6 +171,41 @@ class Web:
         settings, _ = config.public(self.settings.raw)
         return Response(json.dumps(settings), content_type=_JSON,
                         headers={"Content-Disposition": 'attachment; filename="p1dongle-settings.json"'})
+
+    # -- updates ---------------------------------------------------------------------------------
+
+    def _get_update(self, req):
+        updates = self.app.updates
+        if updates is None:
+            return _error("updates: not on this platform", 404)
+        return Response(json.dumps(updates.state()), content_type=_JSON)
+
+    async def _post_update(self, req):
+        # application/octet-stream and X-SHA256: a browser sends neither to another site without
+        # a CORS preflight, which this server never grants (as for the settings)
+        updates = self.app.updates
+        if not req.headers.get("content-type", "").lower().startswith("application/octet-stream"):
+            return _error("an update is sent as application/octet-stream", 415)
+        if updates is None:
+            return _error("updates: not on this platform", 404)
+        if updates.busy:
+            return _error("an update is already being received", 409)
+        try:
+            size = int(req.headers.get("content-length") or "0")
+        except ValueError:
+            size = 0
+        if size <= 0:
+            return _error("an update needs its Content-Length", 411)
+        self.log("p1dongle: an update is coming in (%d KB)" % (size // 1024))
+        try:
+            version = await updates.receive(req.body, size, req.headers.get("x-sha256"), self.app.update_progress)
+        except UpdateError as e:
+            self.log("p1dongle: update refused: %s" % e)
+            self.app.update_progress(updates)
+            return _error(str(e))
+        self.app.reboot_soon()
+        return Response(json.dumps({"message": "%s written and checked. The dongle restarts into it; it is kept once "
+                                               "it proves itself." % version, "version": version}), content_type=_JSON)
 
     # -- the HomeWizard API ----------------------------------------------------------------------
 
