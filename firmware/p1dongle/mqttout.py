@@ -11,6 +11,9 @@
 #                          silent for 3 of its intervals, at least 30 s (retained)
 #   <prefix>/diagnostics   JSON: uptime, telegrams, tag and CRC failures, dropped bytes, TCP
 #                          clients, free heap, Wi-Fi RSSI, MQTT messages dropped (retained)
+#   <prefix>/firmware      JSON: the firmware as Home Assistant's update entity reads it,
+#                          {"installed_version", "latest_version", "in_progress",
+#                          "update_percentage"} (retained; firmware())
 #   <discovery>/sensor/<node>/<name>/config
 #                          Home Assistant MQTT discovery (retained): a sensor per reading whose
 #                          OBIS row names a Home Assistant kind (obis.py), on a device for the
@@ -19,6 +22,10 @@
 #                          An empty config removes a reading the meter no longer sends. All of it
 #                          is made from the latest readings while it is sent, after every connect
 #                          and whenever Home Assistant says it is back (its birth message).
+#   <discovery>/update/<node>/firmware/config
+#                          the firmware as an update entity on the dongle's device (retained, with
+#                          the sensors' configs). It has no command topic: the dongle cannot
+#                          fetch an image itself, an image is sent to it over HTTP.
 #
 # prefix defaults to p1dongle/<device id>; discovery defaults to homeassistant. The discovery
 # keys are the abbreviations Home Assistant has known since 2024.1, the minimum release this is
@@ -163,8 +170,9 @@ class MqttOutput:
         self.meter_online = False
         self._first_ms = None           # a DLMS meter's first telegram: how long it has been unnamed
         self._unnamed = False           # its readings announced without its identifier (never came)
+        self._firmware = (VERSION, None, None)  # the last firmware() call: online() says it again
         if discovery_prefix:
-            client.announce(self.discovery)
+            client.announce(self._announcements)
             client.subscribe(discovery_prefix + "/status", self._birth)
 
     def online(self, client=None):
@@ -172,6 +180,20 @@ class MqttOutput:
         has just started has heard nothing yet: its readings stay unavailable until it does)."""
         self.client.publish(self.prefix + "/status", "online", retain=True, qos=1)
         self.client.publish(self.prefix + "/meter", "online" if self.meter_online else "offline", retain=True, qos=1)
+        self.firmware(*self._firmware)
+
+    def firmware(self, installed, latest=None, percentage=None):
+        """The firmware for Home Assistant's update entity: the installed version, the latest
+        one known (an image being sent to the dongle), and while it is written, how far (0-100).
+        Retained, and kept for online() to say again on every connect."""
+        self._firmware = (installed, latest, percentage)
+        if percentage is not None:
+            # Home Assistant (2025.4, 2026.2) refuses the whole message for one outside 0-100
+            percentage = min(100, max(0, int(percentage)))
+        # Exactly the keys Home Assistant's JSON state takes: another key would make it refuse all
+        self.client.publish(self.prefix + "/firmware", json.dumps({
+            "installed_version": installed, "latest_version": latest or installed,
+            "in_progress": percentage is not None, "update_percentage": percentage}), retain=True, qos=1)
 
     def telegram(self, telegram, readings=None):
         """Publish a telegram; readings are its readings when the pipeline made them (DLMS
@@ -293,8 +315,27 @@ class MqttOutput:
     def _topic(self, name):
         return "%s/sensor/%s/%s/config" % (self.discovery_prefix, self.node, slug(name))
 
+    def _announcements(self):
+        # What the client announces: the update entity, then the sensors. discovery() stays the
+        # sensor platform's alone (host_tests/ha.py checks each of its configs against Home
+        # Assistant's sensor schema); the update platform has a schema of its own.
+        yield self._firmware_config()
+        for item in self.discovery():
+            yield item
+
+    def _firmware_config(self):
+        # Not a reading: its topic is never among the _gone ones, so it is never removed. No value
+        # template: Home Assistant reads the keys of the firmware JSON itself.
+        entity = self.entity + "_firmware"
+        config = {"name": "Firmware", "uniq_id": "p1dongle_dongle_%s_firmware" % self.node,
+                  "default_entity_id": "update." + entity, "obj_id": entity,
+                  "stat_t": self.prefix + "/firmware", "dev": self.dongle, "o": self.origin,
+                  "avty_t": self.prefix + "/status", "ent_cat": "config", "dev_cla": "firmware"}
+        return "%s/update/%s/firmware/config" % (self.discovery_prefix, self.node), json.dumps(config)
+
     def discovery(self):
-        """The (topic, payload) pairs announce() sends, made one at a time while they are sent."""
+        """The sensors' (topic, payload) pairs, made one at a time while they are sent (the
+        client announces them after the update entity's: _announcements())."""
         for topic in self._gone:
             yield topic, b""
         self._gone = []
