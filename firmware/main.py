@@ -71,6 +71,13 @@ def _swap(now, new, keep):
     os.rename(new, now)
 
 
+def _back(now, prev):
+    import os
+    if _exists(prev):
+        _remove(now)
+        os.rename(prev, now)
+
+
 def _files_boot():
     """The files way's switch and its way back, before the package loads. Returns the record."""
     r = _record()
@@ -82,13 +89,10 @@ def _files_boot():
         r["state"] = "trial"
         r["booted"] = 0
     elif r.get("state") == "trial" and r.get("booted"):
-        # on probation it booted before and never proved itself: the previous set again
-        if _exists("p1dongle.prev"):
-            _remove("p1dongle")
-            _swap("p1dongle", "p1dongle.prev", "p1dongle.failed")
-        if _exists("main.py.prev"):
-            _remove("main.py")
-            _swap("main.py", "main.py.prev", "main.py.failed")
+        # on probation it booted before and never proved itself: the previous set again (the
+        # failed one goes)
+        _back("p1dongle", "p1dongle.prev")
+        _back("main.py", "main.py.prev")
         r["state"] = "back"
         r.setdefault("why", "it did not prove itself (a crash, a reset or a power cut on probation)")
     if r.get("state") == "trial":

@@ -26,6 +26,9 @@ import tty
 
 
 # The ESP32's boot: main.py, frozen before the file (pyexec_file_if_exists), none at all is fine.
+# machine.reset() (the unix port has none: main.py and platform_host end with SystemExit(75)
+# instead) prints what the ESP32's ROM prints after a software reset, and the fake restarts.
+RESET = b"rst:0xc (SW_CPU_RESET)"
 BOOT = """import sys
 sys.path.insert(0, '.frozen')
 try:
@@ -33,7 +36,12 @@ try:
 except ImportError as e:
     if e.args[0] != "no module named 'main'":
         raise
-"""
+except SystemExit as e:
+    if e.args and e.args[0] == 75:
+        print("%s")
+    else:
+        raise
+""" % RESET.decode()
 
 
 class FakeDevice:
@@ -52,6 +60,7 @@ class FakeDevice:
         self.console = bytearray()                  # everything the device printed, every boot
         self.seen = threading.Condition()
         self.boots = 0
+        self.resets = 0                             # software resets (machine.reset())
         self.at_repl = False
         self.running = True
         self._boot()
@@ -84,6 +93,10 @@ class FakeDevice:
                         f.write((b"\n<<dev " if fd == self.dev_m else b"\n>>host ") + data)
                 if fd == self.dev_m:
                     self.at_repl = data.endswith(b">>> ") or data.endswith(b">")
+                    if self.console.count(RESET) > self.resets:
+                        self.resets += 1
+                        self.proc.kill()            # the chip resets: it boots again below
+                        self.proc.wait()
                 elif b"\x03" in data and not self.at_repl and self.proc.poll() is None:
                     # The ESP32's UART turns a Ctrl-C into KeyboardInterrupt while a program runs;
                     # the unix port needs SIGINT for that (at the REPL it is just a key).

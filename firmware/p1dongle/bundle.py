@@ -10,6 +10,7 @@
 #             (big-endian), its bytes
 #   1 byte 0: the end
 import os
+import sys
 
 from .errors import UpdateError
 
@@ -37,14 +38,15 @@ def _allowed(name):
     return 0 < len(base) <= 40 and all(c.isalpha() or c.isdigit() or c == "_" for c in base)
 
 
-def _mpy_head(path):
-    # a .mpy's version and architecture (its bytes 1 and 2); None when there is no such file
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4)
-    except OSError:
-        return None
-    return head[1:3] if len(head) == 4 and head[0] == 0x4D else None
+def _loads_here(path, mpy):
+    """Whether this MicroPython (sys.implementation._mpy: the .mpy version in its low byte, the
+    native architecture and its sub-version above) loads the .mpy file at path: the same version;
+    a file with native code (byte 2 not 0) for this CPU and native sub-version."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if len(head) < 4 or head[0] != 0x4D or head[1] != mpy & 0xFF:
+        return False
+    return head[2] == 0 or head[2] == (mpy >> 8) & 0xFF
 
 
 def remove_tree(path):
@@ -64,7 +66,7 @@ class FileSets:
 
     def __init__(self, version):
         self.version = version
-        self.mine = _mpy_head("p1dongle/__init__.mpy")     # what this MicroPython loads
+        self.mpy = getattr(sys.implementation, "_mpy", None)   # what this MicroPython loads
 
     def receiver(self, size):
         return BundleReceiver(self)
@@ -144,9 +146,9 @@ class BundleReceiver:
     def _close(self):
         self.file.close()
         self.file = None
-        if self.name.endswith(".mpy") and self.sets.mine is not None:
-            head = _mpy_head(self._staged(self.name))
-            if head != self.sets.mine:
+        mpy = self.sets.mpy
+        if self.name.endswith(".mpy") and mpy is not None:
+            if not _loads_here(self._staged(self.name), mpy):
                 raise UpdateError("%s is compiled for another MicroPython (.mpy version or architecture): "
                                   "nothing changed" % self.name)
 

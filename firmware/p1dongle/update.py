@@ -77,7 +77,9 @@ class Updates:
         running slot is the record's; the files way: main.py's switch took)."""
         r = self.record
         if r and r.get("state") == "back":
+            # (main.py switched the files back; said at every start until the next update)
             self.came_back = "back on %s: the update to %s did not take: %s" % (self.version, r.get("to"), r.get("why"))
+            self.log("p1dongle: " + self.came_back)
             return
         if not r or r.get("state") != "trial":
             return
