@@ -585,18 +585,37 @@ def update_bundle(state):
     return bundle.pack(VERSION, sorted(files.items()))
 
 
-def wait_for_new(host, password, seconds, progress=print):
-    """After the update: the dongle restarts; its answer once it is back (a dict), or None."""
+def wait_for_new(host, password, seconds, version):
+    """After the update: the dongle restarts into version; its answer once that one has proven
+    itself, or the previous one is back (a dict); None when neither within seconds. (The firmware
+    that took the update answers for a moment more: an answer counts once the dongle was away.)"""
     deadline = time.monotonic() + seconds
+    away = False
     while time.monotonic() < deadline:
         time.sleep(1)
         try:
             state = update_state(host, password, timeout=5)
         except (OSError, ValueError):
-            continue                    # restarting
-        if state.get("came_back") or not state.get("probation"):
+            away = True                 # restarting
+            continue
+        if not away and state.get("version") != version:
+            continue
+        if state.get("came_back") or (state.get("version") == version and not state.get("probation")):
             return state
+        if state.get("probation"):
+            _page(host, password)       # with no meter connected, the web page served proves it
     return None
+
+
+def _page(host, password):
+    conn = _http(host, 5)
+    try:
+        conn.request("GET", "/", headers=_headers(password))
+        conn.getresponse().read()
+    except OSError:
+        pass
+    finally:
+        conn.close()
 
 
 def cmd_update(args):
@@ -629,7 +648,7 @@ def cmd_update(args):
     if not args.wait:
         return
     print("update: waiting for it to come back (up to %d s)" % args.wait)
-    back = wait_for_new(args.host, password, args.wait)
+    back = wait_for_new(args.host, password, args.wait, answer.get("version"))
     if back is None:
         raise Fail("the dongle did not answer within %d s; it goes back to %s by itself if the new firmware fails"
                    % (args.wait, state["version"]))

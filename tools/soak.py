@@ -12,7 +12,11 @@ FILES_HEAP that install asks of a board). Against:
   - 7 TCP clients that read every telegram, 1 that never reads (replaced once the dongle drops
     it), and clients that connect and leave (close, reset, or send "status");
   - MQTT with Home Assistant discovery to a real mosquitto, killed and restarted several times;
-  - the web server: the HomeWizard API polled every second, the status page's requests every 3 s.
+  - the web server: the HomeWizard API polled every second, the status page's requests every 3 s;
+  - updates over Wi-Fi (frozen: the image way, over a fake flash): --updates times a 1.4 MB image
+    streamed in at Wi-Fi pace (100 KB/s), written block by block into the other slot, and refused
+    at its end (its SHA-256 does not match: an update taken would reset the dongle, which the soak
+    counts as a failure; the heap's work is the same).
 It prints telegrams per client and over MQTT against what the meter sent, MemoryErrors, restarts,
 and the live heap after gc over time (from the dongle's status lines), and exits 1 when a target
 is missed: any MemoryError or restart, a reading client missing a telegram, a heap that grows.
@@ -60,7 +64,7 @@ HEAP_RE = re.compile(r"heap used ([\d.]+) KB, free ([\d.]+) KB")
 MEMORY_RE = re.compile(r"memory errors (\d+)")
 
 
-def start_twin(micropython, heap, workdir, settings, files=None):
+def start_twin(micropython, heap, workdir, settings, files=None, flash_dir=None):
     """firmware/main.py on the twin in a heap of `heap`, with these settings, its console piped.
     It runs from workdir, a folder of its own: beside firmware/ it would import the .py files,
     not the frozen modules the dongle runs. files: what `flash.py install` would write there
@@ -74,9 +78,11 @@ def start_twin(micropython, heap, workdir, settings, files=None):
     with open(os.path.join(workdir, "p1dongle.json"), "w") as f:
         json.dump(settings, f)
     extra = ["--no-heap-check"] if files else []
+    env = {k: v for k, v in os.environ.items() if k != "MICROPYPATH" and not k.startswith("P1DONGLE_")}
+    if flash_dir:
+        env["P1DONGLE_FLASH"] = flash_dir       # the image way's two slots (fakeflash.py)
     return subprocess.Popen([micropython, "-X", "heapsize=" + heap, "main.py", "p1dongle.json"] + extra,
-                            cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={k: v for k, v in os.environ.items() if k != "MICROPYPATH"})
+                            cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
 
 def stop_twin(proc):
@@ -207,6 +213,8 @@ class Soak:
         self.emulated = None
         self.reference = None
         self.web = {"ok": 0, "bad": 0, "failed": 0}     # web requests answered right, wrong, not at all
+        self.updates = []               # (start, end) seconds of each update streamed in, as refused
+        self.update_failures = []       # what went wrong with one (an answer not the expected one)
 
     # -- the meter ------------------------------------------------------------------------------
 
@@ -319,6 +327,30 @@ class Soak:
                     good = b'"total_power_import_kwh":' in body
                 self.web["ok" if good else "bad"] += 1
 
+    # -- updates over Wi-Fi -----------------------------------------------------------------------
+
+    async def update_streams(self, port, t0, stop):
+        """args.updates images streamed in, spread over the run, each at 100 KB/s (Wi-Fi's pace);
+        the SHA-256 sent is not theirs: the dongle writes each whole, then refuses it."""
+        n = self.args.updates
+        period = self.args.seconds / (n + 1)
+        image = update_image(UPDATE_KB * 1024)
+        for _ in range(n):
+            try:
+                await asyncio.wait_for(stop.wait(), period)
+                return
+            except asyncio.TimeoutError:
+                pass
+            start = time.monotonic() - t0
+            try:
+                status, body = await asyncio.wait_for(stream_update(port, image), 60)
+            except (OSError, asyncio.TimeoutError, ValueError) as e:
+                self.update_failures.append("%s: %s" % (e.__class__.__name__, e))
+                continue
+            if status != 400 or b"SHA-256 is not the one sent" not in body:
+                self.update_failures.append("answered %d: %r" % (status, body[:120]))
+            self.updates.append((start, time.monotonic() - t0))
+
     # -- the broker -----------------------------------------------------------------------------
 
     async def broker_outages(self, broker, stop):
@@ -367,7 +399,14 @@ class Soak:
         if args.queue_len:
             settings["queue_len"] = args.queue_len
         files = flash.build(flash.native_arch(args.micropython)) if args.load == "files" else None
-        proc = start_twin(args.micropython, args.heap, workdir, settings, files)
+        flash_dir = None
+        if args.load == "frozen":
+            # the image way's slots, the running one holding an ESP32 image (as the dongle's does)
+            flash_dir = os.path.join(workdir, "flash")
+            os.makedirs(flash_dir)
+            with open(os.path.join(flash_dir, "ota_0.bin"), "wb") as f:
+                f.write(update_image(64 * 1024))
+        proc = start_twin(args.micropython, args.heap, workdir, settings, files, flash_dir)
         t0 = time.monotonic()
         console = Console(proc, t0, args.verbose)
         tasks = [meter_task]
@@ -386,6 +425,8 @@ class Soak:
             tasks.append(asyncio.create_task(self.broker_outages(broker, stop)))
             if args.web:
                 tasks.append(asyncio.create_task(self.web_client(http_port, stop)))
+                if args.updates and args.load == "frozen":
+                    tasks.append(asyncio.create_task(self.update_streams(http_port, t0, stop)))
             await asyncio.sleep(args.seconds)
             stop.set()
             await asyncio.sleep(0)
@@ -441,6 +482,10 @@ class Soak:
             "hostile_every": self.args.hostile, "attacks": self.attacks, "broker_attacks": self.broker_attacks,
             "intact_sent": len(self.emulated.intact) if self.emulated else 0,
             "intact_lost": _missing(self.emulated.intact if self.emulated else [], ref),
+            "updates": len(self.updates), "update_failures": self.update_failures, "update_kb": UPDATE_KB,
+            "update_seconds": [round(b - a) for a, b in self.updates],
+            # the live heap sampled while an update streamed in
+            "heap_during_updates_kb": [kb for t, kb in heap if any(a <= t <= b for a, b in self.updates)],
         }
         # The heap is flat when the second half of the run holds no more than the second quarter:
         # compared by their floors (what is live with nothing in flight), since what is in flight
@@ -459,11 +504,41 @@ class Soak:
         r["ok"] = (r["memory_errors"] == 0 and r["restarts"] == 0 and all(r["readers_exact"]) and len(ref) > 0
                    and r["intact_lost"] == 0 and r["reference_error"] is None
                    and r["heap_flat"] and r["mqtt_telegrams_genuine"] == r["mqtt_telegrams"] > 0
-                   and r["mqtt_bad_states"] == 0
+                   and r["mqtt_bad_states"] == 0 and not r["update_failures"]
                    and (not self.args.web or (r["web_requests_ok"] > 0 and r["web_requests_bad"] == 0
                                               and r["web_requests_failed"] == 0)))
         r["console_tail"] = console.tail(12)
         return r
+
+
+UPDATE_KB = 1400
+
+
+def update_image(size):
+    """An ESP32 app image's layout (ota.py: magic, chip 0, app description, version), zeros after."""
+    data = bytearray(size)
+    data[0] = 0xE9
+    data[32:36] = b"\x32\x54\xcd\xab"
+    data[48:53] = b"9.9.9"
+    return bytes(data)
+
+
+async def stream_update(port, image, pace_s=0.04, chunk=4096):
+    """POST /api/update of image at chunk/pace_s bytes a second, with a SHA-256 that is not its own.
+    Returns (status, body)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(("POST /api/update HTTP/1.0\r\nContent-Type: application/octet-stream\r\n"
+                      "Content-Length: %d\r\nX-SHA256: %s\r\n\r\n" % (len(image), "00" * 32)).encode())
+        for at in range(0, len(image), chunk):
+            writer.write(image[at:at + chunk])
+            await writer.drain()
+            await asyncio.sleep(pace_s)         # Wi-Fi's pace, not synchronisation
+        answer = await reader.read()
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
 
 
 def _lacking(got, ref, show=5):
@@ -536,6 +611,13 @@ def print_report(r):
             r["hostile_every"], ", ".join("%s x%d" % kv for kv in sorted(r["attacks"].items()))))
         print("  hostile broker answered: %s" % (", ".join(r["broker_attacks"]) or "nobody"))
     print("  the meter's intact frames: %d, their telegrams lost: %d" % (r["intact_sent"], r["intact_lost"]))
+    if r["updates"] or r["update_failures"]:
+        during = r["heap_during_updates_kb"]
+        print("  updates streamed in: %d of %d KB (%s s each), refused at their end as meant; live heap meanwhile: %s"
+              % (r["updates"], r["update_kb"], "/".join(str(s) for s in r["update_seconds"]),
+                 "%.1f-%.1f KB" % (min(during), max(during)) if during else "no sample"))
+        for why in r["update_failures"]:
+            print("    an update went wrong: " + why)
     if r["reference_error"]:
         print("  CPython's pipeline failed on the same stream: %s" % r["reference_error"])
     print("  MemoryErrors: %d, restarts: %d" % (r["memory_errors"], r["restarts"]))
@@ -574,6 +656,8 @@ def main(argv=None):
     p.add_argument("--find-min", action="store_true", help="step the heap down from --heap: the smallest that holds")
     p.add_argument("--no-web", dest="web", action="store_false",
                    help="without the web server (default: on, the HomeWizard API polled every second)")
+    p.add_argument("--updates", type=int, default=1, metavar="N",
+                   help="update images streamed in over the run (frozen, with the web server; default 1)")
     p.add_argument("--json", help="write the figures here")
     p.add_argument("-v", "--verbose", action="store_true", help="echo the dongle's console")
     args = p.parse_args(argv)

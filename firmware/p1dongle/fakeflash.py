@@ -17,6 +17,7 @@ BLOCK = 4096                 # the ESP32's flash sector: what an erase takes
 SLOT_SIZE = 0x180000         # partitions-4MiB-ota.csv: two 1.5 MB app slots
 LABELS = ("ota_0", "ota_1")
 
+_ERASED = b"\xff" * 256
 _state = {"dir": "", "running": ""}     # the flash's folder once booted, the slot running
 
 
@@ -131,7 +132,12 @@ class Partition:
         if op == 5:
             return self.block_size
         if op == 6:
-            self.writeblocks(arg, b"\xff" * self.block_size)
+            # erased: 0xFF, written a little at a time (this fake shares the twin's heap, which
+            # the ESP32's flash driver does not)
+            with self._file() as f:
+                f.seek(arg * self.block_size)
+                for _ in range(self.block_size // len(_ERASED)):
+                    f.write(_ERASED)
             return 0
         return None
 

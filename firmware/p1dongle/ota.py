@@ -12,7 +12,8 @@
 # boards set it to p1dongle's VERSION) at 48, 32 bytes, NUL-padded.
 from .errors import UpdateError
 
-BLOCK = 4096
+BLOCK = 4096            # the flash's erase block
+PIECE = 512             # written at a time (a divisor of BLOCK; the first holds the app description)
 _APP_DESC_MAGIC = b"\x32\x54\xcd\xab"
 _CHIPS = {0: "ESP32", 2: "ESP32-S2", 5: "ESP32-C3", 9: "ESP32-S3", 13: "ESP32-C6"}
 
@@ -70,44 +71,48 @@ class ImageSlots:
 
 
 class ImageReceiver:
-    """Takes the image's bytes in order (into space(), then took(n)); writes each full block."""
+    """Takes the image's bytes in order (into space(), then took(n)) and writes them as they
+    come: a 512-byte piece at a time, each 4 KB block erased when the image reaches it. (A 4 KB
+    buffer would be the one large block an update asks of a heap that the telegrams have broken
+    up; flash takes any length once its block is erased.)"""
 
     def __init__(self, slots, size):
         self.slots = slots
         self.size = size
-        self.block = bytearray(BLOCK)
+        self.piece = bytearray(PIECE)
         self.fill = 0
-        self.written = 0                # blocks
+        self.at = 0                     # bytes written to the slot
         self.version = None
 
     def space(self):
-        return memoryview(self.block)[self.fill:]
+        return memoryview(self.piece)[self.fill:]
 
     def took(self, n):
         self.fill += n
-        if self.fill == BLOCK:
-            self._flush()
+        if self.fill == PIECE:
+            self._write()
 
-    def _flush(self):
-        if self.written == 0:
-            # the first block says what the image is: refused before a byte of the slot is touched
-            chip, self.version = image_facts(self.block)
+    def _write(self):
+        if self.at == 0:
+            # the first piece says what the image is: refused before a byte of the slot is touched
+            chip, self.version = image_facts(self.piece)
             mine = self.slots.chip
             if mine is not None and chip != mine:
                 raise UpdateError("an image for the %s, and this dongle is an %s: nothing changed"
                                   % (chip_name(chip), chip_name(mine)))
-        if self.fill < BLOCK:
-            for i in range(self.fill, BLOCK):
-                self.block[i] = 0xFF    # the rest of the last block: erased flash
-        self.slots.next.writeblocks(self.written, self.block)
-        self.written += 1
+        slot = self.slots.next
+        block, offset = divmod(self.at, BLOCK)
+        if offset == 0:
+            slot.ioctl(6, block)        # erase the block the image has reached
+        slot.writeblocks(block, memoryview(self.piece)[:self.fill], offset)
+        self.at += self.fill
         self.fill = 0
 
     def check(self):
         """All bytes are in and their SHA-256 checked: the last block written. Returns the new
         image's version."""
         if self.fill:
-            self._flush()
+            self._write()
         return self.version
 
     def commit(self):

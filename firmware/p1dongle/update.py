@@ -167,8 +167,8 @@ class Updates:
                 if not n:
                     raise UpdateError("the transfer was cut after %d of %d bytes: nothing changed" % (self.received, size))
                 sha.update(room[:n])
+                self.received += n      # (read, whether or not the receiver takes it)
                 receiver.took(n)
-                self.received += n
                 self.to = receiver.version
                 if progress and self.received - told >= step:
                     told = self.received

@@ -21,16 +21,19 @@
 # page does. While the dongle is its own access point (first setup), the phones' connectivity
 # checks and any request for another host are sent to the settings page (captive.py answers
 # their DNS). No key or password is ever in an answer.
+import asyncio
 import hashlib
 import json
 from binascii import a2b_base64
 
 from . import VERSION, config, homewizard, meters, pages
-from .compat import loops
+from .compat import loops, stream_readinto, wait_for
 from .errors import ConfigError, UpdateError
 from .httpd import HttpServer, Response, redirect
 from .reading import exact, identifier
+from .update import READ_TIMEOUT_S
 
+NO_METER_S = 60         # nothing from the meter this long after the start: no meter is connected
 _JSON = "application/json"
 _HTML = "text/html; charset=utf-8"
 _PRIVATE = ("/settings", "/api/settings", "/api/backup", "/api/restore", "/api/update")
@@ -81,14 +84,21 @@ class Web:
         method = "GET" if req.method == "HEAD" else req.method
         page = self.routes.get((method, req.path))
         if page is not None:
-            if method == "GET" and self.app.updates is not None and not self.app.heard:
-                # a new firmware on probation with no meter connected proves itself so (with a
-                # meter it must pass a telegram on)
-                self.app.updates.proven("the web page served, no meter connected")
+            if method == "GET" and req.path != "/api/update":
+                self._proves(self.app.updates)
             return page(req)
         if (("GET" if method == "POST" else "POST"), req.path) in self.routes:
             return Response("method not allowed\n", 405)
         return Response("not found\n", 404)
+
+    def _proves(self, updates):
+        # A new firmware on probation with no meter connected (nothing heard from it for a while
+        # since the start: a meter sends every 1-10 s) proves itself by serving the web page; with
+        # a meter it must pass a telegram on. Not by /api/update: that is what flash.py update and
+        # the page's own polling ask while they wait for it.
+        if updates is not None and updates.trial and not self.app.heard and \
+                self.app.uptime() >= min(NO_METER_S, updates.probation_s // 2):
+            updates.proven("the web page served, no meter connected")
 
     def _allowed(self, req):
         password = self.settings.raw.get("web_password")
@@ -184,24 +194,29 @@ class Web:
         # application/octet-stream and X-SHA256: a browser sends neither to another site without
         # a CORS preflight, which this server never grants (as for the settings)
         updates = self.app.updates
-        if not req.headers.get("content-type", "").lower().startswith("application/octet-stream"):
-            return _error("an update is sent as application/octet-stream", 415)
-        if updates is None:
-            return _error("updates: not on this platform", 404)
-        if updates.busy:
-            return _error("an update is already being received", 409)
         try:
             size = int(req.headers.get("content-length") or "0")
         except ValueError:
             size = 0
-        if size <= 0:
-            return _error("an update needs its Content-Length", 411)
+        why = None
+        if not req.headers.get("content-type", "").lower().startswith("application/octet-stream"):
+            why = _error("an update is sent as application/octet-stream", 415)
+        elif updates is None:
+            why = _error("updates: not on this platform", 404)
+        elif updates.busy:
+            why = _error("an update is already being received", 409)
+        elif size <= 0:
+            why = _error("an update needs its Content-Length", 411)
+        if why is not None:
+            await _drain(req.body, size)
+            return why
         self.log("p1dongle: an update is coming in (%d KB)" % (size // 1024))
         try:
             version = await updates.receive(req.body, size, req.headers.get("x-sha256"), self.app.update_progress)
         except UpdateError as e:
             self.log("p1dongle: update refused: %s" % e)
             self.app.update_progress(updates)
+            await _drain(req.body, size - updates.received)
             return _error(str(e))
         self.app.reboot_soon()
         return Response(json.dumps({"message": "%s written and checked. The dongle restarts into it; it is kept once "
@@ -224,6 +239,23 @@ class Web:
             return Response("no telegram yet\n", 503)
         # the telegram itself, not a copy (what the socket does not take at once the stream keeps)
         return Response(memoryview(telegram), content_type="text/plain; charset=ascii")
+
+
+async def _drain(body, left, most=4 << 20):
+    # What the client still sends of a refused update is read and dropped, so that it gets the
+    # answer (a TCP stack may reset a connection closed with bytes unread, and the answer with
+    # it); up to a slot's size and a bit, a read at a time, each with the update's timeout.
+    if left > most:
+        return
+    buf = bytearray(512)
+    try:
+        while left > 0:
+            n = await wait_for(stream_readinto(body, memoryview(buf)[:min(left, 512)]), READ_TIMEOUT_S)
+            if not n:
+                return
+            left -= n
+    except (OSError, asyncio.TimeoutError):
+        pass                            # gone, or stalled: the answer goes out anyway
 
 
 def _error(text, status=400):
