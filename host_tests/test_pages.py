@@ -1,7 +1,8 @@
 """The dongle's pages in a real browser: Debian's chromium, headless, driven by Playwright, against
 `tools/sim.py run` on loopback. The status page shows the telegram's values and follows the next
 telegram; the settings form refuses a 31-digit key with its message and saves a new MQTT host (the
-app restarts with it); no key ever reaches the browser. Screenshots of each page are kept in
+app restarts with it); no key ever reaches the browser. (The settings page's Firmware section:
+test_update_page.py.) Screenshots of each page are kept in
 build/screenshots (the README's come from there)."""
 import json
 import os
@@ -107,6 +108,9 @@ def test_the_settings_form_refuses_a_bad_key_and_saves_a_new_broker(browser, don
     expect(page.locator("#key")).to_have_value("")                    # write-only: never filled in
     expect(page.locator("#meter")).to_have_value("auto")
     assert "lux" in page.locator("#meter option").all_inner_texts()
+    # sim.py runs without app slots: the Firmware section says so and offers no file to send
+    expect(page.locator("#fw-why")).to_have_text("updates: not on this platform")
+    expect(page.locator("#image")).to_be_hidden()
     shot(page, "settings")
 
     page.fill("#key", "0" * 31)

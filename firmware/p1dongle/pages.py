@@ -16,7 +16,8 @@ label{display:block;margin:.5em 0 .15em;font-size:.9em;color:#4a5468}
 input,select{width:100%;box-sizing:border-box;padding:.45em;font-size:1em;border:1px solid #bbb;border-radius:.3em}
 input[type=checkbox]{width:auto}button{font-size:1em;padding:.55em 1.2em;margin:.6em .4em .2em 0;border:0;border-radius:.3em;background:#2563eb;color:#fff}
 #msg{padding:.6em;border-radius:.3em;margin:.6em 0}#msg.err{background:#fde2e2;color:#8a1111}#msg.ok{background:#dff5e3;color:#135c24}
-.muted{color:#777;font-size:.85em}
+.muted{color:#777;font-size:.85em}.warn{background:#fff3d6;color:#6b4700;padding:.5em;border-radius:.3em}
+progress{width:80%;vertical-align:middle}code{overflow-wrap:anywhere}button:disabled{opacity:.5}
 """
 
 STATUS = b"""<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -91,7 +92,15 @@ SETTINGS = b"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <section><h2>Backup</h2><p class="muted">The backup leaves the keys and passwords out: a restore keeps the ones set here.</p>
 <a href="/api/backup" download="p1dongle-settings.json">Download the settings</a>
 <label for="restore">Restore from a backup</label><input id="restore" type="file" accept=".json,application/json"></section>
-</form></main>
+</form>
+<section><h2>Firmware</h2><p id="fw-ver">-</p><p id="fw-back" class="warn" hidden></p>
+<p id="fw-last" class="muted" hidden></p><p id="fw-why" hidden></p>
+<div id="fw-image" hidden><label for="image">The new image (a release's .app.bin for this dongle's chip)</label>
+<input id="image" type="file" accept=".bin"><button id="update" type="button">Update</button>
+<progress id="fw-progress" max="100" value="0" hidden></progress> <span id="fw-pct"></span></div>
+<p id="fw-files" hidden>A page cannot compile p1dongle's files for this MicroPython: from a checkout of p1dongle run
+<code>tools/flash.py update --host <span id="fw-host"></span></code> (and <code>--password</code> if set).</p>
+</section></main>
 <script>
 const $ = id => document.getElementById(id);
 const SECRETS = ["wifi.password", "key", "auth_key", "mqtt.password", "web_password"];
@@ -131,6 +140,66 @@ $("form").addEventListener("submit", e => {
   send("/api/settings", JSON.stringify(c));
 });
 $("restore").addEventListener("change", async () => { const f = $("restore").files[0]; if (f) send("/api/restore", await f.text()); });
-load();
+// SHA-256 (FIPS 180-4) of an ArrayBuffer, as hex, for the update's X-SHA256: crypto.subtle only
+// exists in a secure context (https), which http://p1dongle.local is not.
+function sha256(data) {
+  const n = data.byteLength, m = new Uint8Array((n + 72) & -64), v = new DataView(m.buffer), K = [], H = [], w = new Int32Array(64);
+  m.set(new Uint8Array(data)); m[n] = 128; v.setUint32(m.length - 8, n / 2 ** 29); v.setUint32(m.length - 4, n * 8);
+  for (let p = 2; K.length < 64; p++) { let q = 2; while (p % q) q++;     // the first 64 primes' roots
+    if (q == p) { if (H.length < 8) H.push(p ** .5 % 1 * 2 ** 32 | 0); K.push(Math.cbrt(p) % 1 * 2 ** 32 | 0); } }
+  const r = (x, k) => x >>> k | x << 32 - k;
+  for (let o = 0; o < m.length; o += 64) {
+    let [a, b, c, d, e, f, g, h] = H;
+    for (let i = 0; i < 64; i++) {
+      if (i < 16) w[i] = v.getInt32(o + 4 * i);
+      else { const x = w[i - 15], y = w[i - 2]; w[i] = (r(x, 7) ^ r(x, 18) ^ x >>> 3) + (r(y, 17) ^ r(y, 19) ^ y >>> 10) + w[i - 16] + w[i - 7]; }
+      const t1 = h + (r(e, 6) ^ r(e, 11) ^ r(e, 25)) + (e & f ^ ~e & g) + K[i] + w[i], t2 = (r(a, 2) ^ r(a, 13) ^ r(a, 22)) + (a & b ^ a & c ^ b & c);
+      h = g; g = f; f = e; e = d + t1 | 0; d = c; c = b; b = a; a = t1 + t2 | 0;
+    }
+    [a, b, c, d, e, f, g, h].forEach((x, i) => H[i] = H[i] + x | 0);
+  }
+  return H.map(x => (x >>> 0).toString(16).padStart(8, "0")).join("");
+}
+const WAYS = {image: "the p1dongle image", files: "files on a stock MicroPython"};
+function show(id, text) { $(id).hidden = !text; $(id).textContent = text || ""; }
+function firmware(s) {
+  $("fw-ver").textContent = "p1dongle " + s.version + (s.way ? " (" + WAYS[s.way] + ")" : "") + (s.probation ? ", on probation" : "");
+  show("fw-back", s.came_back); show("fw-last", s.message && "Last update: " + s.message);
+  show("fw-why", !s.way && s.why_not); $("fw-image").hidden = s.way != "image"; $("fw-files").hidden = s.way != "files";
+}
+async function loadFirmware() {
+  try { const r = await fetch("/api/update"), s = await r.json(); if (r.ok) firmware(s); else show("fw-why", s.error); }
+  catch (e) { show("fw-why", "the dongle does not say (" + e + ")"); }
+}
+// After an update the dongle resets. Until then the firmware that took it still answers, with that
+// update's message; once it failed to answer, or answers without a message (a new boot), it is back.
+function comeBack(down) {
+  setTimeout(async () => {
+    try {
+      const s = await (await fetch("/api/update", {signal: AbortSignal.timeout(5000)})).json();
+      if (!down && s.message) return comeBack(false);
+      firmware(s); $("fw-progress").hidden = true; $("fw-pct").textContent = $("image").value = ""; $("update").disabled = false;
+      say(s.came_back || "p1dongle " + s.version + " runs" + (s.probation ? ", on probation." : "."), !s.came_back);
+    } catch (e) { comeBack(true); }
+  }, 2000);
+}
+$("update").addEventListener("click", async () => {
+  const f = $("image").files[0], x = new XMLHttpRequest(), p = $("fw-progress");
+  if (!f) return say("Choose the new image first.", false);
+  $("update").disabled = true;
+  const data = await f.arrayBuffer();
+  // XMLHttpRequest, not fetch: only it tells how much of the upload has gone
+  x.upload.onprogress = e => { p.value = Math.floor(e.loaded * 100 / e.total); $("fw-pct").textContent = p.value + "%"; };
+  x.onload = () => {
+    let a = {}; try { a = JSON.parse(x.responseText); } catch (e) {}
+    if (x.status == 200) { say(a.message + " This page shows the new version once the dongle is back.", true); comeBack(false); }
+    else { say(a.error || "refused (" + x.status + ")", false); $("update").disabled = false; loadFirmware(); }
+  };
+  x.onerror = () => { say("the connection failed during the update", false); $("update").disabled = false; loadFirmware(); };
+  x.open("POST", "/api/update"); x.setRequestHeader("Content-Type", "application/octet-stream"); x.setRequestHeader("X-SHA256", sha256(data));
+  p.hidden = false; p.value = 0; $("fw-pct").textContent = ""; x.send(data);
+});
+$("fw-host").textContent = location.host;
+load(); loadFirmware();
 </script></body></html>
 """
