@@ -16,7 +16,7 @@ STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)-$(HO
 # The demo capture is encrypted with this key. It is a demo key: never use it on a real meter.
 DEMO_KEY := 0123456789ABCDEF0123456789ABCDEF
 
-.PHONY: test broker browser twin-deps firmware-unix firmware-stock soak firmware sim bench decrypt-demo mpy clean
+.PHONY: test broker browser cmake twin-deps firmware-unix firmware-stock soak firmware sim bench decrypt-demo mpy clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -146,7 +146,9 @@ firmware: $(MICROPY_GIT_SRC)/.git
 	$(MAKE) -C $(MICROPY_GIT_SRC)/ports/esp32 BOARD_DIR=$(CURDIR)/boards/$(BOARD) \
 		USER_C_MODULES=$(CURDIR)/boards/usermod/micropython.cmake
 	mkdir -p build && cp $(MICROPY_GIT_SRC)/ports/esp32/build-$(BOARD)/firmware.bin build/firmware-$(BOARD).bin
+	cp $(MICROPY_GIT_SRC)/ports/esp32/build-$(BOARD)/micropython.bin build/p1dongle-$(BOARD).app.bin
 	@echo "image: build/firmware-$(BOARD).bin  (tools/flash.py flash --port PORT --image build/firmware-$(BOARD).bin)"
+	@echo "update: build/p1dongle-$(BOARD).app.bin  (tools/flash.py update --host DONGLE --image build/p1dongle-$(BOARD).app.bin)"
 
 # The install page: flashes the images from a browser over WebSerial (ESP Web Tools, pinned in
 # docs/install/package-lock.json and copied from npm into the page's own site, never a CDN). Writes
@@ -166,7 +168,12 @@ $(INSTALL_NPM)/.installed: docs/install/package.json docs/install/package-lock.j
 install-page: $(INSTALL_NPM)/.installed
 	$(PYTHON) tools/install_page.py --npm $(INSTALL_NPM) --out build/install-page $(if $(REQUIRE_IMAGES),--require-images)
 
-test: $(STAMP) broker browser $(P1_MICROPYTHON) $(STOCK_MICROPYTHON) $(RV32_MICROPYTHON)
+# The boards' cmake files are read by cmake itself in the tests (the version an image carries).
+cmake:
+	@command -v cmake >/dev/null 2>&1 || $(call APT_INSTALL,cmake) \
+		|| echo "cmake not installed: the board tests will fail (apt-get install cmake)"
+
+test: $(STAMP) broker browser cmake $(P1_MICROPYTHON) $(STOCK_MICROPYTHON) $(RV32_MICROPYTHON)
 	$(BIN)/python -m pytest host_tests
 
 # MQTT=HOST[:PORT] publishes to your broker; by default a local one is started for the demo.

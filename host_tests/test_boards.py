@@ -2,6 +2,7 @@
 tool from the release source), both boards point at it, and the C module is wired for both
 build systems."""
 import os
+import subprocess
 import sys
 
 import pytest
@@ -162,3 +163,17 @@ def test_the_boards_build_like_micropythons_ota_variant(board):
         variant = dict(line.strip().replace('"', "").split("=", 1) for line in f
                        if line.startswith("CONFIG_"))
     assert variant and {k: config.get(k) for k in variant} == variant
+
+
+@pytest.mark.parametrize("board", ["P1DONGLE_ESP32", "P1DONGLE_ESP32C3"])
+def test_the_image_carries_p1dongles_version(board, tmp_path):
+    """The board's cmake (read by cmake itself, as the port's CMakeLists includes it before
+    project()) sets PROJECT_VER, which ESP-IDF writes into the app description an update over
+    Wi-Fi reads (ota.py): p1dongle's VERSION."""
+    from p1dongle import VERSION
+    script = tmp_path / "version.cmake"
+    script.write_text('include(${MICROPY_BOARD_DIR}/mpconfigboard.cmake)\nmessage(STATUS "PROJECT_VER=[${PROJECT_VER}]")\n')
+    r = subprocess.run(["cmake", "-DMICROPY_BOARD_DIR=" + os.path.join(ROOT, "boards", board), "-P", str(script)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "PROJECT_VER=[%s]" % VERSION in r.stdout

@@ -39,7 +39,17 @@ def firmware_output(board):
         if not line.startswith("\t"):
             break
         recipe.append(line)
-    [dest] = [m.group(1) for line in recipe for m in [re.search(r"\bcp\s+\S+\s+(\S*\$\(BOARD\)\S*)", line)] if m]
+    [dest] = [m.group(1) for line in recipe for m in [re.search(r"\bcp\s+\S+\s+(\S*firmware-\$\(BOARD\)\S*)", line)] if m]
+    return dest.replace("$(BOARD)", board)
+
+
+def app_output(board):
+    """The app image alone (what an update over Wi-Fi takes) the firmware target writes for BOARD."""
+    with open(os.path.join(ROOT, "Makefile")) as f:
+        text = f.read()
+    recipe = text[text.index("\nfirmware:"):text.index("\n\n", text.index("\nfirmware:"))]
+    [(src, dest)] = re.findall(r"\bcp\s+(\S+)\s+(\S*\.app\.bin)", recipe)
+    assert src.endswith("/build-$(BOARD)/micropython.bin"), src     # the port's app image, not the merged one
     return dest.replace("$(BOARD)", board)
 
 

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 from conftest import ROOT, find_tool
-from test_install_page import board_folders, firmware_output
+from test_install_page import app_output, board_folders, firmware_output
 
 WORKFLOW = os.path.join(ROOT, ".github", "workflows", "release.yml")
 MPY_PORT = os.path.join(ROOT, "build", "micropython-1.28.0", "ports", "esp32")
@@ -42,7 +42,7 @@ def test_actionlint_finds_nothing():
 
 
 @pytest.mark.parametrize("plant, finding", [
-    ('path: build/firmware-${{ matrix.board }}.bin', "bord"),                   # an expression
+    ('build/firmware-${{ matrix.board }}.bin', "bord"),                   # an expression
     ('if [ "$TAG" != "v$version" ]; then', "shellcheck"),                       # a shell script
     ("contents: write", "permission"),                                          # a permission
 ])
@@ -72,7 +72,7 @@ def test_it_uploads_what_make_firmware_writes():
     script = build["run"]
     assert build["shell"] == "bash" and script.index('. "$IDF_PATH/export.sh"') < script.index('make firmware BOARD="$BOARD"')
     [upload] = [s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@")]
-    assert upload["with"]["path"] == firmware_output("${{ matrix.board }}")
+    assert upload["with"]["path"].strip().split("\n") == [firmware_output("${{ matrix.board }}"), app_output("${{ matrix.board }}")]
     assert upload["with"]["name"] == "firmware-${{ matrix.board }}"
     # The install page gets them where make install-page looks (build/), and must have them all.
     page = jobs["install-page"]["steps"]
