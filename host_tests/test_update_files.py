@@ -181,3 +181,42 @@ def test_a_power_cut_half_way_through_the_switch_boots_the_new_set(tmp_path, sto
     finally:
         device.close()
         reader.close()
+
+
+def test_any_bytes_as_a_bundle_are_an_update_error_or_a_bundle(tmp_path, monkeypatch):
+    """The bundle reader (under CPython, in a folder of its own) on mangled bundles, cut at every
+    length and fed in pieces of every size: it takes a whole one, and anything else is an
+    UpdateError with its line, never another exception, never a file outside its staging."""
+    import random
+    from p1dongle.errors import UpdateError
+    monkeypatch.chdir(tmp_path)
+    good = bundle.pack(NEW, [("main.py", b"print(1)\n"), ("p1dongle/__init__.mpy", b"M\x06\x00\x1f"),
+                             ("p1dongle/start.mpy", b"M\x06\x00\x1f" * 3), ("p1dongle/app.mpy", b"M\x06\x00\x1f")])
+    rnd = random.Random(7)
+    cases = [good[:n] for n in range(len(good))]
+    for _ in range(400):
+        b = bytearray(good)
+        for _ in range(rnd.randint(1, 4)):
+            b[rnd.randrange(len(b))] = rnd.randrange(256)
+        cases.append(bytes(b))
+    taken = 0
+    for data in [good] + cases:
+        r = bundle.BundleReceiver(bundle.FileSets(VERSION))
+        piece = rnd.choice([1, 3, 64, 512])
+        try:
+            at = 0
+            while at < len(data):
+                room = r.space()
+                n = min(len(room), piece, len(data) - at)
+                room[:n] = data[at:at + n]
+                r.took(n)
+                at += n
+            assert r.check() == (NEW if data == good else r.version)
+            taken += 1
+        except UpdateError:
+            r.abort()
+        assert sorted(os.listdir(tmp_path)) in ([], ["main.py.new", "p1dongle.new"], ["p1dongle.new"]), os.listdir(tmp_path)
+        for name in os.listdir(tmp_path / "p1dongle.new") if (tmp_path / "p1dongle.new").exists() else []:
+            assert name.endswith(".mpy")
+        r.abort()
+    assert taken >= 1

@@ -29,6 +29,13 @@ def pack(version, files):
     return b"".join(out)
 
 
+def _text(b):
+    try:
+        return bytes(b).decode()
+    except UnicodeError:
+        raise UpdateError("not a p1dongle bundle (a name that is not UTF-8): nothing changed")
+
+
 def _allowed(name):
     if name == "main.py":
         return True
@@ -121,7 +128,7 @@ class BundleReceiver:
             if len(h) == 4 and bytes(h) != MAGIC:
                 raise UpdateError("not a p1dongle update: send a p1dongle image or the bundle tools/flash.py update makes")
             if len(h) > 4 and len(h) == 5 + h[4]:
-                self.version = bytes(h[5:]).decode()
+                self.version = _text(h[5:])
                 self.head = bytearray()
             return
         if h[0] == 0:
@@ -129,7 +136,7 @@ class BundleReceiver:
             return
         if len(h) < 1 + h[0] + 4:
             return
-        name = bytes(h[1:1 + h[0]]).decode()
+        name = _text(h[1:1 + h[0]])
         if not _allowed(name) or name in self.names:
             raise UpdateError("the bundle holds %r, which is not a p1dongle file: nothing changed" % name)
         self.name = name

@@ -152,7 +152,7 @@ def check(data):
     web = Web(_APPS[key], config.Settings(raw, None), log=logged.append)
     if mode & 4:
         web.setup = "192.168.4.1"
-    server = httpd.HttpServer(web.handle, log=logged.append)
+    server = httpd.HttpServer(web.handle, log=logged.append, streams=web.http.streams)
     held, answer = _LOOP.run_until_complete(exchange(server, sent))
     first = sent.lstrip(b"\r\n")     # empty lines before a request line are allowed (RFC 9112 2.2)
     expect(not (held and first and not _letter(first[0])), "held",
