@@ -66,7 +66,7 @@ class Updates:
         self.message = None             # what the last update attempt came to
         self.trial = False              # on probation: not proven yet
         self.came_back = None           # the line saying why the previous version runs again
-        self._deadline = None
+        self._since = None             # when probation began (ticks)
         self.record = read_record(path)
 
     # -- at boot ---------------------------------------------------------------------------------
@@ -85,7 +85,7 @@ class Updates:
             return
         if running_to:
             self.trial = True
-            self._deadline = ticks_ms()
+            self._since = ticks_ms()
             self.log("p1dongle %s: on probation after the update from %s: it is kept once it passes a telegram "
                      "on or serves the web page, within %d s" % (self.version, r.get("from"), self.probation_s))
             return
@@ -102,14 +102,17 @@ class Updates:
             return
         self.trial = False
         if self.way is not None:
-            self.way.mark_valid()
+            try:
+                self.way.mark_valid()
+            except OSError as e:        # an image built without app rollback: nothing to cancel
+                self.log("p1dongle: the slot could not be marked valid: %r" % e)
         self.record["state"] = "proven"
         self._save()
         self.log("p1dongle %s: proven (%s); the update from %s is kept" % (self.version, how, self.record.get("from")))
 
     def overdue(self):
         """On probation past its deadline: the caller resets, and the previous version boots."""
-        if self.trial and ticks_diff(ticks_ms(), self._deadline) > self.probation_s * 1000:
+        if self.trial and ticks_diff(ticks_ms(), self._since) > self.probation_s * 1000:
             self.failed("it passed no telegram on and served no web page within %d s" % self.probation_s)
             return True
         return False
