@@ -323,3 +323,43 @@ def test_a_telegram_without_room_is_made_again_once_the_app_lets_go(monkeypatch,
     pipe = Pipeline(KEY, relieve=lambda: relieved.append(1))
     telegrams, problems = run(pipe, [stream])   # short even after relief: dropped, no loop
     assert telegrams == [LUX] and relieved == [1] and pipe.memory_errors == 1
+
+
+def _ended(telegram, line_end, digits=4):
+    # a DSMR telegram's lines ended with line_end, its CRC over what is then sent, written with
+    # `digits` hex digits (3: a meter that drops a leading zero)
+    body = telegram[:telegram.rindex(b"!") + 1].replace(b"\r\n", line_end)
+    crc = meter.crc16_arc(body)
+    return body + (b"%0*X" % (digits, crc)) + line_end
+
+
+def _three_digit_crc():
+    # the NL telegram with its gas reading moved on until its CRC has a leading zero
+    for i in range(20000):
+        t = _ended(meter.NL_TELEGRAM.replace(b"(00000.107*m3)", b"(%09.3f*m3)" % (0.107 + i / 1000)), b"\r\n")
+        if t[-6:-5] == b"0":
+            return t[:-6] + t[-5:], t
+    raise AssertionError("no CRC below 0x1000")
+
+
+def test_lf_line_ends_and_a_three_digit_crc_are_read_and_passed_on_in_dsmr_form(run_job):
+    """Some meters and readers end lines with LF alone (the CRC is over what was sent), a heat
+    meter writes its CRC with 3 digits: once the CRC checks, the telegram is passed on in DSMR's
+    form (CR LF, a 4-digit CRC), which Home Assistant's reader wants; a flipped bit in one is
+    still refused, and a CRC-less one with LF (no proof at all) too."""
+    from dsmr_parser.clients.telegram_buffer import TelegramBuffer
+    lf = _ended(meter.NL_TELEGRAM, b"\n")
+    three, three_canonical = _three_digit_crc()
+    bad = bytearray(lf)
+    bad[100] ^= 0x01
+    no_crc_lf = meter.DSMR22_TELEGRAM.replace(b"\r\n", b"\n")
+    stream = lf + bytes(bad) + three + no_crc_lf + meter.NL_TELEGRAM
+    telegrams, problems = run(Pipeline(None), meter.split(stream, [64, 7]))
+    assert telegrams == [meter.NL_TELEGRAM, three_canonical, meter.NL_TELEGRAM], problems
+    at = len(lf + bad + three)
+    assert [p for _, p in problems if "CRC mismatch" in p] and [o for o, _ in problems if o == at], problems
+    buf = TelegramBuffer()                  # Home Assistant's DSMR reader finds each of them
+    buf.append(b"".join(telegrams).decode())
+    assert len(list(buf.get_all())) == 3
+    got, _, _ = on_twin(run_job, stream, None)
+    assert [t for _, t in got] == telegrams

@@ -9,7 +9,10 @@
 #   !C560                        '!' and CRC-16/ARC over '/'..'!' as 4 hex digits (any case);
 #                                DSMR 2.2/3 telegrams end with a bare '!' and carry no CRC
 #
-# The telegram bytes themselves are never changed: consumers get exactly what the meter sent.
+# The telegram bytes are passed on as the meter sent them, but for the line ends and the CRC's
+# digits, which some meters write otherwise (LF alone, 3 digits): such a telegram, once its own
+# CRC checked, is written in DSMR's form (canonical()), which every reader reads (dsmr_parser,
+# Home Assistant's, wants CR LF).
 from array import array
 
 from . import obis
@@ -61,7 +64,9 @@ def check(telegram, n=-1, decrypted=False):
             # Nothing checks such text but its shape: '/' and '!' around line noise is no telegram.
             raise TelegramError("no CRC, and not the shape of a DSMR 2/3 telegram ('/XXX5' header, empty line)")
         return False
-    bang = end - 5
+    bang = end - 5                      # '!' and 4 hex digits
+    if bang >= 1 and telegram[bang] != 0x21 and telegram[bang + 1] == 0x21:
+        bang += 1                       # 3: a meter that drops the CRC's leading zero
     if bang < 1 or telegram[bang] != 0x21:
         raise TelegramError("no '!' end line")
     sent = 0
@@ -74,6 +79,23 @@ def check(telegram, n=-1, decrypted=False):
     if sent != got:
         raise CrcError("CRC mismatch: telegram says %04X, content gives %04X" % (sent, got))
     return True
+
+
+def canonical(t):
+    """A telegram whose CRC has checked, in DSMR's form: CR LF line ends and a CRC of 4 digits
+    (computed again over the new text, when the meter wrote LF alone). t itself when it is so."""
+    bang = t.rfind(b"!")
+    tail = bytes(t[bang + 1:]).rstrip(_TRAILING)
+    first = t.find(b"\n")              # a meter ends all its lines alike: the first tells
+    lf_alone = first > 0 and t[first - 1] != 0x0D
+    if not lf_alone and len(tail) in (0, 4):
+        return t
+    body = bytes(t[:bang + 1])
+    if lf_alone:
+        body = body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    if not tail:
+        return body + b"\r\n"
+    return body + ("%04X\r\n" % crc16(body)).encode()
 
 
 def _dsmr23_shape(t, end):

@@ -5,7 +5,8 @@
 #     DB 08 <system title: 8> <BER length: n | 81 n | 82 hi lo> <security byte> <frame counter: 4>
 #     <ciphertext> [<tag: 12>]          the length counts everything after the length field
 #   plain DSMR telegrams (NL, BE, unencrypted meters):
-#     /XXXn<identification>\r\n ... !CRC4\r\n      (DSMR 2/3: "!\r\n" without a CRC)
+#     /XXXn<identification>\r\n ... !CRC4\r\n      (DSMR 2/3: "!\r\n" without a CRC; some
+#                                                   meters: LF alone, a CRC of 3 digits)
 #   M-Bus long frames (EN 13757-2; Austrian meters on their M-Bus customer port):
 #     68 L L 68 <C A CI ...: L bytes> <checksum: sum of those mod 256> 16
 #     Some Sagemcom meters put L mod 256 in the length bytes (0x01 for 257): when L does not make
@@ -293,19 +294,27 @@ class FrameAssembler:
             self._scan = end
             return self._verdict(_WAIT, 0, NONE)
         self._scan = bang
-        if c < bang + 3:
+        # '!', the CRC (4 hex digits; 3 from meters that drop a leading zero; none in DSMR 2/3),
+        # then the line end: CR LF, or after a CRC LF alone, from meters and readers that send
+        # only LF (the CRC, which dsmr.check verifies, is over what was sent).
+        j = bang + 1
+        while j < c and j < bang + 5 and _hexdigit(ring[j]):
+            j += 1
+        if j >= c:
             return self._verdict(_WAIT, 0, NONE)
-        if ring[bang + 1] == 13 and ring[bang + 2] == 10:
-            total = bang + 3            # DSMR 2/3: no CRC
-        else:
-            if c < bang + 7:
+        digits = j - bang - 1
+        if digits in (1, 2):
+            return self._verdict(_BAD, GARBAGE, NONE)
+        if ring[j] == 10 and digits:    # (LF alone only where a CRC can prove the telegram)
+            total = j + 1
+        elif ring[j] == 13:
+            if j + 1 >= c:
                 return self._verdict(_WAIT, 0, NONE)
-            for i in range(bang + 1, bang + 5):
-                if not _hexdigit(ring[i]):
-                    return self._verdict(_BAD, GARBAGE, NONE)
-            if ring[bang + 5] != 13 or ring[bang + 6] != 10:
+            if ring[j + 1] != 10:
                 return self._verdict(_BAD, GARBAGE, NONE)
-            total = bang + 7
+            total = j + 2
+        else:
+            return self._verdict(_BAD, GARBAGE, NONE)
         if total > self.max_frame:
             return self._verdict(_BAD, TOO_LONG, NONE)
         return self._verdict(_FRAME, total, DSMR)

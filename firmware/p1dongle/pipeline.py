@@ -19,7 +19,7 @@
 # object per chunk, and the RX path is meant to allocate nothing but the telegram it hands out.
 from .compat import const
 from .dlms import LUX_AUTH_KEY, DlmsCipher
-from .dsmr import check
+from .dsmr import canonical, check
 from .errors import AuthError, CrcError, FrameError, P1Error, ReplayError, TelegramError
 from .frames import DLMS, DROPPED, DSMR, HDLC, MBUS, NONE, REASONS, REJECTED, FrameAssembler
 from .reading import identifier, text
@@ -127,7 +127,7 @@ class Pipeline:
                 fa.reject(e)         # maybe two telegrams run together: rescan it
                 return True
             self.readings = None
-            self._telegram(fa.frame_pos, self._roomy(bytes, fa.frame), has_crc)
+            self._telegram(fa.frame_pos, canonical(self._roomy(bytes, fa.frame)), has_crc)
         elif kind == DLMS:
             self._open(fa)
         else:
