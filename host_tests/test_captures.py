@@ -13,7 +13,7 @@ import pytest
 from dsmr_parser import telegram_specifications
 from dsmr_parser.parsers import TelegramParser
 from p1dongle import axdr, dsmr, meters
-from p1dongle.layouts import Layouts
+from p1dongle.layouts import LayoutError, Layouts
 from p1dongle.pipeline import PROBLEM, TELEGRAM, Pipeline
 
 HERE = os.path.join(os.path.dirname(__file__), "vectors", "dlms")
@@ -39,6 +39,13 @@ UNKNOWN = {
     "landisgyr-e450-at-burgenland-enc.hex": "structure of 14 items",
     "iskra-am550-si-gh615.hex": "structure of 18 items",
     "iskra-am550-si-gh956.hex": "structure of 18 items",
+}
+
+
+# Pushes that describe what a meter pushes instead of pushing it: one line, no telegram.
+DESCRIPTIONS = {
+    "energomera-push-object-list-bare.hex": "a push-object list (per object: class id, OBIS code, attribute, data index, "
+                                            "restriction, columns)",
 }
 
 
@@ -153,6 +160,13 @@ def test_a_decrypted_push_a_reader_printed_decodes_to_what_it_states(e):
     """Plaintexts dumped by a reader (no link frame around them): the value layout alone."""
     data = stream(e)
     start = data.index(b"\x0f")
+    if e["file"] in DESCRIPTIONS:
+        # attribute indices beside OBIS codes are no meter number: no readings at all, one line
+        with pytest.raises(LayoutError) as refused:
+            Layouts(meters.profile(profile(e))[4]).readings(axdr.decode(data[start:]))
+        assert str(refused.value).startswith(DESCRIPTIONS[e["file"]]), refused.value
+        assert str(refused.value).endswith("not its values: no telegram")
+        return
     readings, _ = Layouts(meters.profile(profile(e))[4]).readings(axdr.decode(data[start:]))
     ours = {row[0]: (meter.decimal(v) if isinstance(v, tuple) else v) for row, v in readings}
     assert e["stated"]

@@ -125,6 +125,13 @@ class Layouts:
         first = items[0] if items else None
         if first is not None and first[0] == ARRAY and _descriptors(first):
             return self.layout if self.layout in CAPTURE_TABLES else "capture-objects"
+        if _holds_definitions(body):
+            # class id, OBIS code, attribute and data index (and in a push setup's list of
+            # version 2, a restriction and columns): what a meter pushes, described, never a
+            # value; read as code-value pairs, an attribute index would become a meter number
+            raise LayoutError("a push-object list (per object: class id, OBIS code, attribute, data index%s), "
+                              "a description of what a meter pushes, not its values: no telegram"
+                              % (", restriction, columns" if _holds_definitions(body, 6) else ""))
         if first is not None and first[0] == STR and first[1][:10] == b"Kamstrup_V":
             return self.layout if self.layout.startswith("kamstrup") else "kamstrup"
         if first is not None and first[0] == STR and first[1] == b"KFM_001" and len(items) in KAIFA_LISTS:
@@ -402,6 +409,30 @@ def _descriptors(item):
         if _descriptor(d) is None:
             return False
     return len(item[1]) > 1
+
+
+def _holds_definitions(item, size=None):
+    """Whether an object definition (a capture object's {class id, OBIS code, attribute index,
+    data index}, or a push setup's of version 2 with {restriction, columns} too) is in item."""
+    if item[0] == STRUCT and _definition(item, size):
+        return True
+    if item[0] == STRUCT or item[0] == ARRAY:
+        for sub in item[1]:
+            if _holds_definitions(sub, size):
+                return True
+    return False
+
+
+def _definition(d, size=None):
+    n = len(d[1])
+    if n == 6 and (size is None or size == 6):
+        restriction, columns = d[1][4], d[1][5]
+        if restriction[0] != STRUCT or columns[0] != ARRAY:
+            return False
+    elif n != 4 or size == 6:
+        return False
+    cls, code, attr, index = d[1][:4]
+    return cls[0] == INT and code[0] == STR and len(code[1]) == 6 and attr[0] == INT and index[0] == INT
 
 
 def _descriptor(d):
