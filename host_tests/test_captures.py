@@ -485,3 +485,20 @@ def test_the_names_of_other_meters_are_bounded():
     telegrams = [bytes(w) for kind, w in events if kind == TELEGRAM]
     assert [_identifier(t) for t in telegrams] == ["METER%07d" % (k // 2) for k in range(80)]
     assert len(pipe._names) <= 4
+
+
+def test_every_energy_and_power_register_comes_with_its_unit():
+    """Energy (D = 8) and power (D = 7) registers of electricity, whether the table has a row for
+    the code or not (a tariff's reactive energy, a phase's apparent energy): in every telegram a
+    capture gives, each carries its unit; one the push gives without scaler or unit is withheld,
+    never written as a count (the E450's code-value pairs gave 1-0:3.8.1(1358750.000))."""
+    import re
+    seen = 0
+    for e in WIRE:
+        telegrams, _ = run(e, stream(e))
+        for t in telegrams:
+            for code, c, d, value in re.findall(rb"\n(1-\d+:(\d+)\.([78])\.\d+)\(([^)]*)\)", t):
+                if int(c) % 20 in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 16):
+                    seen += 1
+                    assert b"*" in value, (e["file"], code, value)
+    assert seen > 100

@@ -18,7 +18,8 @@
 #           documented scaler applies to when its pushes carry none (layouts.py); None: no unit
 #
 # Codes not in the table are still read and published, under the code itself, with the unit the
-# telegram gives: nothing the meter sends is lost.
+# telegram gives: nothing the meter sends is lost. An electricity energy or power register among
+# them still has its unit (_measured): without a scaler it is withheld as a known one would be.
 
 from .compat import const
 
@@ -88,6 +89,10 @@ ROWS = (
     ("1-0:2.8.0",     "totalExportedEnergyP",    "Energy export",             NUM,   "kWh",   6, 3, "energy", 30),
     ("1-0:3.8.0",     "totalImportedEnergyQ",    "Reactive energy import",    NUM,   "kvarh", 6, 3, "reactive_energy", 32),
     ("1-0:4.8.0",     "totalExportedEnergyQ",    "Reactive energy export",    NUM,   "kvarh", 6, 3, "reactive_energy", 32),
+    ("1-0:3.8.1",     "totalImportedEnergyQT1",  "Reactive energy import tariff 1", NUM, "kvarh", 6, 3, "reactive_energy", 32),
+    ("1-0:3.8.2",     "totalImportedEnergyQT2",  "Reactive energy import tariff 2", NUM, "kvarh", 6, 3, "reactive_energy", 32),
+    ("1-0:4.8.1",     "totalExportedEnergyQT1",  "Reactive energy export tariff 1", NUM, "kvarh", 6, 3, "reactive_energy", 32),
+    ("1-0:4.8.2",     "totalExportedEnergyQT2",  "Reactive energy export tariff 2", NUM, "kvarh", 6, 3, "reactive_energy", 32),
     ("1-0:5.8.0",     "totalReactiveEnergyQ1",   "Reactive energy Q1",        NUM,   "kvarh", 6, 3, "reactive_energy", 32),
     ("1-0:6.8.0",     "totalReactiveEnergyQ2",   "Reactive energy Q2",        NUM,   "kvarh", 6, 3, "reactive_energy", 32),
     ("1-0:7.8.0",     "totalReactiveEnergyQ3",   "Reactive energy Q3",        NUM,   "kvarh", 6, 3, "reactive_energy", 32),
@@ -219,8 +224,34 @@ def by_key(k):
         n = str(b)
         r = (code, template[NAME].replace("*", n), template[LABEL].replace("*", n)) + template[KIND:]
     else:
-        r = (code, code, code, NUM, None, 1, 3, None, None)
+        r = (code, code, code, NUM) + _measured(code) + (None, _DLMS_OF.get(_measured(code)[0]))
     return _keep(k, r)
+
+
+# An electricity register the table has no row for is still a quantity with a unit: energy
+# (D = 8, a time integral) and power (D = 7) of the active, reactive and apparent quantities
+# (IEC 62056-61: C = 1-10 and 15-16, and the same per phase from 21, 41 and 61). So that it is
+# never taken for a unitless count: without its scaler it is withheld like any energy.
+_ACTIVE = (1, 2, 15, 16)
+_REACTIVE = (3, 4, 5, 6, 7, 8)
+_DLMS_OF = {"kWh": 30, "kvarh": 32, "kVAh": 31, "kW": 27, "kvar": 29, "kVA": 28}
+
+
+def _measured(code):
+    """(DSMR unit, digits, decimals) of an OBIS code's quantity: (None, 1, 3) when it has none."""
+    try:
+        a = int(code[:code.index("-")])
+        c, d = code[code.index(":") + 1:].split(".")[:2]
+        c, d = int(c), int(d)
+    except ValueError:
+        return (None, 1, 3)
+    base = c % 20 if 0 < c < 80 else 0
+    if a != 1 or d not in (7, 8) or base == 0:
+        return (None, 1, 3)
+    kind = "W" if base in _ACTIVE else "var" if base in _REACTIVE else "VA" if base in (9, 10) else None
+    if kind is None:
+        return (None, 1, 3)
+    return ("k" + kind + "h", 6, 3) if d == 8 else ("k" + kind, 2, 3)
 
 
 def row(code):
