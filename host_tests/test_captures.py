@@ -244,6 +244,17 @@ def test_without_its_profile_a_meter_gets_only_what_its_push_says():
     assert any("Kamstrup energy registers not published" in w for kind, w in events if kind == PROBLEM)
 
 
+def test_a_single_phase_kamstrup_list_skips_its_null_pairs():
+    """A single-phase Kamstrup keeps the three-phase list's 25 items, with a null-data code and a
+    null-data value where IL2, IL3, UL2, UL3 would be (issue 24: before, 'item 15 is not an OBIS
+    code' and no telegram): L1's current, and its voltage after the first two null pairs, come out
+    in their place (their values: the capture's stated ones), and no row for L2 or L3."""
+    e = _by_file("kamstrup-no-1phase-obinsect.hex")
+    (telegram,) = run(e, stream(e))[0]
+    rows = sorted(code for code in dsmr_values(telegram) if code.startswith("1-0:") and code.endswith(".7.0"))
+    assert rows == ["1-0:1.7.0", "1-0:2.7.0", "1-0:3.7.0", "1-0:31.7.0", "1-0:32.7.0", "1-0:4.7.0"], rows
+
+
 @pytest.mark.parametrize("flip", [20, 40, 60, 90])
 def test_a_tagless_frame_cut_out_of_a_broken_link_frame_is_never_read(flip):
     """Wiener Netze (security 0x20, no tag, one HDLC frame): a bit flipped inside the ciphertext
@@ -278,7 +289,8 @@ def test_the_same_captures_on_the_twin(run_job):
     """The layouts on the dongle twin (and the 64-bit MicroPython): the same events as CPython."""
     picks = ["kamstrup-no-hourly-em001.hex", "aidon-se-27items.hex", "kaifa-no-stream-list1-2-3.hex",
              "landisgyr-e570-ch-vse2026-load.hex", "iskra-am550-ch-vse2026.hex", "siemens-im350-at-wels-enc.hex",
-             "iskra-am550-at-kaernten-enc.hex", "kaifa-ma309-at-tinetz-enc.hex", "iskra-am550-si-gh615.hex"]
+             "iskra-am550-at-kaernten-enc.hex", "kaifa-ma309-at-tinetz-enc.hex", "iskra-am550-si-gh615.hex",
+             "kamstrup-no-1phase-obinsect.hex"]
     for name in picks:
         e = _by_file(name)
         job = {"job": "pipeline", "stream": stream(e).hex(), "chunks": [64], "layout": meters.profile(profile(e))[4],
@@ -314,6 +326,10 @@ WRONG_TYPES = {
                                                           clock=None), "Kaifa list: item 1 is 06 5, not a string"),
     "kamstrup list, code a number": (at.raw_notification(at.structure([at.visible(b"Kamstrup_V0001"), _NUMBER, _NUMBER]),
                                                          clock=None), "Kamstrup list: item 1 is not an OBIS code"),
+    # a null placeholder is a null code and a null value; a value after a null code has no code
+    "kamstrup list, null code before a value": (at.raw_notification(at.structure([at.visible(b"Kamstrup_V0001"), at.NULL,
+                                                                                  _NUMBER]), clock=None),
+                                                "Kamstrup list: item 1 is null-data, but its value, item 2, is 06 5"),
 }
 
 
@@ -502,3 +518,17 @@ def test_every_energy_and_power_register_comes_with_its_unit():
                     seen += 1
                     assert b"*" in value, (e["file"], code, value)
     assert seen > 100
+
+
+def test_danish_kamstrup_energy_is_not_published_until_settled():
+    """kamstrup-dk: the push carries no scaler and Kamstrup's HAN specification leaves it to the
+    meter's configuration (Wh or 10 Wh): its energy registers are withheld with one line, its
+    powers, currents and voltages (documented) come out."""
+    e = _by_file("kamstrup-se-hourly-gh239.hex")           # an hourly list, with energies
+    dk = dict(e, country="DK")
+    telegrams, problems = run(dk, stream(e))
+    assert telegrams and not any(b"1-0:1.8.0" in t for t in telegrams)
+    assert any(b"1-0:1.7.0" in t for t in telegrams)
+    assert any(p.startswith("Danish Kamstrup energy registers not published") for p in problems), problems
+    se, _ = run(e, stream(e))
+    assert any(b"1-0:1.8.0" in t for t in se)                # the same list as a Swedish meter: Wh

@@ -40,10 +40,14 @@ W, VA, VAR, WH, VAH, VARH, AMP, VOLT, HZ, M3, NONE = 27, 28, 29, 30, 31, 32, 33,
 # Scalers by DLMS unit for values a family pushes without a scaler-unit, from its documents.
 # Kamstrup HAN-NVE interface description rev 3.1, sections 2.7-2.9: P, Q in W, var (scaler 0),
 # I in 0.01 A, U in V. Energies: 10 Wh in Norway (scaler 1), Wh in Sweden ("Swedish Kamstrup uses
-# Wh", unlike Norway) and Denmark (OMNIPOWER HAN spec 5512-2584: Wh, "scaler unit is not part of
-# the push data"); the push does not say which: the meter profile must (kamstrup-no, -se, -dk).
+# Wh", unlike Norway); the push does not say which: the meter profile must (kamstrup-no, -se).
+# Denmark: not settled. Kamstrup's OMNIPOWER HAN specification (5512-2584, section 5) names Wh
+# but says "Scaler unit is not part of the push data. Therefore, meter configurations have to be
+# known", and the OMNIPOWER technical description has the energy resolution chosen when the
+# meter is ordered; readers differ (Wh, or 10 Wh as in Norway), and no Danish capture states a
+# register: kamstrup-dk publishes no energy register until a document or a capture settles it.
 KAMSTRUP = {W: 0, VAR: 0, AMP: -2, VOLT: 0}
-KAMSTRUP_ENERGY = {"kamstrup-no": 1, "kamstrup-se": 0, "kamstrup-dk": 0}
+KAMSTRUP_ENERGY = {"kamstrup-no": 1, "kamstrup-se": 0}
 # Kaifa HAN OBIS codes KFM_001: the frames carry W, var, mA, 0.1 V, Wh, varh (as every reader of
 # them reads them; the document's own kW/kWh column does not match its frames).
 KAIFA = {W: 0, VAR: 0, AMP: -3, VOLT: -1, WH: 0, VARH: 0}
@@ -189,6 +193,15 @@ class Layouts:
         out = [(obis.row("1-0:0.2.129"), _text(_str(items, 0, "Kamstrup list")))]
         for k in range(1, len(items), 2):
             code, value = items[k], items[k + 1]
+            if code[0] == NULL:
+                # a single-phase meter keeps the three-phase list's 25 / 35 items and puts a
+                # null-data code and a null-data value where L2's and L3's current and voltage
+                # would be (obinsect's capture of a 6861111); a null code before a value would
+                # leave that value without its code: no telegram
+                if value[0] != NULL:
+                    raise LayoutError("Kamstrup list: item %d is null-data, but its value, item %d, is %s"
+                                      % (k, k + 1, describe(value)))
+                continue
             if code[0] != STR or len(code[1]) != 6:
                 raise LayoutError("Kamstrup list: item %d is not an OBIS code: %s" % (k, describe(code)))
             row = _row(code[1], True)
@@ -201,9 +214,12 @@ class Layouts:
                     scaler = energy
                 if scaler is not None:
                     self._number(out, row, value[1], scaler, unit)
+                elif (unit == WH or unit == VARH) and layout == "kamstrup-dk":
+                    self._say("Danish Kamstrup energy registers not published: the push carries no scaler and "
+                              "Kamstrup's HAN specification leaves it to the meter's configuration (Wh or 10 Wh)")
                 elif unit == WH or unit == VARH:
                     self._say("Kamstrup energy registers not published: their unit depends on the country "
-                              "(set meter: kamstrup-no for 10 Wh, kamstrup-se or kamstrup-dk for Wh)")
+                              "(set meter: kamstrup-no for 10 Wh, kamstrup-se for Wh)")
                 else:
                     self._unscaled(row)
             elif value[0] != NULL:      # null-data: a single-phase meter's missing phases

@@ -23,7 +23,7 @@ PROFILES = {
                  "Kamstrup Omnipower HAN (NO, SE, DK, CH): no energy registers until the country is set"),
     "kamstrup-no": (2400, 8, None, 1, "kamstrup-no", "Kamstrup Omnipower HAN, Norway: energy in 10 Wh"),
     "kamstrup-se": (2400, 8, None, 1, "kamstrup-se", "Kamstrup Omnipower HAN, Sweden: energy in Wh"),
-    "kamstrup-dk": (2400, 8, None, 1, "kamstrup-dk", "Kamstrup Omnipower HAN, Denmark: energy in Wh"),
+    "kamstrup-dk": (2400, 8, None, 1, "kamstrup-dk", "Kamstrup Omnipower HAN, Denmark: energy registers not published (their scaler is the meter's configuration)"),
     "aidon": (2400, 8, "even", 1, "obis", "Aidon 65xx HAN, Norway"),
     "aidon-se": (115200, 8, None, 1, "obis", "Aidon 65xx RJ12/RJ45 HAN, Sweden"),
     "kaifa": (2400, 8, "even", 1, "kaifa", "Kaifa MA304 / MA105 HAN (KFM_001), Norway and Sweden"),
