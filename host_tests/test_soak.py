@@ -26,7 +26,7 @@ def test_from_files_the_app_holds_in_the_heap_install_asks_for(stock_micropython
     figure is what make soak measured, and a firmware that outgrows it fails here."""
     import soak
     from p1dongle import FILES_HEAP
-    rc = soak.main(["--seconds", "45", "--load", "files", "--broker-restarts", "1", "--micropython", stock_micropython])
+    rc = soak.main(["--seconds", "60", "--load", "files", "--broker-restarts", "1", "--micropython", stock_micropython])
     out = capsys.readouterr().out
     print(out)
     assert rc == 0, out

@@ -44,15 +44,16 @@ class Reassembler:
 
     def mbus(self, frame, n):
         """Add an M-Bus frame (frame[0:n]); the APDU's length when it is complete, else -1."""
+        if self._hdlc:
+            # An M-Bus frame cannot continue an HDLC push: whatever comes next, that one is over
+            # (even when this one is refused below: the next HDLC frame must not join it).
+            self._orphaned(self.n, "its last HDLC segment")
+            self._hdlc = False
+            self.n = 0
         if n < 11:
             raise FrameError("M-Bus frame too short for CI and SAPs")
         ci = frame[6]
         seq = ci & 0x0F
-        if self._hdlc:
-            # An M-Bus frame cannot continue an HDLC push: whatever comes next, that one is over.
-            self._orphaned(self.n, "its last HDLC segment")
-            self._hdlc = False
-            self.n = 0
         self.fresh = seq == 0
         if seq == 0:
             if self._next > 0:

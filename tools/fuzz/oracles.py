@@ -42,7 +42,7 @@ _DSMR23 = re.compile(rb"/[A-Za-z]{3}[0-9][^\n]*\n\r?\n")
 
 def crc_verdict(t):
     """What a DSMR telegram's end says, by the format (dsmr.py's header): "crc" (a CRC that
-    matches), "none" (a bare '!': DSMR 2/3), "wrong" (4 hex digits that do not match), or None
+    matches), "none" (a bare '!': DSMR 2/3), "wrong" (4 hex digits, or 3, that do not match), or None
     (no telegram: no "/" first, no "!" end line, or a bare "!" after text not shaped as DSMR 2/3). Up to 8 trailing CR/LF/NUL/space are allowed,
     as dsmr.check allows them."""
     t = bytes(t)
@@ -55,7 +55,9 @@ def crc_verdict(t):
         # without a CRC only a DSMR 2/3 telegram's shape says it is one: '/', three letters, a
         # digit, the header line, an empty line (dsmr.py's _dsmr23_shape, written here again)
         return "none" if _DSMR23.match(t[:end - 1]) else None
-    bang = end - 5
+    bang = end - 5                              # '!' and 4 hex digits, or 3 (a meter that
+    if bang >= 1 and t[bang:bang + 1] != b"!" and t[bang + 1:bang + 2] == b"!":   # drops the CRC's
+        bang += 1                                                               # leading zero)
     if bang < 1 or t[bang:bang + 1] != b"!":
         return None
     digits = t[bang + 1:end]
