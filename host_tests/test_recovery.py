@@ -275,3 +275,56 @@ def test_an_app_that_cannot_be_built_is_an_error_like_any_other(micropython, tmp
     finally:
         reader.close()
         app.stop()
+
+
+# An app method that fails in a task nobody awaits: the asyncio core keeps that task for its
+# exception handler, and through its coroutine the object and its buffer.
+DETACHED_FAILURE = """import gc, json, asyncio
+from p1dongle.compat import new_loop
+
+
+class Old:
+    def __init__(self):
+        self.buf = bytearray(30000)
+
+    async def fail(self):
+        await asyncio.sleep_ms(1)
+        raise RuntimeError("a detached task of the old app")
+
+
+async def main():
+    old = Old()
+    asyncio.create_task(old.fail())
+    await asyncio.sleep_ms(20)
+
+
+def run_old():
+    # as start.py's _run_app: the app and its loop in a frame that is gone when this returns
+    asyncio.run(main())
+
+
+def measure():
+    gc.collect()
+    return gc.mem_alloc()
+
+
+base = measure()
+run_old()
+held = measure() - base
+new_loop()
+print(json.dumps({"before": held, "after": measure() - base}))
+"""
+
+
+def test_a_new_loop_lets_go_of_the_old_apps_failed_tasks(micropython, tmp_path):
+    """What start.py does between two apps (compat.new_loop, gc): the old app's buffers are free,
+    even those a failed detached task of it kept (the restart then had no room for the new app's
+    ring buffer, now and then, in the 96 KB test above)."""
+    import json
+    import subprocess
+    script = tmp_path / "detached.py"
+    script.write_text(DETACHED_FAILURE)
+    proc = subprocess.run([micropython, "-X", "heapsize=96K", str(script)], capture_output=True, text=True,
+                          timeout=60, env=dict(os.environ, MICROPYPATH=".frozen"))
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert r["before"] >= 30000 and r["after"] < 2000, r

@@ -76,6 +76,16 @@ if MICROPYTHON:
 
     def new_loop():
         asyncio.new_event_loop()
+        # The asyncio core keeps the last detached task that failed (for its exception handler)
+        # and the last task it ran: through their coroutines, the old app and its buffers,
+        # which the next app then cannot find room beside.
+        try:
+            from asyncio import core
+            core._exc_context["future"] = None
+            core._exc_context["exception"] = None
+            core.cur_task = None
+        except (ImportError, AttributeError, KeyError):
+            pass
 
     def small_send_buffer(writer):
         try:
