@@ -80,7 +80,7 @@ if MICROPYTHON:
         # and the last task it ran: through their coroutines, the old app and its buffers,
         # which the next app then cannot find room beside.
         try:
-            from asyncio import core
+            from asyncio import core  # type: ignore[attr-defined]  # (MicroPython's asyncio package)
             core._exc_context["future"] = None
             core._exc_context["exception"] = None
             core.cur_task = None
