@@ -187,9 +187,10 @@ def _run_app(platform, run, path, save_status, updates=None):
         # the interrupt came from inside the loop. Say offline and close, then stop.
         asyncio.run(app.goodbye())
         raise
-    if app.rebooting:
-        return "reset"
-    return app.restarting
+    finally:
+        ended = "reset" if app.rebooting else app.restarting
+        app.release()
+    return ended
 
 
 def _supervise(path):
