@@ -414,7 +414,8 @@ def restore(raw, backup):
 
 
 def save(path, raw):
-    """Write the settings file whole or not at all (a power cut mid-way leaves the old one)."""
+    """Write a JSON file (the settings, the update record) whole or not at all: a power cut
+    mid-way leaves the old one."""
     import os
     tmp = path + ".new"
     with open(tmp, "w") as f:

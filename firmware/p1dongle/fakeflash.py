@@ -13,6 +13,8 @@
 import json
 import os
 
+from .config import save
+
 BLOCK = 4096                 # the ESP32's flash sector: what an erase takes
 SLOT_SIZE = 0x180000         # partitions-4MiB-ota.csv: two 1.5 MB app slots
 LABELS = ("ota_0", "ota_1")
@@ -34,10 +36,7 @@ def _read():
 
 
 def _write(data):
-    tmp = _otadata_path() + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(json.dumps(data))
-    os.rename(tmp, _otadata_path())
+    save(_otadata_path(), data)         # replaced in one rename, as otadata's sectors are
 
 
 def boot(folder):

@@ -20,11 +20,11 @@
 import asyncio
 import hashlib
 import json
-import os
 import sys
 from binascii import unhexlify
 
 from .compat import loops, stream_readinto, ticks_diff, ticks_ms, wait_for
+from .config import save    # whole or not at all (the update record too)
 from .errors import UpdateError
 
 RECORD = "p1dongle.update"
@@ -39,13 +39,6 @@ def read_record(path):
         return record if isinstance(record, dict) else None
     except (OSError, ValueError):
         return None
-
-
-def write_record(path, record):
-    tmp = path + ".new"
-    with open(tmp, "w") as f:
-        f.write(json.dumps(record))
-    os.rename(tmp, path)
 
 
 class Updates:
@@ -126,7 +119,7 @@ class Updates:
 
     def _save(self):
         try:
-            write_record(self.path, self.record)
+            save(self.path, self.record)
         except OSError as e:
             self.log("p1dongle: the update record could not be written: %r" % e)
 
@@ -188,12 +181,12 @@ class Updates:
                            "state": "trial" if self.way.way == "image" else "switch"}
             if self.way.way == "image":
                 self.record["slot"] = self.way.next.info()[4]
-            write_record(self.path, self.record)
+            save(self.path, self.record)
             try:
                 receiver.commit()
             except UpdateError:
                 self.record = before or {"state": "none"}
-                write_record(self.path, self.record)
+                save(self.path, self.record)
                 raise
             receiver = None
         except UpdateError as e:
