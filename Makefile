@@ -59,7 +59,7 @@ P1_MICROPYTHON := build/micropython-p1dongle
 LIKE_ESP32 := MICROPY_FORCE_32BIT=1 MICROPY_PY_FFI=0 MICROPY_PY_SSL=0 MICROPY_PY_BTREE=0 \
 	CFLAGS_EXTRA=-DMICROPY_FLOAT_IMPL=MICROPY_FLOAT_IMPL_FLOAT MPY_CROSS_FLAGS=-march=x86
 TWIN_FLAGS := $(LIKE_ESP32) FROZEN_MANIFEST=$(CURDIR)/boards/twin/manifest.py USER_C_MODULES=$(CURDIR)/boards/usermod BUILD=build-twin
-FROZEN := $(wildcard firmware/p1dongle/*.py) firmware/main.py boards/manifest.py boards/twin/manifest.py
+FROZEN := $(shell find firmware/p1dongle -name '*.py') firmware/main.py boards/manifest.py boards/twin/manifest.py
 
 $(MICROPY_SRC)/py/mpconfig.h:
 	mkdir -p $(dir $(MICROPY_SRC))
@@ -113,8 +113,8 @@ firmware-unix: $(P1_MICROPYTHON)
 RV32_MICROPYTHON := build/micropython-rv32.elf
 RV32_FLAGS := BOARD=VIRT_RV32 BOARD_DIR=$(CURDIR)/boards/rv32 BUILD=build-p1rv32 MPY_CROSS_FLAGS=-march=rv32imc \
 	FROZEN_MANIFEST=$(CURDIR)/boards/rv32/manifest.py USER_C_MODULES=$(CURDIR)/boards/testmods
-RV32_SOURCES := $(wildcard firmware/*.py firmware/p1dongle/*.py boards/rv32/* boards/testmods/cryptolib/*) \
-	boards/manifest.py host_tests/mp_job.py
+RV32_SOURCES := $(wildcard firmware/*.py boards/rv32/* boards/testmods/cryptolib/*) \
+	$(shell find firmware/p1dongle -name '*.py') boards/manifest.py host_tests/mp_job.py
 
 rv32-deps:
 	@{ command -v riscv64-unknown-elf-gcc >/dev/null 2>&1 && command -v qemu-system-riscv32 >/dev/null 2>&1 \

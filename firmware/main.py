@@ -47,17 +47,19 @@ def _exists(path):
 
 
 def _remove(path):
-    # a file, or a set's flat folder
+    # a file, or a set's folder with its folders
     import os
     try:
+        os.remove(path)
+        return
+    except OSError:
+        pass
+    try:
         for name in os.listdir(path):
-            os.remove(path + "/" + name)
+            _remove(path + "/" + name)
         os.rmdir(path)
     except OSError:
-        try:
-            os.remove(path)
-        except OSError:
-            pass
+        pass
 
 
 def _swap(now, new, keep):

@@ -13,6 +13,17 @@ sys.path.insert(0, FIRMWARE)
 sys.path.insert(0, HERE)
 
 
+def firmware_modules():
+    """The package's modules as paths in firmware/ ("p1dongle/app.py", "p1dongle/layouts/kaifa.py"),
+    as tools/flash.py installs them."""
+    out = []
+    for folder, subs, names in os.walk(os.path.join(FIRMWARE, "p1dongle")):
+        subs[:] = [d for d in subs if d != "__pycache__"]
+        out += [os.path.relpath(os.path.join(folder, n), FIRMWARE).replace(os.sep, "/")
+                for n in names if n.endswith(".py")]
+    return sorted(out)
+
+
 def find_tool(name):
     """A tool from the virtualenv that runs the tests, else from PATH. Missing is a failure, not a skip."""
     beside = os.path.join(os.path.dirname(sys.executable), name)

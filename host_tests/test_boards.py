@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import FIRMWARE, ROOT
+from conftest import FIRMWARE, ROOT, firmware_modules
 
 BOARDS = os.path.join(ROOT, "boards")
 MPY_DIR = os.path.join(ROOT, "build", "micropython-1.28.0")
@@ -33,7 +33,7 @@ def test_the_manifest_freezes_the_firmware_package(manifestfile, board):
         "MPY_LIB_DIR": os.path.join(MPY_DIR, "lib", "micropython-lib")})
     m.execute(os.path.join(BOARDS, "manifest.py"))
     frozen = {f.target_path for f in m.files()}
-    ours = {"p1dongle/" + n for n in os.listdir(os.path.join(FIRMWARE, "p1dongle")) if n.endswith(".py")}
+    ours = set(firmware_modules())
     assert ours <= frozen                                     # every firmware module is in the image
     assert "asyncio/core.py" in frozen and "_boot.py" in frozen   # and what the dongle needs to boot
     assert "main.py" in frozen          # it starts by itself, flashed from a browser with no files
@@ -48,7 +48,7 @@ def test_the_twin_freezes_what_the_boards_freeze(manifestfile):
         "MPY_LIB_DIR": os.path.join(MPY_DIR, "lib", "micropython-lib")})
     m.execute(os.path.join(BOARDS, "twin", "manifest.py"))
     frozen = {f.target_path for f in m.files()}
-    ours = {"p1dongle/" + n for n in os.listdir(os.path.join(FIRMWARE, "p1dongle")) if n.endswith(".py")}
+    ours = set(firmware_modules())
     assert ours <= frozen and "asyncio/core.py" in frozen and "_boot.py" not in frozen and "main.py" in frozen
 
 

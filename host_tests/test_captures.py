@@ -377,14 +377,15 @@ def test_items_of_the_wrong_type_on_the_twin(run_job):
     assert result["counters"]["bad_frames"] == len(WRONG_TYPES)
 
 
-@pytest.mark.parametrize("where", ["axdr.decode", "layouts.Layouts._structure12", "render.telegram"])
+@pytest.mark.parametrize("where", ["axdr.decode", "layouts.structure12.read", "render.telegram"])
 @pytest.mark.parametrize("fault", [IndexError, TypeError, KeyError, ZeroDivisionError])
 def test_a_bug_in_reading_a_push_costs_that_push_never_the_app(monkeypatch, where, fault):
     """Defense in depth: whatever reading a verified frame's content raises that is no P1Error (a
     bug in a layout, the decoder, the renderer) is a bad frame with one line naming it, never an
     exception out of Pipeline.push; the next push comes out. The bug is put in on purpose here."""
-    from p1dongle import axdr as axdr_module, layouts, render
-    module, name = {"axdr": (axdr_module, "decode"), "layouts": (layouts.Layouts, "_structure12"),
+    from p1dongle import axdr as axdr_module, render
+    from p1dongle.layouts import structure12
+    module, name = {"axdr": (axdr_module, "decode"), "layouts": (structure12, "read"),
                     "render": (render, "telegram")}[where.split(".")[0]]
     real = getattr(module, name)
     calls = []
@@ -408,16 +409,16 @@ def test_a_bug_in_reading_a_push_costs_that_push_never_the_app(monkeypatch, wher
 def test_running_out_of_memory_in_a_push_stays_a_memory_error(monkeypatch):
     """A MemoryError while a push is read keeps its own handling: counted as a memory error (not
     a bad frame), and the next push comes out."""
-    from p1dongle import layouts
-    real = layouts.Layouts._structure12
+    from p1dongle.layouts import structure12
+    real = structure12.read
     calls = []
 
-    def starved(self, body):
+    def starved(reader, body, layout):
         calls.append(1)
         if len(calls) == 1:
             raise MemoryError()
-        return real(self, body)
-    monkeypatch.setattr(layouts.Layouts, "_structure12", starved)
+        return real(reader, body, layout)
+    monkeypatch.setattr(structure12, "read", starved)
     events = []
     pipe = pipeline(IM350, lambda kind, pos, what, crc: events.append((kind, what)))
     pipe.push(stream(IM350) + stream(IM350), 0)

@@ -17,7 +17,7 @@ import urllib.request
 import meter
 import pytest
 import serial
-from conftest import FIRMWARE, ROOT, mpy_arch
+from conftest import FIRMWARE, ROOT, firmware_modules, mpy_arch
 from fakedevice import FakeDevice
 from procs import P1Reader, connect, free_port, read_telegrams, request_status
 
@@ -181,8 +181,11 @@ def test_on_a_stock_image_with_psram_the_files_install_and_run(make_device, stoc
     device = make_device(stock_micropython, "2048K")
     rc, out, err = flash("install", "--port", device.path)
     assert rc == 0, err
-    modules = sorted(n[:-3] + ".mpy" for n in os.listdir(os.path.join(FIRMWARE, "p1dongle")) if n.endswith(".py"))
-    assert sorted(os.listdir(os.path.join(device.root, "p1dongle"))) == modules
+    modules = sorted(p[9:-3] + ".mpy" for p in firmware_modules())
+    on_device = []
+    for folder, subs, names in os.walk(os.path.join(device.root, "p1dongle")):
+        on_device += [os.path.relpath(os.path.join(folder, n), os.path.join(device.root, "p1dongle")) for n in names]
+    assert sorted(on_device) == modules
     for m in modules:                                          # compiled for the device's CPU
         with open(os.path.join(device.root, "p1dongle", m), "rb") as f:
             assert f.read(1) == b"M"
@@ -192,11 +195,16 @@ def test_on_a_stock_image_with_psram_the_files_install_and_run(make_device, stoc
         len(modules) + 1, device.arch) in out
 
     # Again: nothing changed, nothing copied; a module left from an older build goes.
-    with open(os.path.join(device.root, "p1dongle", "retired.mpy"), "wb") as f:
-        f.write(b"M old")
+    # (a module in a folder of its own too: the folder goes with it)
+    os.makedirs(os.path.join(device.root, "p1dongle", "retired"))
+    for name in ("retired.mpy", "retired/module.mpy"):
+        with open(os.path.join(device.root, "p1dongle", name), "wb") as f:
+            f.write(b"M old")
     rc, out, err = flash("install", "--port", device.path)
-    assert rc == 0 and "0 files copied, %d unchanged, 1 stale removed" % (len(modules) + 1) in out, out + err
+    assert rc == 0 and "0 files copied, %d unchanged, 2 stale removed" % (len(modules) + 1) in out, out + err
     assert not os.path.exists(os.path.join(device.root, "p1dongle", "retired.mpy"))
+    assert not os.path.exists(os.path.join(device.root, "p1dongle", "retired"))
+    assert os.path.exists(os.path.join(device.root, "p1dongle", "layouts", "kaifa.mpy"))
 
     serve_a_while(device, 20)
     rc, out, err = flash("status", "--port", device.path)

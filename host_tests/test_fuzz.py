@@ -232,7 +232,7 @@ def test_axdr_homewizard_data_that_is_no_json(monkeypatch):
 
 
 def test_axdr_a_scaled_reading_as_a_float(monkeypatch):
-    monkeypatch.setattr(layouts, "_scaled", lambda m, scaler, unit: (m * 10.0 ** scaler, 0, "kWh"))
+    monkeypatch.setattr(layouts, "scaled", lambda m, scaler, unit: (m * 10.0 ** scaler, 0, "kWh"))
     assert finding("axdr", axdr_input())[0] == "readings"
 
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import meter
-from conftest import FIRMWARE, HERE, mpy_arch, run_script
+from conftest import FIRMWARE, HERE, firmware_modules, mpy_arch, run_script
 from p1dongle import loops
 
 import pytest
@@ -119,14 +119,12 @@ def native_build(mpy_cross, micropython, tmp_path_factory):
     """firmware/p1dongle compiled to .mpy for the twin's CPU (x86), viper functions as machine code."""
     arch = mpy_arch(micropython)
     out = tmp_path_factory.mktemp("native")
-    pkg = out / "p1dongle"
-    pkg.mkdir()
-    src = os.path.join(FIRMWARE, "p1dongle")
-    for f in sorted(os.listdir(src)):
-        if f.endswith(".py"):
-            proc = subprocess.run([mpy_cross, "-march=" + arch, "-o", str(pkg / (f[:-3] + ".mpy")), f],
-                                  cwd=src, capture_output=True, text=True)
-            assert proc.returncode == 0, proc.stderr
+    for path in firmware_modules():
+        target = out / (path[:-3] + ".mpy")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run([mpy_cross, "-march=" + arch, "-o", str(target), path],
+                              cwd=FIRMWARE, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
     return str(out) + ":.frozen"           # before the frozen copy, which the twin has too
 
 

@@ -28,8 +28,9 @@ def test_compiles_for_esp32(src, mpy_cross, tmp_path):
 
 def test_every_module_imports_under_micropython(micropython):
     # platform_esp32 needs the ESP32's machine and network modules: compiled above, not imported.
-    modules = ["p1dongle." + s[len("p1dongle/"):-3] for s in SOURCES
-               if s.startswith("p1dongle/") and not s.endswith(("__init__.py", "platform_esp32.py"))]
+    modules = [s[:-3].replace("/", ".") for s in SOURCES
+               if s.startswith("p1dongle/") and not s.endswith(("/__init__.py", "platform_esp32.py"))]
+    modules += [s[:-12].replace("/", ".") for s in SOURCES if s.startswith("p1dongle/") and s.endswith("/__init__.py")]
     script = "".join("import %s\n" % m for m in modules) + "print('imported', %d)\n" % len(modules)
     env = dict(os.environ, MICROPYPATH=MICROPYPATH)
     proc = subprocess.run([micropython, "-c", script], capture_output=True, text=True, env=env)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import FIRMWARE, ROOT
+from conftest import FIRMWARE, ROOT, firmware_modules
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +37,7 @@ def mypy(stubs, sources, cwd=FIRMWARE):
 
 def firmware_sources():
     skip = ("platform_host.py", "loops_viper.py")
-    return ["main.py"] + ["p1dongle/" + n for n in sorted(os.listdir(os.path.join(FIRMWARE, "p1dongle")))
-                          if n.endswith(".py") and n not in skip]
+    return ["main.py"] + [p for p in firmware_modules() if p.split("/")[-1] not in skip]
 
 
 def test_firmware_type_checks_against_the_esp32_stubs(stubs):

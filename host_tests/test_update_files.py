@@ -167,7 +167,9 @@ def test_a_power_cut_half_way_through_the_switch_boots_the_new_set(tmp_path, sto
         name = f.read(n).decode()
         files[name] = f.read(int.from_bytes(f.read(4), "big"))
     for name, body in files.items():
-        (root / ("main.py.new" if name == "main.py" else "p1dongle.new/" + name[9:])).write_bytes(body)
+        path = root / ("main.py.new" if name == "main.py" else "p1dongle.new/" + name[9:])
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(body)
     (root / "p1dongle.update").write_text(json.dumps({"way": "files", "from": VERSION, "to": NEW, "state": "switch"}))
     reader = P1Reader()
     (root / "p1dongle.json").write_text(json.dumps(dict(

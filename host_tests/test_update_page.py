@@ -13,7 +13,7 @@ import random
 import shutil
 
 import pytest
-from conftest import FIRMWARE
+from conftest import FIRMWARE, firmware_modules
 from p1dongle import VERSION
 from test_pages import PHONE, browser, shot  # noqa: F401 - the fixture: chromium as test_pages launches it
 from updates import Dongle, MeterLine, app_image, cpython_dongle, flash_by_usb, otadata
@@ -182,11 +182,10 @@ def test_a_dongle_on_files_says_how_to_update_it(browser, tmp_path, line, stock_
     """The files way (p1dongle's files on the stock-image twin, as on a stock MicroPython): the page
     cannot compile them, it says what to run instead, with this dongle's address."""
     from playwright.sync_api import expect
-    os.makedirs(tmp_path / "p1dongle")
     shutil.copy(os.path.join(FIRMWARE, "main.py"), tmp_path)
-    for name in os.listdir(os.path.join(FIRMWARE, "p1dongle")):
-        if name.endswith(".py"):
-            shutil.copy(os.path.join(FIRMWARE, "p1dongle", name), tmp_path / "p1dongle")
+    for path in firmware_modules():
+        os.makedirs(os.path.dirname(tmp_path / path), exist_ok=True)
+        shutil.copy(os.path.join(FIRMWARE, path), tmp_path / path)
     # imported from the current folder, as the ESP32 does (`micropython main.py` would import the
     # package by its absolute path); source files compile in the heap: more of it than .mpy files
     d = Dongle(tmp_path, [stock_micropython, "-X", "heapsize=4M", "-c", "import main"], line.port)

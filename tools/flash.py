@@ -193,6 +193,14 @@ def _p1version(where):
         sys.path.clear()
         sys.path.extend(path)
         _p1forget()
+def _p1walk(folder, under):
+    out = []
+    for e in os.ilistdir(folder):
+        if e[1] == 0x4000:
+            out += _p1walk(folder + '/' + e[0], under + e[0] + '/')
+        else:
+            out.append(under + e[0])
+    return out
 def _p1probe(with_config):
     r = {'platform': sys.platform, 'mpy': getattr(sys.implementation, '_mpy', 0),
          'machine': os.uname().machine if hasattr(os, 'uname') else sys.platform,
@@ -200,7 +208,7 @@ def _p1probe(with_config):
     r['frozen'] = _p1version('.frozen')
     r['files_version'] = _p1version('')
     try:
-        r['files'] = sorted(os.listdir('p1dongle'))
+        r['files'] = sorted(_p1walk('p1dongle', ''))
     except OSError:
         r['files'] = None
     try:
@@ -235,7 +243,7 @@ _p1probe(%s)
 
 def probe_device(t, with_config=False):
     """What the dongle at the raw REPL runs: {platform, machine, mpy, version, frozen (its p1dongle
-    VERSION or None), files_version, files (names in p1dongle/, or None), main, heap, free, [config,
+    VERSION or None), files_version, files (paths in p1dongle/, "app.mpy", "layouts/kaifa.mpy", or None), main, heap, free, [config,
     status]}."""
     try:
         out = t.exec(_PROBE % with_config)
@@ -265,28 +273,36 @@ def mpy_cross():
     return found
 
 
+def sources():
+    """The package's modules, as paths in firmware/: "p1dongle/app.py", "p1dongle/layouts/kaifa.py"."""
+    out = []
+    for folder, subs, names in os.walk(os.path.join(FIRMWARE, "p1dongle")):
+        subs[:] = [d for d in subs if d != "__pycache__"]
+        out += [os.path.relpath(os.path.join(folder, n), FIRMWARE).replace(os.sep, "/")
+                for n in names if n.endswith(".py")]
+    return sorted(out)
+
+
 def build(arch):
-    """firmware/ as a stock MicroPython loads it: {device path: bytes}, main.py and p1dongle/*.mpy
-    (or *.py for arch "source")."""
+    """firmware/ as a stock MicroPython loads it: {device path: bytes}, main.py and p1dongle/**.mpy
+    (or .py for arch "source")."""
     files = {}
     with open(os.path.join(FIRMWARE, "main.py"), "rb") as f:
         files["main.py"] = f.read()
-    src = os.path.join(FIRMWARE, "p1dongle")
     out = os.path.join(ROOT, "build", "install", arch)
-    os.makedirs(out, exist_ok=True)
-    for name in sorted(os.listdir(src)):
-        if not name.endswith(".py"):
-            continue
+    for path in sources():
         if arch == "source":
-            with open(os.path.join(src, name), "rb") as f:
-                files["p1dongle/" + name] = f.read()
+            with open(os.path.join(FIRMWARE, path), "rb") as f:
+                files[path] = f.read()
             continue
-        target = os.path.join(out, name[:-3] + ".mpy")
-        r = subprocess.run([mpy_cross(), "-march=" + arch, "-o", target, name], cwd=src, capture_output=True, text=True)
+        target = os.path.join(out, path[:-3] + ".mpy")
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        r = subprocess.run([mpy_cross(), "-march=" + arch, "-o", target, path], cwd=FIRMWARE,
+                           capture_output=True, text=True)
         if r.returncode != 0:
-            raise Fail("mpy-cross failed on %s: %s" % (name, r.stderr.strip()))
+            raise Fail("mpy-cross failed on %s: %s" % (path, r.stderr.strip()))
         with open(target, "rb") as f:
-            files["p1dongle/" + name[:-3] + ".mpy"] = f.read()
+            files[path[:-3] + ".mpy"] = f.read()
     return files
 
 
@@ -323,12 +339,25 @@ def install_on_image(t, dev):
 
 
 def remove_folder(t, folder, names):
+    """folder and its files (paths in it), its subfolders deepest first. Returns how many files."""
     if names is None:
         return 0
     for name in names:
         t.fs_rmfile(folder + "/" + name)
+    for sub in sorted(_folders(names), key=len, reverse=True):
+        t.fs_rmdir(folder + "/" + sub)
     t.fs_rmdir(folder)
     return len(names)
+
+
+def _folders(paths):
+    """The subfolders the paths ("a/b/c.mpy") are in: {"a", "a/b"}."""
+    out = set()
+    for p in paths:
+        parts = p.split("/")[:-1]
+        for k in range(1, len(parts) + 1):
+            out.add("/".join(parts[:k]))
+    return out
 
 
 def install_files(t, dev, arch):
@@ -351,19 +380,25 @@ def install_files(t, dev, arch):
     if dev["files"] is None:
         t.fs_mkdir("p1dongle")
     present = set(dev["files"] or ())
+    wanted = {p[9:] for p in files if p.startswith("p1dongle/")}
+    for sub in sorted(_folders(wanted) - _folders(present)):
+        t.fs_mkdir("p1dongle/" + sub)
     for path in sorted(files):
         data = files[path]
-        if path.split("/")[-1] in present or (path == "main.py" and dev["main"]):
+        if path[9:] in present or (path == "main.py" and dev["main"]):
             if t.fs_hashfile(path, "sha256") == hashlib.sha256(data).digest():
                 same += 1
                 continue
         t.fs_writefile(path, data)
         copied += 1
-    # A module left over from another build would shadow the new one: remove it.
-    wanted = {p.split("/")[-1] for p in files if p.startswith("p1dongle/")}
+    # A module left over from another build would shadow the new one: remove it (and a folder
+    # no module is in any more).
     stale = sorted(n for n in present if n not in wanted and n.endswith((".py", ".mpy")))
     for name in stale:
         t.fs_rmfile("p1dongle/" + name)
+    left = present - set(stale)
+    for sub in sorted(_folders(stale) - _folders(left) - _folders(wanted), key=len, reverse=True):
+        t.fs_rmdir("p1dongle/" + sub)
     return "%d files copied, %d unchanged%s (%s) for a stock MicroPython with %s of heap (p1dongle from files " \
            "needs %s); restarting" % (copied, same, ", %d stale removed" % len(stale) if stale else "", arch,
                                       kb(dev["heap"]), kb(FILES_HEAP))

@@ -5,7 +5,7 @@
 # decode() reads the data as a tree of items, exactly to the last byte: a push that does not
 # parse to its end, nests too deep or carries a type we do not know is a bad frame, never half
 # read. What the items mean (which value is which, in which unit) is the layouts' job
-# (layouts.py). An item is a tuple:
+# (layouts/). An item is a tuple:
 #   (ARRAY, [items])  (STRUCT, [items])  (STR, bytes, tag)  (INT, value, tag)  (NULL,)
 # where tag is the A-XDR type (09 octet-string, 0A visible-string, 06 double-long-unsigned...).
 from .compat import const

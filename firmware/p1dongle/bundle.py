@@ -6,7 +6,7 @@
 #
 # A bundle (pack() makes one; tools/flash.py update sends it):
 #   b"P1B1", 1 byte n, the version (n bytes of UTF-8)
-#   per file: 1 byte n, its path (n bytes: "main.py" or "p1dongle/NAME.mpy"), 4 bytes its size
+#   per file: 1 byte n, its path (n bytes: "main.py" or "p1dongle/[FOLDER/]NAME.mpy"), 4 bytes its size
 #             (big-endian), its bytes
 #   1 byte 0: the end
 import os
@@ -37,12 +37,16 @@ def _text(b):
 
 
 def _allowed(name):
+    # main.py, or a module of the package: p1dongle/ and up to two folders, each part a Python name
     if name == "main.py":
         return True
     if not name.startswith("p1dongle/") or not name.endswith(".mpy"):
         return False
-    base = name[9:-4]
-    return 0 < len(base) <= 40 and all(c.isalpha() or c.isdigit() or c == "_" for c in base)
+    parts = name[9:-4].split("/")
+    for part in parts:
+        if not 0 < len(part) <= 40 or not all(c.isalpha() or c.isdigit() or c == "_" for c in part):
+            return False
+    return len(parts) <= 3
 
 
 def _loads_here(path, mpy):
@@ -57,13 +61,16 @@ def _loads_here(path, mpy):
 
 
 def remove_tree(path):
-    """A staged or kept set (a flat folder), gone."""
+    """A staged or kept set (a folder, its folders too), gone."""
     try:
         names = [e[0] for e in os.ilistdir(path)] if hasattr(os, "ilistdir") else os.listdir(path)
     except OSError:
         return
     for name in names:
-        os.remove(path + "/" + name)
+        try:
+            os.remove(path + "/" + name)
+        except OSError:
+            remove_tree(path + "/" + name)
     os.rmdir(path)
 
 
@@ -143,9 +150,20 @@ class BundleReceiver:
         self.left = int.from_bytes(h[1 + h[0]:], "big")
         self.head = bytearray()
         self.names.append(name)
+        self._folders(name)
         self.file = open(self._staged(name), "wb")
         if not self.left:
             self._close()
+
+    def _folders(self, name):
+        # the staged set's folders this file is in, made as the first file in each arrives
+        at = name.find("/", 9)
+        while at > 0:
+            try:
+                os.mkdir(self._staged(name[:at]))
+            except OSError:
+                pass            # made for an earlier file
+            at = name.find("/", at + 1)
 
     def _staged(self, name):
         return "main.py.new" if name == "main.py" else STAGED + name[8:]

@@ -15,7 +15,7 @@
 #   decimals  000000.000, power F5(3,3) 00.000, voltage F4(1,1) 000.0)
 #   ha      the Home Assistant kind of sensor (HA below), None: not announced
 #   dlms    the DLMS unit (IEC 62056-62) the quantity is measured in: what a meter family's
-#           documented scaler applies to when its pushes carry none (layouts.py); None: no unit
+#           documented scaler applies to when its pushes carry none (layouts/); None: no unit
 #
 # Codes not in the table are still read and published, under the code itself, with the unit the
 # telegram gives: nothing the meter sends is lost. An electricity energy or power register among

@@ -52,7 +52,7 @@ class Pipeline:
         self.cipher = DlmsCipher(key, auth_key, max_frame, replay_check) if key else None
         self.max_frame = max_frame
         self.link = None         # M-Bus and HDLC meters only: made with their first link frame
-        self.layout = layout     # data-notification layout (layouts.py): auto, or the meter profile's
+        self.layout = layout     # data-notification layout (layouts/): auto, or the meter profile's
         self._layouts = None     # made with the first data-notification
         self.raw_frames = raw_frames
         self.emit = emit or _ignore
