@@ -226,6 +226,23 @@ def homewizard_job(job):
     return [homewizard.data(dsmr.parse(t.encode()), "home", -61) for t in job["telegrams"]]
 
 
+def layouts_job(job):
+    """Each data-notification (hex) read by the layouts: [code, value] pairs and the notice, or
+    the LayoutError's line."""
+    from p1dongle import axdr
+    from p1dongle.layouts import LayoutError, Layouts
+    out = []
+    for apdu in job["apdus"]:
+        reader = Layouts(job["layout"])
+        try:
+            readings, _ = reader.readings(axdr.decode(bytes.fromhex(apdu)))
+        except LayoutError as e:
+            out.append(["error", str(e)])
+            continue
+        out.append([[[row[0], list(v) if isinstance(v, tuple) else v] for row, v in readings], reader.notice])
+    return out
+
+
 # the jobs by name: each takes the whole job
 JOBS = {
     "gcm_decrypt": lambda job: gcm_decrypt(job["cases"]),
@@ -237,6 +254,7 @@ JOBS = {
     "text_loops": text_loops_job,
     "loops": lambda job: loops_job(job["cases"]),
     "homewizard": homewizard_job,
+    "layouts": layouts_job,
 }
 
 

@@ -8,6 +8,13 @@
 # (layouts/). An item is a tuple:
 #   (ARRAY, [items])  (STRUCT, [items])  (STR, bytes, tag)  (INT, value, tag)  (NULL,)
 # where tag is the A-XDR type (09 octet-string, 0A visible-string, 06 double-long-unsigned...).
+#
+# Sagemcom's XT211 (Czechia: EG.D's "Komunikacni rozhrani RS485", CEZ) writes each object as a
+# structure of 2 whose first element is its COSEM descriptor without type tags: class id (2
+# bytes), OBIS code (6), attribute index (1), then the tagged value. A push that does not parse
+# as plain A-XDR is read once more allowing that form (a structure of 2 that starts 00, its class
+# id's high byte); only a push that then parses to its last byte is taken. Such a descriptor is
+# the item (UNTAGGED, class id, OBIS code, attribute index).
 from .compat import const
 from .errors import FrameError
 
@@ -16,6 +23,7 @@ STRUCT = const(2)
 STR = const(3)
 INT = const(4)
 NULL = const(5)
+UNTAGGED = const(7)
 
 # A-XDR fixed-size integer types: tag -> (bytes, signed)
 _INTS = {
@@ -63,19 +71,33 @@ def decode(apdu, n=-1):
         i += 1
     else:
         raise FrameError("data-notification date-time of length %d" % b)
-    reader = _Reader(apdu, n)
+    try:
+        return Notification(clock, _data(apdu, n, i, False))
+    except FrameError as e:
+        try:
+            return Notification(clock, _data(apdu, n, i, True))
+        except FrameError:
+            raise e                     # the plain reading's complaint says more
+
+
+def _data(apdu, n, i, untagged):
+    reader = _Reader(apdu, n, untagged)
     body = reader.item(i, 0)
     if reader.i != n:
         raise FrameError("data-notification: %d bytes after its data" % (n - reader.i))
-    return Notification(clock, body)
+    if untagged and not reader.untagged:
+        raise FrameError("no untagged descriptor")
+    return body
 
 
 class _Reader:
-    def __init__(self, apdu, n):
+    def __init__(self, apdu, n, untagged=False):
         self.apdu = apdu
         self.n = n
         self.i = 0
         self.items = 0
+        self.allow_untagged = untagged
+        self.untagged = 0               # how many were read
 
     def item(self, i, depth):
         """The item at apdu[i]; self.i is where it ends."""
@@ -92,6 +114,8 @@ class _Reader:
         i += 1
         if tag == 0x01 or tag == 0x02:          # array, structure
             count, i = self.length(i)
+            if tag == 0x02 and count == 2 and self.allow_untagged and i < n and apdu[i] == 0x00:
+                return self.described(i, depth)
             items = []
             for _ in range(count):
                 items.append(self.item(i, depth + 1))
@@ -126,6 +150,16 @@ class _Reader:
         self.i = i + size
         return (INT, v, tag)
 
+    def described(self, i, depth):
+        """A structure of 2 at apdu[i]: an untagged descriptor and the tagged value."""
+        if i + 9 > self.n:
+            raise FrameError("data-notification cut short in a descriptor")
+        apdu = self.apdu
+        descriptor = (UNTAGGED, (apdu[i] << 8) | apdu[i + 1], bytes(apdu[i + 2:i + 8]), apdu[i + 8])
+        self.untagged += 1
+        value = self.item(i + 9, depth + 1)
+        return (STRUCT, [descriptor, value])
+
     def length(self, i):
         # BER-style length: n | 81 n | 82 hi lo; returns (length, index after it)
         apdu = self.apdu
@@ -156,4 +190,6 @@ def describe(item):
         return "%02X %02X %s" % (item[2], len(raw), text)
     if item[0] == INT:
         return "%02X %d" % (item[2], item[1])
+    if item[0] == UNTAGGED:
+        return "descriptor %d %d-%d:%d.%d.%d/%d" % ((item[1],) + tuple(item[2][:5]) + (item[3],))
     return "00 (null)"

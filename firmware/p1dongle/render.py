@@ -55,7 +55,7 @@ def _text(s):
 
 def _number(row, value):
     m, e, unit = value[0], value[1], value[2]
-    if unit == row[obis.UNIT]:
+    if unit == row[obis.UNIT] and (unit is not None or obis.known(row)):
         text = fixed(m, e, row[obis.DECIMALS], row[obis.DIGITS])
     else:
         text = fixed(m, e, -e if e < 0 else 0)

@@ -1,4 +1,4 @@
-# The A-XDR decoder and the layouts (axdr.py, layouts.py) and the telegram they are rendered
+# The A-XDR decoder and the layouts (axdr.py, layouts/) and the telegram they are rendered
 # into (render.py): a DLMS data-notification, as the pipeline has it once its link frames are
 # joined and decrypted.
 #

@@ -161,8 +161,9 @@ def apdus():
     out = []
     with open(os.path.join(VECTORS, "dlms", "manifest.json")) as f:
         for e in json.load(f):
-            if e["framing"] == "bare":
-                out.append((_profile(e), hexfile(os.path.join(VECTORS, "dlms", e["file"]))))
+            if e["framing"] == "bare":      # (an LLC PDU's header before the 0F goes)
+                data = hexfile(os.path.join(VECTORS, "dlms", e["file"]))
+                out.append((_profile(e), data[data.index(b"\x0f"):]))
 
     class Tap(Pipeline):
         # what _content is given: the plaintext of each push

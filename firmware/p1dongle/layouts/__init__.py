@@ -12,17 +12,19 @@
 # document does; a push whose layout is none of these gives LayoutError and one line saying what
 # it looked like and what would help.
 from .. import obis
-from ..axdr import INT, describe
+from ..axdr import INT, STR, describe
 from ..reading import misfit
-from . import capture_objects, compact, kaifa, kamstrup, object_lists, obis_pairs, structure12
+from . import burgenland, capture_objects, compact, kaifa, kamstrup, object_lists, obis_pairs, structure12, xt211
 from .common import LayoutError, iso_time, items_of, named, scaled, text
 
 FAMILIES = (
     capture_objects,    # {class, OBIS, attribute, index} list, then the values: L+G, Swiss AM550
     object_lists,       # a push-object list alone: a description, never values (no telegram)
+    xt211,              # {untagged descriptor, value} objects: Sagemcom XT211, Czechia
     kamstrup,           # "Kamstrup_V...", OBIS code-value pairs
     kaifa,              # "KFM_001", positional lists; list 1 once Kaifa is known
     structure12,        # 0-6:25.9.0 structure(12 / 10): Kaernten Netz, eww Wels
+    burgenland,         # 14 (11) numbers and the meter id: Netz Burgenland's E450
     obis_pairs,         # OBIS codes in the push, scaler-units when it gives them
     compact,            # 6 or 8 numbers and a time: Wiener Netze IM350
 )
@@ -101,4 +103,10 @@ def _profile_hint(body):
     items = items_of(body) or []
     if len(items) == 1 and items[0][0] == INT:
         return "kaifa (a Kaifa list 1 carries only its power)"
+    if items and items[0][0] == STR and items[0][1][:3] == b"ISK":
+        # Slovenia's utilities configure Iskraemeco AM550 pushes without OBIS codes (18, 12, 10
+        # or 9 values); what each value is and its unit is in no published document
+        return ("auto; an Iskraemeco push without OBIS codes, as Slovenian utilities configure them: no "
+                "published document says what its values are and their units; your utility's description "
+                "of the HAN push would let it be read")
     return "auto (no profile reads this one yet)"

@@ -15,7 +15,9 @@ def claim(reader, body, items):
     return None
 
 
-def read(reader, body, layout):
+def read(reader, body, layout, scalers=None):
+    """The readings; scalers: {DLMS unit: scaler} a family's document gives for the values its
+    push sends without a scaler-unit."""
     found = leaves(body)
     out = []  # type: list
     i = 0
@@ -41,6 +43,8 @@ def read(reader, body, layout):
                 reader.number(out, row, value[1], scale[1], scale[2])
             elif row[obis.UNIT] is None and row[obis.DLMS] is None:
                 reader.number(out, row, value[1], 0, NONE)    # a count or a state: no unit
+            elif scalers is not None and row[obis.DLMS] in scalers:
+                reader.number(out, row, value[1], scalers[row[obis.DLMS]], row[obis.DLMS])
             else:
                 reader.unscaled(row)
     return out
