@@ -314,6 +314,32 @@ def test_untagged_descriptors_are_read_only_where_plain_a_xdr_fails_and_only_to_
     assert axdr.decode(plain).body == (axdr.STRUCT, [(axdr.NULL,), (axdr.INT, 5, 0x06)])
 
 
+@pytest.mark.parametrize("chunk", [1, 7, 64, 4096])
+def test_a_push_without_a_link_frame_is_named_never_read_and_the_next_frame_comes_out(chunk):
+    """An XT211 on RS485 sends its data-notifications bare: no M-Bus or HDLC frame, no checksum,
+    no tag. Nothing proves them intact: no telegram, and the line says what they are (not
+    "garbage, wrong baud rate"), once for pushes in a row; a framed push after them comes out."""
+    bare = stream(_by_file("sagemcom-xt211-cz-cez-bare.hex"))
+    kaifa = _by_file("kaifa-no-list2-gh180.hex")
+    good, _ = run(kaifa, stream(kaifa))
+    telegrams, problems = run(kaifa, bare + bare + stream(kaifa), sizes=(chunk,))
+    assert telegrams == good
+    assert problems == ["a DLMS data-notification without an M-Bus or HDLC frame around it and without a tag "
+                        "(Sagemcom XT211 on RS485): nothing proves its bytes intact, not read (%d bytes dropped)"
+                        % (2 * len(bare))], problems
+
+
+def test_a_broken_link_frame_is_not_taken_for_a_push_without_one():
+    """A push inside an HDLC frame whose checksum fails: its bytes are that frame's, dropped as
+    such, never named a push without a link frame (its data-notification starts 0F too)."""
+    e = _by_file("kaifa-no-list2-gh180.hex")
+    data = bytearray(stream(e))
+    data[-2] ^= 0x01                                    # the FCS
+    telegrams, problems = run(e, bytes(data))
+    assert telegrams == [] and problems
+    assert not any("without an M-Bus or HDLC frame" in p for p in problems), problems
+
+
 def test_the_same_captures_on_the_twin(run_job):
     """The layouts on the dongle twin (and the 64-bit MicroPython): the same events as CPython."""
     picks = ["kamstrup-no-hourly-em001.hex", "aidon-se-27items.hex", "kaifa-no-stream-list1-2-3.hex",

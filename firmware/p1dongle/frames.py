@@ -35,6 +35,7 @@
 #   fa.reject(err)                     the last frame was no good: rescan it
 #   fa.flush()                         end of input: what is incomplete now will never complete
 from .compat import const, loops, ticks_diff
+from .errors import FrameError
 from .ringbuf import RingBuffer
 
 NONE = const(0)
@@ -50,6 +51,9 @@ TRUNCATED = const(2)   # a frame cut short: the next frame starts inside it, or 
 TIMEOUT = const(3)     # a partial frame that did not complete within timeout_ms
 REJECTED = const(4)    # a complete frame that failed its check downstream (see drop_error)
 REASONS = ("garbage", "too long", "truncated", "timeout", "rejected")
+# what the bytes of a data-notification sent without a link frame are dropped as (REJECTED)
+UNFRAMED = FrameError("a DLMS data-notification without an M-Bus or HDLC frame around it and without a tag "
+                      "(Sagemcom XT211 on RS485): nothing proves its bytes intact, not read")
 
 _WAIT = const(0)    # a plausible frame starts at the head; more bytes needed
 _BAD = const(1)     # the head byte starts no frame after all
@@ -58,6 +62,7 @@ _SKIP = const(3)    # no frame start in the first n bytes
 _FILL = const(4)    # an HDLC flag between frames: step over it quietly
 
 _SLASH = b"/"
+_NOTIFICATION = b"\x0f"
 _DB = b"\xdb"
 _BANG = b"!"
 _MBUS_START = b"\x68"
@@ -218,8 +223,32 @@ class FrameAssembler:
             return self._judge_hdlc(0)
         if b & 0xF0 == 0xA0 and self.pos == self._hdlc_end:
             return self._judge_hdlc(1)
+        if b == 0x0F and self._sticky == GARBAGE and self.pos >= self._reject_end:
+            return self._judge_unframed()   # (not inside a frame being dropped: its own push)
         i = self._next_start(1, self.ring.count, True)
         return self._verdict(_SKIP, (self.ring.count if i < 0 else i), NONE)
+
+    def _judge_unframed(self):
+        # 0F, a 4-byte invoke id, a date-time (00, or 0C / 09 0C and 12 bytes), then XT211's
+        # {enum, array of objects} (02 02 16): a DLMS data-notification sent as it is, without an
+        # M-Bus or HDLC frame (Sagemcom's XT211 on RS485). No checksum and no tag: nothing proves
+        # such bytes intact, so they are never read; they are dropped under one line that says
+        # what they were, rather than as garbage of a wrong baud rate. (Only that shape: any
+        # push has a 0F, and a link frame whose checksum failed is garbage here too.)
+        ring = self.ring
+        c = ring.count
+        if c < 9:
+            return self._verdict(_WAIT, 0, NONE)
+        d = ring[5]
+        at = 6 if d == 0 else 18 if d == 0x0C else 19 if d == 0x09 and ring[6] == 0x0C else -1
+        if at + 3 > c:
+            return self._verdict(_WAIT, 0, NONE)
+        if at > 0 and ring[at] == 2 and ring[at + 1] == 2 and ring[at + 2] == 0x16:
+            self._sticky = REJECTED
+            self._sticky_error = UNFRAMED
+            return self._verdict(_SKIP, 1, NONE)
+        i = self._next_start(1, c, True)
+        return self._verdict(_SKIP, (c if i < 0 else i), NONE)
 
     def _judge_dlms(self):
         ring = self.ring
@@ -438,6 +467,9 @@ class FrameAssembler:
             if b >= 0:
                 first = end = b
             b = ring.find(_FLAG, start, end)
+            if b >= 0:
+                first = end = b
+            b = ring.find(_NOTIFICATION, start, end)    # an unframed push, to name it
             if b >= 0:
                 first = b
         return first
