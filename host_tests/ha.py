@@ -14,6 +14,7 @@ warning in the log, a class or unit not known. An empty list is a clean discover
 import json
 import os
 import re
+import weakref
 
 with open(os.path.join(os.path.dirname(__file__), "ha_reference.json"), encoding="utf-8") as f:
     REFERENCE = json.load(f)
@@ -119,6 +120,21 @@ def clean(topic, payload):
     return problems
 
 
+_HELD = weakref.WeakKeyDictionary()
+
+
+def tell(out, data, readings=None):
+    """Pass a telegram (and a DLMS push's readings) to an output as the App does: through the one
+    Telegram (telegram.py) every output reads, one per output here."""
+    from p1dongle.telegram import Telegram
+    t = _HELD.get(out)
+    if t is None:
+        t = _HELD[out] = Telegram()
+    t.take(data, readings)
+    out.telegram(t)
+    return t
+
+
 def announced(telegram, readings=None, device_id="p1dongle", diagnostics=None):
     """What a dongle announces for one telegram (and its readings, for a DLMS meter): the real
     MqttOutput on a real MqttClient that is not connected, so nothing is sent, only made."""
@@ -129,5 +145,5 @@ def announced(telegram, readings=None, device_id="p1dongle", diagnostics=None):
     out = MqttOutput(client, prefix, "homeassistant", device_id, log=lambda line: None)
     if diagnostics is not None:
         out.diagnostics(diagnostics)
-    out.telegram(telegram, readings)
+    tell(out, telegram, readings)
     return [(topic, payload if isinstance(payload, bytes) else payload.encode()) for topic, payload in out.discovery()]

@@ -27,6 +27,7 @@ from p1dongle import VERSION, dsmr, mqttout, obis, reading, render, state
 from p1dongle.mqtt import MqttClient
 from p1dongle.mqttout import MqttOutput
 from p1dongle.pipeline import TELEGRAM
+from p1dongle.telegram import OTHERS_KEPT
 from procs import DEMO_KEY, SIM, P1Reader, Proc, dsmr_reader, free_port, settings_file, sim
 from test_captures import UNKNOWN, WIRE, pipeline, stream
 from test_mqtt import Subscriber, broker, last_is, until  # noqa: F401 - broker is a fixture
@@ -65,7 +66,7 @@ def announced_for(e, clock, device_id="p1dongle"):
     out = MqttOutput(client, "p1dongle/" + device_id, "homeassistant", device_id, log=lambda line: None)
     latest = {}
     for telegram, readings in capture_telegrams(e):
-        out.telegram(telegram, readings)
+        ha.tell(out, telegram, readings)
         clock[0] += 10000                      # the meters' usual interval
         for row, value in readings:
             latest[row[obis.NAME]] = (row, value)
@@ -170,11 +171,11 @@ def test_a_dlms_meter_is_announced_once_it_has_named_itself(clock):
     client = MqttClient("127.0.0.1", 1, "p1dongle")
     out = MqttOutput(client, "p1dongle/p1dongle", "homeassistant", "p1dongle", log=lambda line: None)
     for telegram, readings in capture_telegrams(aidon):
-        out.telegram(telegram, readings)
+        ha.tell(out, telegram, readings)
     assert not [t for t, _ in out.discovery() if "/dongle_" not in t]
     clock[0] += 10000
     for telegram, readings in capture_telegrams(list2):
-        out.telegram(telegram, readings)
+        ha.tell(out, telegram, readings)
     configs = [json.loads(p) for t, p in out.discovery() if "/dongle_" not in t]
     assert configs and all("7359992890941742" in c["uniq_id"] for c in configs)
     assert any(c["name"] == "Power import" for c in configs)      # list 1's reading, kept
@@ -207,12 +208,12 @@ def test_a_reading_the_meter_stops_sending_is_removed(monkeypatch):
     client = MqttClient("127.0.0.1", 1, "p1dongle")
     out = MqttOutput(client, "p1dongle/p1dongle", "homeassistant", "p1dongle", log=lambda line: None)
     with_gas = meter.telegram(meter.LUX_BODY + ["0-1:24.2.1(220614094500S)(00012.345*m3)"])
-    out.telegram(with_gas)
+    ha.tell(out, with_gas)
     gas = "homeassistant/sensor/p1dongle/mbus1Reading/config"
     assert gas in dict(out.discovery())
     for _ in range(200):                 # three hours of telegrams without gas, a minute apart
         clock[0] += 60000
-        out.telegram(LUX)
+        ha.tell(out, LUX)
         out.check()
     configs = list(out.discovery())
     assert (gas, b"") in configs                               # the empty retained config: removed
@@ -232,9 +233,9 @@ def test_a_dsmr_telegram_after_an_unnamed_dlms_push_never_breaks_the_watch(monke
     e = next(e for e in CAPTURES if e["file"].startswith("kaifa-no-list1"))
     telegram, readings = capture_telegrams(e)[0]
     assert reading.identifier(readings) is None         # list 1: the power alone, no name
-    out.telegram(telegram, readings)
+    ha.tell(out, telegram, readings)
     clock[0] += 1000
-    out.telegram(LUX)
+    ha.tell(out, LUX)
     out.check()
     assert "homeassistant/sensor/p1dongle/totalImportedEnergyP/config" in dict(out.discovery())
 
@@ -250,7 +251,7 @@ def test_the_meter_is_silent_after_three_of_its_intervals(monkeypatch):
     out.online()                         # connected, nothing heard yet (the cable is out)
     assert meter_msgs() == ["offline"]
     for _ in range(3):                   # a meter of the 10 s kind
-        out.telegram(LUX)
+        ha.tell(out, LUX)
         clock[0] += 10000
     assert meter_msgs() == ["offline", "online"]
     clock[0] += 19000                    # 29 s since the last: not yet (30 s at least)
@@ -259,12 +260,12 @@ def test_the_meter_is_silent_after_three_of_its_intervals(monkeypatch):
     clock[0] += 2000
     out.check()
     assert meter_msgs() == ["offline", "online", "offline"]
-    out.telegram(LUX)
+    ha.tell(out, LUX)
     assert meter_msgs() == ["offline", "online", "offline", "online"]
     # a meter that pushes every 60 s: 3 intervals is 180 s
     for _ in range(3):
         clock[0] += 60000
-        out.telegram(LUX)
+        ha.tell(out, LUX)
     clock[0] += 179000
     out.check()
     assert meter_msgs()[-1] == "online"
@@ -511,7 +512,7 @@ def test_a_config_that_cannot_be_made_is_skipped_with_one_line():
     out = MqttOutput(client, "p1dongle/p1dongle", "homeassistant", "p1dongle", log=lines.append)
     readings = dsmr.parse(LUX)
     broken = ("1-0:99.99.0", "broken", "Broken", obis.NUM, None, 1, 3, "no such kind", None)
-    out.telegram(LUX, readings[:3] + [(broken, (1, 0, None))] + readings[3:])
+    ha.tell(out, LUX, readings[:3] + [(broken, (1, 0, None))] + readings[3:])
     names = [t.split("/")[-2] for t, _ in out.discovery()]
     assert "broken" not in names and {"totalImportedEnergyP", "voltageL3"} <= set(names)
     assert len(lines) == 1 and "broken" in lines[0] and "KeyError" in lines[0], lines
@@ -566,23 +567,23 @@ def test_codes_outside_the_table_are_kept_within_a_bound():
     hourly = [(obis.row("1-0:2.8.0"), (5, 0, "kWh"))]
     fast = [(obis.row("1-0:1.7.0"), (420, -3, "kW")), (obis.row("1-0:32.7.0"), (2330, -1, "V")),
             (obis.row("1-0:94.31.1"), (7, 0, None))]                 # the meter's own, every push
-    out.telegram(telegram, hourly + fast)
+    ha.tell(out, telegram, hourly + fast)
 
     def noise(i):
         return [(obis.row("1-0:%d.%d.%d" % (200 + k, i >> 8, i & 255)), (i, 0, None)) for k in range(5)]
 
     for i in range(300):
-        out.telegram(telegram, fast + noise(i))
+        ha.tell(out, telegram, fast + noise(i))
     state = state_sent(client)
     assert state["totalExportedEnergyP"] == 5 and state["currentUsage"] == 0.42 and state["1-0:94.31.1"] == 7
     others = {name for name in state if name.startswith("1-0:2")}
     newest = [row[obis.NAME] for i in (297, 298, 299) for row, _ in noise(i)]
     own = 1                                                          # 1-0:94.31.1, seen last but 5
-    assert others == set(newest[-(5 + mqttout.OTHERS_KEPT - own):])  # this push's 5, and the 8 seen last
-    out.telegram(telegram, fast)
+    assert others == set(newest[-(5 + OTHERS_KEPT - own):])  # this push's 5, and the 8 seen last
+    ha.tell(out, telegram, fast)
     state = state_sent(client)
-    assert len([name for name in state if name.startswith("1-0:2")]) == mqttout.OTHERS_KEPT - own
-    assert len(state) == 1 + 4 + mqttout.OTHERS_KEPT - own          # units, the table's 3, the others
+    assert len([name for name in state if name.startswith("1-0:2")]) == OTHERS_KEPT - own
+    assert len(state) == 1 + 4 + OTHERS_KEPT - own          # units, the table's 3, the others
 
 
 def test_codes_outside_the_table_never_run_the_twin_out_of_heap(micropython):
@@ -595,5 +596,5 @@ def test_codes_outside_the_table_never_run_the_twin_out_of_heap(micropython):
                           env=dict(os.environ, MICROPYPATH=MICROPYPATH))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     r = json.loads(proc.stdout)
-    assert r["state_readings"] <= r["table_readings"] + mqttout.OTHERS_KEPT + 8, r
+    assert r["state_readings"] <= r["table_readings"] + OTHERS_KEPT + 8, r
     assert r["peak"] - r["after_table"] <= 8 * 1024, r             # 3000 x 8 codes kept: megabytes

@@ -207,11 +207,11 @@ def test_the_update_config_is_never_removed_as_a_reading_that_is_gone(broker, mo
     def three_hours_without_gas():
         for _ in range(200):
             clock[0] += 60000
-            dongle.out.telegram(lux)
+            ha.tell(dongle.out, lux)
             dongle.out.check()
     try:
         sub.wait(until(CONFIG, 1), what="the update config")
-        dongle.run.call(dongle.out.telegram, meter.telegram(meter.LUX_BODY + ["0-1:24.2.1(220614094500S)(00012.345*m3)"]))
+        dongle.run.call(ha.tell, dongle.out, meter.telegram(meter.LUX_BODY + ["0-1:24.2.1(220614094500S)(00012.345*m3)"]))
         sub.wait(until(gas, 1), what="the gas reading's config")
         n = len(sub.payloads(CONFIG))
         dongle.run.call(three_hours_without_gas)

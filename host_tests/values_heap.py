@@ -11,6 +11,7 @@ import sys
 from p1dongle import obis
 from p1dongle.mqtt import MqttClient
 from p1dongle.mqttout import MqttOutput
+from p1dongle.telegram import Telegram
 
 
 def table_readings():
@@ -36,18 +37,21 @@ def main():
     client = MqttClient("127.0.0.1", 1, "heap", log=lambda line: None)
     out = MqttOutput(client, "p1dongle/heap", "homeassistant", "heap", log=lambda line: None)
     table = table_readings()
+    latest = Telegram()
     start = heap()
-    out.telegram(telegram, table)
+    latest.take(telegram, table)
+    out.telegram(latest)
     after_table = heap()
     peak = 0
     for i in range(pushes):
         noise = [(obis.row("1-0:%d.%d.%d" % (200 + k, i >> 8 & 255, i & 255)), (i, 0, None)) for k in range(8)]
-        out.telegram(telegram, table[:3] + noise)
+        latest.take(telegram, table[:3] + noise)
+        out.telegram(latest)
         del noise
         if i % 64 == 63:
             peak = max(peak, heap())
     print(json.dumps({"start": start, "after_table": after_table, "peak": peak, "end": heap(),
-                      "state_readings": len(out._latest[1]), "table_readings": len(table)}))
+                      "state_readings": len(latest.readings()), "table_readings": len(table)}))
 
 
 main()

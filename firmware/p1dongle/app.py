@@ -4,17 +4,17 @@
 # CPython (source: a TCP P1 reader, a file, a serial port or the emulated meter). It owns the
 # counters and the status line. The RX loop never waits for an output: publishing only queues.
 #
-# Each telegram's readings (reading.py) are made once, when an output first asks for them
-# (readings()): by the pipeline for DLMS meters, else parsed from the telegram's text.
+# Every output reads the same Telegram (telegram.py): the latest telegram and its readings (for
+# a DLMS meter that pushes several lists, the latest of each reading).
 import asyncio
 import gc
 
-from . import dsmr
 from .compat import heap, sleep_ms, ticks_diff, ticks_ms
 from .mqtt import MqttClient
 from .mqttout import MqttOutput
 from .pipeline import FRAME, PROBLEM, TELEGRAM, Pipeline
 from .tcpserver import TcpServer
+from .telegram import Telegram
 
 # A heap figure is a full collection (milliseconds on the dongle, while the UART waits): one is
 # measured at most this often and reused in between, whoever asks (a client that sends "status"
@@ -53,8 +53,7 @@ class App:
         self.rebooting = False    # ... and the dongle resets (a new firmware, a failed probation)
         self.heard = False        # the meter has sent something since the start
         self._rx_task = None
-        self.telegram = None      # the latest telegram passed on, and its readings once made
-        self._readings = None
+        self.latest = Telegram()  # the latest telegram passed on and its readings, for every output
         self._rxbuf = bytearray(1024)  # every read from the meter lands here: no allocation per read
         self.started = ticks_ms()
         self._up_ms = 0
@@ -293,16 +292,14 @@ class App:
             pass
 
     def readings(self):
-        """The latest telegram's readings [(row, value)], or None before the first telegram. Those
-        of a DSMR telegram are parsed for the asker and not kept: the web page asks a few times a
-        minute, and readings kept until the next telegram (some 50 small objects) broke the heap
-        up around the telegrams' 1-2 KB blocks (`make soak`: MemoryErrors)."""
-        if self._readings is None and self.telegram is not None:
-            return dsmr.parse(self.telegram)
-        return self._readings
+        """The readings every output publishes [(row, value)], or None before the first telegram.
+        Those of a DSMR telegram are parsed for the asker and not kept: the web page asks a few
+        times a minute, and readings kept until the next telegram (some 50 small objects) broke
+        the heap up around the telegrams' 1-2 KB blocks (`make soak`: MemoryErrors)."""
+        return self.latest.readings()
 
     def _mqtt_telegram(self, telegram):
-        self.mqtt_out.telegram(telegram, self._readings)    # None: MQTT writes it from the text
+        self.mqtt_out.telegram(self.latest)
 
     def _output(self, out, telegram):
         try:
@@ -319,8 +316,7 @@ class App:
             if self.updates is not None and self.updates.trial:
                 self.updates.proven("a telegram passed on")
             self.plain.publish(what)
-            self.telegram = what
-            self._readings = self.pipeline.readings     # None: parsed when first asked for
+            self.latest.take(what, self.pipeline.readings)     # readings: a DLMS push's, else None
             if self.mqtt:
                 self._output(self._mqtt_telegram, what)
             for sub in self.subscribers:

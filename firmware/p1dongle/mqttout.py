@@ -36,7 +36,7 @@
 # for 2024.1, and one config at a time is what the dongle's heap wants anyway.)
 import json
 
-from . import VERSION, dsmr, obis
+from . import VERSION, obis
 from .compat import ticks_diff, ticks_ms
 from .reading import IDENTIFIERS, find, identifier
 from .state import Writer, state_json, telegram_json
@@ -71,12 +71,7 @@ GONE_MS = 3 * 3600 * 1000  # a reading not seen for 3 hours is one the meter no 
 SEEN_EVERY_MS = 60000      # how often the readings of a steady telegram are marked as seen
 NAME_WAIT_MS = 60000       # how long a DLMS meter's readings wait for its identifier (meters that
                            # push several lists name themselves in the second, 10 s after the first)
-OTHERS_KEPT = 8            # readings of codes outside the OBIS table kept from push to push (the
-                           # ones seen last; a push's own are all in its state): the real captures
-                           # push 4 at most, while noise that passes a plain HDLC FCS brings ever
-                           # new codes, and keeping all of them ran the dongle out of heap. The
-                           # table's own readings are a bounded set: all kept. On the twin
-                           # (host_tests/values_heap.py) 8 cost 1.7 KB, state and buffers included
+
 
 
 def slug(text):
@@ -158,11 +153,7 @@ class MqttOutput:
         self._named = None              # the reading that named the meter, once one has
         self._seen_ms = ticks_ms()      # when the latest rows were last marked as seen
         self._gone = []                 # config topics of readings the meter stopped sending
-        self._latest = None             # (telegram, readings or None): what discovery is made from
-        self._values = {}               # name -> (row, value): a DLMS meter's latest of each reading
-                                        # (meters that push several lists send each one in turn)
-        self._others = []               # the names among them of codes outside the table, the
-                                        # one seen last at the end (OTHERS_KEPT of them kept)
+        self._latest = None             # the Telegram (telegram.py) discovery is made from
         self._diag_keys = []            # the diagnostics this platform has (no Wi-Fi on a PC)
         self.writer = Writer()          # the state JSON's buffers, kept from telegram to telegram
         self._last_ms = None            # when the latest telegram came, and the one before
@@ -195,49 +186,28 @@ class MqttOutput:
             "installed_version": installed, "latest_version": latest or installed,
             "in_progress": percentage is not None, "update_percentage": percentage}), retain=True, qos=1)
 
-    def telegram(self, telegram, readings=None):
-        """Publish a telegram; readings are its readings when the pipeline made them (DLMS
-        meters), else the state is written straight from the telegram's text (no readings are
-        made for it: on the dongle that is most of what a telegram costs)."""
+    def telegram(self, t):
+        """Publish a telegram (telegram.Telegram): its readings are the pipeline's for a DLMS meter
+        (the latest of each), else the state is written straight from the telegram's text (no
+        readings are made for it: on the dongle that is most of what a telegram costs)."""
         c = self.client
         self._heard()
-        c.publish(self.prefix + "/telegram", telegram)
+        c.publish(self.prefix + "/telegram", t.data)
         w = self.writer
         # A view of the writer's buffer: the client copies it only if it cannot send it at once.
-        if readings is None:
-            doc = telegram_json(telegram, w, view=True)
+        if t.pushed is None:
+            doc = telegram_json(t.data, w, view=True)
             if self.discovery_prefix:
                 self._track(w.rows, w.count())
         else:
             if self.discovery_prefix:
-                rows = [row for row, _ in readings]
+                rows = [row for row, _ in t.pushed]
                 self._track(rows, len(rows))
             if self._first_ms is None:
                 self._first_ms = ticks_ms()
-            # the latest of every reading, so that a list without some of them (Kaifa's list 1,
-            # Aidon's, Kamstrup's) does not leave those sensors without a value
-            for row, value in readings:
-                self._remember(row, value)
-            readings = list(self._values.values())
-            doc = state_json(readings, w, view=True)
-            self._forget_others(OTHERS_KEPT)
-        self._latest = (telegram, readings)
+            doc = state_json(t.readings(), w, view=True)
+        self._latest = t
         c.publish(self.prefix + "/state", doc, latest=True, transient=True)
-
-    def _remember(self, row, value):
-        name = row[obis.NAME]
-        if not obis.known(row):
-            others = self._others
-            if name in others:
-                others.remove(name)
-            others.append(name)         # the one seen last goes last
-        self._values[name] = (row, value)
-
-    def _forget_others(self, keep):
-        # after the state is written: it has every reading of this push, whatever their number
-        others = self._others
-        while len(others) > keep:
-            self._values.pop(others.pop(0), None)
 
     def _track(self, rows, n):
         """Which readings the meter sends: a new one is announced to Home Assistant at once (one
@@ -301,7 +271,6 @@ class MqttOutput:
         gone = [name for name in seen if ticks_diff(now, seen[name]) > GONE_MS]
         for name in gone:
             del seen[name]
-            self._values.pop(name, None)
             self._gone.append(self._topic(name))
         if gone and self.discovery_prefix:
             self.client.announce_again()
@@ -341,23 +310,22 @@ class MqttOutput:
         self._gone = []
         for item in self._diagnostic_configs():
             yield item
-        if self._latest is not None:
-            telegram, readings = self._latest
+        t = self._latest
+        if t is not None:
             rendered = None
-            if readings is None:
-                readings = dsmr.parse(telegram)     # once per announcement, not per telegram
-            elif self._waiting_for_name(ticks_ms()):
-                return                      # its ids would change once it names itself
-            else:
-                rendered = bytes(telegram[1:telegram.find(b"\r")]).decode()
-            for item in self.configs(readings, rendered):
+            if t.rendered:
+                if self._waiting_for_name(ticks_ms()):
+                    return                  # its ids would change once it names itself
+                rendered = bytes(t.data[1:t.data.find(b"\r")]).decode()
+            # (a DSMR telegram's are read from its text: once per announcement, not per telegram)
+            for item in self.configs(t.readings(), rendered):
                 yield item
 
     def _waiting_for_name(self, now):
         """For a DLMS meter: True while its identifier may still come (some lists carry none);
         False once the wait is over without it; None when it has named itself (or is DSMR)."""
-        latest = self._latest
-        if self._first_ms is None or latest is None or latest[1] is None or identifier(latest[1]):
+        t = self._latest
+        if self._first_ms is None or t is None or not t.rendered or identifier(t.readings()):
             return None                     # (a DSMR telegram: its readings come from its text)
         return ticks_diff(now, self._first_ms) < NAME_WAIT_MS
 

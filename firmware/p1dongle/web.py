@@ -234,7 +234,7 @@ class Web:
         return Response(homewizard.pieces(self.app.readings(), ssid, rssi), content_type=_JSON)
 
     def _hw_telegram(self, req):
-        telegram = self.app.telegram
+        telegram = self.app.latest.data
         if telegram is None:
             return Response("no telegram yet\n", 503)
         # the telegram itself, not a copy (what the socket does not take at once the stream keeps)
