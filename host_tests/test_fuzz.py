@@ -161,10 +161,10 @@ def test_pipeline_a_raw_frame_that_did_not_come(monkeypatch):
 def test_pipeline_mqtt_output_that_keeps_every_name(monkeypatch):
     real = MqttOutput.telegram
 
-    def hoard(self, telegram, readings=None):
-        real(self, telegram, readings)
+    def hoard(self, t):
+        real(self, t)
         for k in range(200):
-            self._values["made%d" % k] = None
+            self._announced["made%d" % k] = 0
     monkeypatch.setattr(MqttOutput, "telegram", hoard)
     assert finding("pipeline", pipeline_input("netznoe-evn-doc"))[0] == "memory"
 

@@ -330,18 +330,18 @@ async def _run_app(args, app, dns):
             done.set_result(None)
 
     def on_started(app):
-        port = app.plain.port
+        port = app.output("plaintext").port
+        raw, web = app.output("raw"), app.output("web")
         host = "localhost" if cfg["host"] in ("127.0.0.1", "0.0.0.0") else cfg["host"]
         _log("connect: telnet %s %d   (Home Assistant: DSMR integration, network, port %d, "
              "DSMR version %s)" % (host, port, port, dsmr_version(
                  (args.meter if args.meter in emulator.PROFILES else "lux") if args.source == "meter" else args.meter)))
-        if app.raw:
-            _log("raw frames: port %d" % app.raw.port)
-        if app.web:
-            _log("web: http://%s:%d/   (HomeWizard API: http://%s:%d/api/v1/data)" % (
-                host, app.web.port, host, app.web.port))
+        if raw:
+            _log("raw frames: port %d" % raw.port)
+        if web:
+            _log("web: http://%s:%d/   (HomeWizard API: http://%s:%d/api/v1/data)" % (host, web.port, host, web.port))
             if dns:
-                app.web.setup = "127.0.0.1:%d" % app.web.port
+                web.setup = "127.0.0.1:%d" % web.port
 
     app.subscribers.append(on_telegram)
     runner = asyncio.create_task(app.run(on_started))

@@ -1,25 +1,59 @@
-# The dongle's program: source -> pipeline -> TCP ports (and whoever else subscribes).
+# The dongle's program: source -> pipeline -> outputs (the TCP ports, MQTT, the web page and its
+# API: output.py says what an output is; OUTPUTS lists them).
 #
 # The same App runs on the ESP32 (source: the UART), under the MicroPython unix port and under
 # CPython (source: a TCP P1 reader, a file, a serial port or the emulated meter). It owns the
 # counters and the status line. The RX loop never waits for an output: publishing only queues.
-#
 # Every output reads the same Telegram (telegram.py): the latest telegram and its readings (for
 # a DLMS meter that pushes several lists, the latest of each reading).
 import asyncio
 import gc
 
 from .compat import heap, sleep_ms, ticks_diff, ticks_ms
-from .mqtt import MqttClient
-from .mqttout import MqttOutput
 from .pipeline import FRAME, PROBLEM, TELEGRAM, Pipeline
-from .tcpserver import TcpServer
 from .telegram import Telegram
+
+# The outputs, in the order they are told of a telegram: each a module whose make(view) gives
+# them (output.py). A new output is a module and its name here.
+OUTPUTS = ("tcpserver", "mqttout", "web")
 
 # A heap figure is a full collection (milliseconds on the dongle, while the UART waits): one is
 # measured at most this often and reused in between, whoever asks (a client that sends "status"
 # in a loop, the status page every 3 s); the status line printed every status_interval measures.
 HEAP_EVERY_MS = 5000
+
+
+class View:
+    """What an output may know of the app and ask of it: the latest telegram, the settings it runs
+    with, the counters and the status line, the platform's info; a restart, a reset, an update's
+    progress. Not the app itself: an output never reaches into another."""
+
+    def __init__(self, app, settings, serial):
+        self.cfg = app.cfg
+        self.latest = app.latest
+        self.log = app.log
+        self.info = app.info
+        self.updates = app.updates
+        self.settings = settings    # the settings file (the web page edits it), or None
+        self.serial = serial        # the dongle's MAC as 12 hex digits
+        self.status = app.status
+        self.diagnostics = app.diagnostics
+        self.uptime = app.uptime
+        self.restart_soon = app.restart_soon
+        self.reboot_soon = app.reboot_soon
+        self.update_progress = app.update_progress
+        self._app = app
+
+    @property
+    def heard(self):
+        """The meter has sent something since the start."""
+        return self._app.heard
+
+
+def _make(name, view):
+    module = __import__("p1dongle." + name, None, None, ("make",))
+    return module.make(view)
+
 
 class App:
     def __init__(self, cfg, source, log=print, info=None, save_status=None, settings=None, serial=None,
@@ -31,38 +65,34 @@ class App:
         self.pipeline = Pipeline(cfg["key"], cfg["auth_key"], cfg["max_frame"], cfg["timeout_ms"],
                                  cfg["replay_check"], raw_frames=bool(cfg["raw_port"]), emit=self._event,
                                  layout=cfg.get("layout", "auto"), relieve=self._relieve)
-        self.plain = TcpServer("plaintext", cfg["max_clients"], cfg["queue_len"], self.status, log)
-        self.raw = TcpServer("raw", cfg["max_clients"], cfg["queue_len"], self.status, log) if cfg["raw_port"] else None
         self.subscribers = []     # callables(telegram bytes): the simulator's console, tests
         self.info = info          # () -> {"free_heap": ..., "wifi_rssi": ...} from the platform
         self.save_status = save_status  # (line) -> None: keep the last status line for flash.py
-        self.mqtt = None
-        m = cfg.get("mqtt")
-        if m:
-            prefix = m["prefix"]
-            self.mqtt = MqttClient(m["host"], m["port"], cfg["device_id"], m["user"], m["password"],
-                                   m["keepalive"], will=(prefix + "/status", "offline"),
-                                   queue_len=m["queue_len"], log=log, on_connect=self._mqtt_connected)
-            self.mqtt_out = MqttOutput(self.mqtt, prefix, m["discovery_prefix"], cfg["device_id"], log,
-                                       model=cfg.get("model", "p1dongle"))
-        self.web = None           # the web page and the local API: with the settings it edits
-        if settings is not None and cfg.get("http_port") is not None:
-            from .web import Web
-            self.web = Web(self, settings, serial or "000000000000", log)
+        self.latest = Telegram()  # the latest telegram passed on and its readings, for every output
         self.restarting = False   # the settings changed: run() ends, main.py starts it again
         self.rebooting = False    # ... and the dongle resets (a new firmware, a failed probation)
         self.heard = False        # the meter has sent something since the start
         self._rx_task = None
-        self.latest = Telegram()  # the latest telegram passed on and its readings, for every output
         self._rxbuf = bytearray(1024)  # every read from the meter lands here: no allocation per read
         self.started = ticks_ms()
         self._up_ms = 0
         self._up_last = self.started
         self._receiving = False
-        self.memory_errors = 0    # outputs that failed for want of heap (the pipeline counts its own)
+        self.memory_errors = 0    # what failed for want of heap outside the outputs and the pipeline
         self.notice = None        # what the status line ends with (start.py: on the previous settings)
         self._heap_seen = None    # (used, free) as last measured, and when (ticks)
         self._heap_at = None
+        view = View(self, settings, serial or "000000000000")
+        self.outputs = []
+        for name in OUTPUTS:
+            self.outputs += _make(name, view)
+
+    def output(self, name):
+        """The output of that name ("plaintext", "raw", "mqtt", "web"), or None."""
+        for out in self.outputs:
+            if out.name == name:
+                return out
+        return None
 
     def uptime(self):
         """Seconds since start. Summed in steps: ticks_diff alone is only good for ~6 days on the
@@ -74,19 +104,14 @@ class App:
 
     def status(self, fresh=False):
         up = self.uptime()
-        mqtt = ""
-        if self.mqtt:
-            mqtt = ", mqtt %s" % ("connected" if self.mqtt.connected else "down")
-            if self.mqtt.dropped:
-                mqtt += " (%d messages dropped)" % self.mqtt.dropped
         h = self.heap_figure(fresh)
         memory = ", heap used %s KB, free %s KB" % (_kb(h[0]), _kb(h[1])) if h else ""
         lost = self.lost_to_memory()
         if lost:
             memory += ", memory errors %d" % lost
         return "up %dh%02dm%02ds, %s, clients %d%s%s%s" % (
-            up // 3600, up // 60 % 60, up % 60, self.pipeline.status(), self._clients(), mqtt, memory,
-            ", " + self.notice if self.notice else "")
+            up // 3600, up // 60 % 60, up % 60, self.pipeline.status(), self._clients(),
+            "".join(out.status_part() for out in self.outputs), memory, ", " + self.notice if self.notice else "")
 
     def heap_figure(self, fresh=False):
         """(bytes used, bytes free) after a collection (None on CPython): measured when fresh, or
@@ -100,11 +125,16 @@ class App:
     def lost_to_memory(self):
         """MemoryErrors so far: each cost one frame, one output of one telegram, or one MQTT
         connection; none stopped the app."""
-        return (self.memory_errors + self.pipeline.memory_errors + (self.mqtt.memory_errors if self.mqtt else 0)
-                + (self.web.http.memory_errors if self.web else 0))
+        lost = self.memory_errors + self.pipeline.memory_errors
+        for out in self.outputs:
+            lost += out.memory_errors
+        return lost
 
     def _clients(self):
-        return len(self.plain.clients) + (len(self.raw.clients) if self.raw else 0)
+        n = 0
+        for out in self.outputs:
+            n += out.connected()
+        return n
 
     def diagnostics(self):
         p = self.pipeline
@@ -112,8 +142,10 @@ class App:
              "tag_failures": p.auth_failures, "crc_failures": p.crc_failures, "replays": p.replays,
              "bad_frames": p.bad_frames, "dropped_bytes": sum(p.frames.dropped),
              "unauthenticated": p.unauthenticated, "tcp_clients": self._clients(),
-             "mqtt_dropped": self.mqtt.dropped if self.mqtt else 0, "memory_errors": self.lost_to_memory(),
+             "mqtt_dropped": 0, "memory_errors": self.lost_to_memory(),
              "free_heap": None, "wifi_rssi": None}
+        for out in self.outputs:
+            out.count(d)
         h = self.heap_figure()
         if h:
             d["free_heap"] = h[1]
@@ -121,37 +153,23 @@ class App:
             d.update(self.info())
         return d
 
-    def _mqtt_connected(self, client):
-        self.mqtt_out.online()
-        self.mqtt_out.diagnostics(self.diagnostics())
-        if self.updates is not None:
-            self.update_progress(self.updates)
-
     def update_progress(self, updates):
-        """An update's progress (every tenth) or end: on the console and to Home Assistant."""
+        """An update's progress (every tenth) or end: on the console and to the outputs (Home
+        Assistant's update entity)."""
         pct = updates.percentage()
         if pct is not None:
             self.log("p1dongle: update to %s: %d%% of %d KB" % (updates.to or "?", pct, updates.size // 1024))
-        if self.mqtt:
-            self._output(self._mqtt_firmware, updates)
-
-    def _mqtt_firmware(self, updates):
-        # Home Assistant's update entity: the version running, and the one coming in
-        self.mqtt_out.firmware(updates.version, updates.to if updates.busy else None, updates.percentage())
+        for out in self.outputs:
+            self._output(out.updating, updates)
 
     async def start(self):
-        """Open the TCP ports. Returns when they listen."""
-        cfg = self.cfg
-        await self.plain.start(cfg["host"], cfg["tcp_port"])
-        if self.raw:
-            await self.raw.start(cfg["host"], cfg["raw_port"])
-        if self.web:
-            await self.web.start(cfg["host"], cfg["http_port"])
-        self.log("p1dongle: reading %s; plain telegrams on port %d%s%s%s" % (
-            self.source.describe(), self.plain.port,
-            ", raw frames on port %d" % self.raw.port if self.raw else "",
-            ", web page on port %d" % self.web.port if self.web else "",
-            "" if cfg["key"] else " (no key: plain DSMR meters only)"))
+        """Open the outputs' ports. Returns when they listen."""
+        host = self.cfg["host"]
+        for out in self.outputs:
+            await out.start(host)
+        parts = [part for part in (out.start_part() for out in self.outputs) if part]
+        self.log("p1dongle: reading %s; %s%s" % (self.source.describe(), ", ".join(parts),
+                                                 "" if self.cfg["key"] else " (no key: plain DSMR meters only)"))
 
     async def run(self, on_started=None):
         """Open the ports, then move bytes until the source ends (a file) or forever (a meter).
@@ -168,8 +186,10 @@ class App:
             on_started(self)
         ticker = asyncio.create_task(self._status_loop()) if self.cfg["status_interval"] else None
         probation = asyncio.create_task(self._probation()) if self.updates and self.updates.trial else None
-        mqtt = asyncio.create_task(self.mqtt.run()) if self.mqtt else None
-        watch = asyncio.create_task(self._watch_meter()) if self.mqtt else None
+        tasks = []
+        for out in self.outputs:
+            for job in out.tasks():
+                tasks.append(asyncio.create_task(job))
         self._rx_task = asyncio.create_task(self._rx())
         try:
             try:
@@ -185,28 +205,20 @@ class App:
                 ticker.cancel()
             if probation:
                 probation.cancel()
-            if watch:
-                watch.cancel()
-            if mqtt:
-                await self.mqtt.stop()
-                mqtt.cancel()
             await self.stop()
+            for task in tasks:
+                task.cancel()
 
     async def goodbye(self):
         """A stop from outside the loop (Ctrl-C): MQTT says offline, the ports close."""
         try:
-            if self.mqtt:
-                await self.mqtt.stop()
             await self.stop()
         except Exception as e:   # noqa: BLE001 - stopping anyway
             self.log("p1dongle: stopping: %r" % e)
 
     async def stop(self):
-        await self.plain.stop()
-        if self.raw:
-            await self.raw.stop()
-        if self.web:
-            await self.web.stop()
+        for out in self.outputs:
+            await out.stop()
         await self.source.close()
 
     def release(self):
@@ -277,11 +289,8 @@ class App:
         """Out of memory: let go of what waits (telegrams queued for clients that fell behind,
         MQTT messages for a broker that is away), so that the next telegram finds room. Else a
         client that stopped reading could hold the heap, and no telegram would come to drop it."""
-        for server in (self.plain, self.raw):
-            if server:
-                server.shed()
-        if self.mqtt:
-            self.mqtt.shed()
+        for out in self.outputs:
+            out.shed()
         gc.collect()
 
     def _say(self, line):
@@ -292,18 +301,12 @@ class App:
             pass
 
     def readings(self):
-        """The readings every output publishes [(row, value)], or None before the first telegram.
-        Those of a DSMR telegram are parsed for the asker and not kept: the web page asks a few
-        times a minute, and readings kept until the next telegram (some 50 small objects) broke
-        the heap up around the telegrams' 1-2 KB blocks (`make soak`: MemoryErrors)."""
+        """The readings every output publishes [(row, value)], or None before the first telegram."""
         return self.latest.readings()
 
-    def _mqtt_telegram(self, telegram):
-        self.mqtt_out.telegram(self.latest)
-
-    def _output(self, out, telegram):
+    def _output(self, out, what):
         try:
-            out(telegram)
+            out(what)
         except MemoryError:
             self.memory_errors += 1         # this output loses this telegram; the next one comes
             self._relieve()
@@ -315,14 +318,14 @@ class App:
         if kind == TELEGRAM:
             if self.updates is not None and self.updates.trial:
                 self.updates.proven("a telegram passed on")
-            self.plain.publish(what)
             self.latest.take(what, self.pipeline.readings)     # readings: a DLMS push's, else None
-            if self.mqtt:
-                self._output(self._mqtt_telegram, what)
+            for out in self.outputs:
+                self._output(out.telegram, self.latest)
             for sub in self.subscribers:
                 self._output(sub, what)
         elif kind == FRAME:
-            self.raw.publish(what)
+            for out in self.outputs:
+                self._output(out.frame, what)
         elif kind == PROBLEM:
             try:
                 self.log("offset %d: %s" % (pos, what))
@@ -332,28 +335,8 @@ class App:
     async def drain(self, limit_ms=5000):
         """Give the clients a moment to receive what is queued for them (the input ended)."""
         t0 = ticks_ms()
-        servers = [s for s in (self.plain, self.raw) if s]
-        while ticks_diff(ticks_ms(), t0) < limit_ms and not (
-                all(s.idle() for s in servers) and (not self.mqtt or self.mqtt.idle())):
+        while ticks_diff(ticks_ms(), t0) < limit_ms and not all(out.idle() for out in self.outputs):
             await sleep_ms(20)
-
-    async def _watch_meter(self):
-        # Every second: has the meter gone silent (its readings unavailable in Home Assistant)?
-        # A bug here must not end the watch for good (the meter would never go offline): one line
-        # for each new kind of error, and the next second it looks again.
-        said = None
-        while True:
-            await asyncio.sleep(1)
-            try:
-                self.mqtt_out.check()
-            except MemoryError:
-                self.memory_errors += 1
-                self._say("p1dongle: out of memory in the meter's watch")
-            except Exception as e:      # noqa: BLE001 - see above
-                why = "%s: %s" % (e.__class__.__name__, e)
-                if why != said:
-                    said = why
-                    self._say("p1dongle: the meter's watch: %s (a bug: please report it)" % why)
 
     async def _status_loop(self):
         while True:
@@ -372,8 +355,11 @@ class App:
                 self.save_status(line)
             except OSError as e:
                 self.log("p1dongle: status not saved: %r" % e)
-        if self.mqtt:
-            self.mqtt_out.diagnostics(self.diagnostics())
+        d = None
+        for out in self.outputs:
+            if d is None:
+                d = self.diagnostics()
+            out.report(d)
 
 
 def _kb(n):

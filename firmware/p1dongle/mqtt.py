@@ -195,14 +195,15 @@ class MqttClient:
                 if pending(w):
                     self._wake.set()            # the socket took part of it: the loop sends the rest
                 return
-            if transient:
-                payload = self._copy(topic, payload) if latest and not qos else bytes(payload)
             q = self._queue
             if latest:
                 for i in range(len(q)):
                     if q[i][0] == topic:
                         q.pop(i)            # superseded: only the newest of this topic counts
                         break
+            if transient:
+                # (after the superseded one has gone: its buffer may then make room for this one)
+                payload = self._copy(topic, payload) if latest and not qos else bytes(payload)
             if len(q) >= self.queue_len:
                 q.pop(0)                    # keep the newest: an old reading is worth least
                 self.dropped += 1

@@ -34,10 +34,15 @@
 # ("sensor.p1dongle_energy_import"), unique ids p1dongle_<node>_<meter id>_<name>, so that two
 # dongles never collide. (Device-based discovery, one message per device, came with 2024.11: not
 # for 2024.1, and one config at a time is what the dongle's heap wants anyway.)
+#
+# As an output (output.py), MQTT is this and its client (mqtt.py), made by make() when the
+# settings name a broker: the client's session and the meter's watch run beside the app.
+import asyncio
 import json
 
 from . import VERSION, obis
 from .compat import ticks_diff, ticks_ms
+from .output import Output
 from .reading import IDENTIFIERS, find, identifier
 from .state import Writer, state_json, telegram_json
 
@@ -129,8 +134,24 @@ def _template(name, shift):
     return "{{ (value_json['%s'] / %d) | round(%d) }}" % (name, 10 ** -shift, 6)
 
 
-class MqttOutput:
+def make(view):
+    m = view.cfg.get("mqtt")
+    if not m:
+        return ()
+    from .mqtt import MqttClient
+    cfg = view.cfg
+    prefix = m["prefix"]
+    client = MqttClient(m["host"], m["port"], cfg["device_id"], m["user"], m["password"], m["keepalive"],
+                        will=(prefix + "/status", "offline"), queue_len=m["queue_len"], log=view.log)
+    out = MqttOutput(client, prefix, m["discovery_prefix"], cfg["device_id"], view.log,
+                     model=cfg.get("model", "p1dongle"))
+    out.connected_to(view)
+    return (out,)
+
+
+class MqttOutput(Output):
     """Turns telegrams into MQTT messages on an MqttClient; never waits (the client queues)."""
+    name = "mqtt"
 
     def __init__(self, client, prefix, discovery_prefix="homeassistant", device_id="p1dongle", log=print,
                  model="p1dongle", configuration_url=None):
@@ -162,9 +183,78 @@ class MqttOutput:
         self._first_ms = None           # a DLMS meter's first telegram: how long it has been unnamed
         self._unnamed = False           # its readings announced without its identifier (never came)
         self._firmware = (VERSION, None, None)  # the last firmware() call: online() says it again
+        self._lost = 0                  # the meter's watch: seconds lost for want of heap
+        self._view = None               # app.View, when it runs as the app's output
         if discovery_prefix:
             client.announce(self._announcements)
             client.subscribe(discovery_prefix + "/status", self._birth)
+
+    # -- as the app's output ------------------------------------------------------------------
+
+    def tasks(self):
+        return (self.client.run(), self._watch())
+
+    async def stop(self):
+        await self.client.stop()
+
+    def shed(self):
+        self.client.shed()
+
+    def idle(self):
+        return self.client.idle()
+
+    @property
+    def memory_errors(self):
+        return self.client.memory_errors + self._lost
+
+    def status_part(self):
+        c = self.client
+        return ", mqtt %s%s" % ("connected" if c.connected else "down",
+                               " (%d messages dropped)" % c.dropped if c.dropped else "")
+
+    def count(self, d):
+        d["mqtt_dropped"] = self.client.dropped
+        d["mqtt"] = "connected" if self.client.connected else "down"
+
+    def report(self, d):
+        self.diagnostics(d)
+
+    def updating(self, updates):
+        # Home Assistant's update entity: the version running, and the one coming in
+        self.firmware(updates.version, updates.to if updates.busy else None, updates.percentage())
+
+    def connected_to(self, view):
+        """Runs as the app's output (its View): on every connect, before anything else is sent,
+        the dongle is online, its diagnostics, an update under way."""
+        self._view = view
+        self.client.on_connect = self._connected
+
+    def _connected(self, client):
+        view = self._view
+        self.online()
+        self.diagnostics(view.diagnostics())
+        if view.updates is not None:
+            self.updating(view.updates)
+
+    async def _watch(self):
+        # Every second: has the meter gone silent (its readings unavailable in Home Assistant)?
+        # A bug here must not end the watch for good (the meter would never go offline): one line
+        # for each new kind of error, and the next second it looks again.
+        said = None
+        while True:
+            await asyncio.sleep(1)
+            try:
+                self.check()
+            except MemoryError:
+                self._lost += 1
+                _say(self.log, "p1dongle: out of memory in the meter's watch")
+            except Exception as e:      # noqa: BLE001 - see above
+                why = "%s: %s" % (e.__class__.__name__, e)
+                if why != said:
+                    said = why
+                    _say(self.log, "p1dongle: the meter's watch: %s (a bug: please report it)" % why)
+
+    # -- what it publishes -----------------------------------------------------------------------
 
     def online(self, client=None):
         """On every connect: the dongle is there; the meter is as it was last heard (a dongle that
@@ -416,3 +506,11 @@ def _water(readings, name):
         kind = find(readings, "mbus" + name[4] + "DeviceType")
         return isinstance(kind, tuple) and kind[0] in (6, 7)
     return False
+
+
+def _say(log, line):
+    # one line for a MemoryError, if even that fits (the counters say it anyway)
+    try:
+        log(line)
+    except MemoryError:
+        pass

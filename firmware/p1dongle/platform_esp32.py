@@ -203,8 +203,9 @@ def _open_portal(app):
     ip = ap.ifconfig()[0]
     dns = DnsResponder(ip, app.log).open("0.0.0.0", 53)
     task = asyncio.create_task(dns.serve())
-    if app.web:
-        app.web.setup = ip
+    web = app.output("web")
+    if web:
+        web.setup = ip
     app.log("p1dongle: access point %s open: join it and open http://%s/settings" % (name(_mac()), ip))
     return ap, dns, task
 
@@ -214,8 +215,9 @@ def _close_portal(app, portal):
     task.cancel()
     dns.close()
     ap.active(False)
-    if app.web:
-        app.web.setup = None
+    web = app.output("web")
+    if web:
+        web.setup = None
     app.log("p1dongle: on the network again: access point closed")
 
 

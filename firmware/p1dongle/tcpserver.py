@@ -10,9 +10,21 @@
 #
 # A client may send a line "status": it gets the status line back (the only thing ever sent that
 # is not a telegram, and only on request). Everything else a client sends is ignored.
+#
+# Two outputs (output.py): the plaintext port, every telegram as passed on; and, when set, the
+# raw port, every frame as it came from the meter.
 import asyncio
 
 from .compat import close_stream, listening_port, pending, small_send_buffer, wait_for
+from .output import Output
+
+
+def make(view):
+    cfg = view.cfg
+    out = [TcpServer("plaintext", cfg["max_clients"], cfg["queue_len"], view.status, view.log, cfg["tcp_port"])]
+    if cfg["raw_port"]:
+        out.append(TcpServer("raw", cfg["max_clients"], cfg["queue_len"], view.status, view.log, cfg["raw_port"]))
+    return out
 
 
 class _Client:
@@ -27,9 +39,10 @@ class _Client:
         self.closing = False  # the client closed its side: finish the queue, then close
 
 
-class TcpServer:
-    def __init__(self, name, max_clients=8, queue_len=8, status=None, log=print):
-        self.name = name                  # "plaintext" or "raw", for the log
+class TcpServer(Output):
+    def __init__(self, name, max_clients=8, queue_len=8, status=None, log=print, port=None):
+        self.name = name                  # "plaintext" (telegrams) or "raw" (frames)
+        self.listen = port                # the port start() opens when it is given none
         self.max_clients = max_clients
         self.queue_len = queue_len        # telegrams a client may fall behind before it is dropped
         self.status = status              # callable giving the status line, or None
@@ -40,9 +53,24 @@ class TcpServer:
         self.refused = 0                  # connections turned away: too many clients
         self.dropped = 0                  # clients dropped because they did not keep up
 
-    async def start(self, host, port):
+    async def start(self, host, port=None):
+        port = self.listen if port is None else port
         self.server = await asyncio.start_server(self._serve, host, port)
         self.port = listening_port(self.server, port)
+
+    def start_part(self):
+        return ("plain telegrams on port %d" if self.name == "plaintext" else "raw frames on port %d") % self.port
+
+    def telegram(self, t):
+        if self.name == "plaintext":
+            self.publish(t.data)
+
+    def frame(self, data):
+        if self.name == "raw":
+            self.publish(data)
+
+    def connected(self):
+        return len(self.clients)
 
     async def stop(self):
         # Close every client's socket here, not in its cancelled task: after an error the event

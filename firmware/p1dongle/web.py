@@ -21,6 +21,9 @@
 # page does. While the dongle is its own access point (first setup), the phones' connectivity
 # checks and any request for another host are sent to the settings page (captive.py answers
 # their DNS). No key or password is ever in an answer.
+#
+# An output of the app (output.py), when it has settings to edit and an http_port: it reads the
+# app's View (the latest telegram, counters, settings), never the app itself.
 import asyncio
 import hashlib
 import json
@@ -30,6 +33,7 @@ from . import VERSION, config, homewizard, meters, pages
 from .compat import loops, stream_readinto, wait_for
 from .errors import ConfigError, UpdateError
 from .httpd import HttpServer, Response, redirect
+from .output import Output
 from .reading import exact, identifier
 from .update import READ_TIMEOUT_S
 
@@ -44,11 +48,18 @@ PROBES = ("/generate_204", "/gen_204", "/hotspot-detect.html", "/library/test/su
           "/check_network_status.txt", "/nm", "/kdeconnectivitycheck")
 
 
-class Web:
-    """The web server of an App (its readings, counters, restart) and its Settings."""
+def make(view):
+    if view.settings is None or view.cfg.get("http_port") is None:
+        return ()
+    return (Web(view, view.settings, view.serial, view.log),)
+
+
+class Web(Output):
+    """The web server of an app (its View: readings, counters, restart) and its Settings."""
+    name = "web"
 
     def __init__(self, app, settings, serial="000000000000", log=print):
-        self.app = app
+        self.app = app                  # the app's View
         self.settings = settings
         self.serial = serial
         self.log = log
@@ -69,11 +80,18 @@ class Web:
     def port(self):
         return self.http.port
 
-    async def start(self, host, port):
-        await self.http.start(host, port)
+    async def start(self, host, port=None):
+        await self.http.start(host, self.app.cfg["http_port"] if port is None else port)
 
     async def stop(self):
         await self.http.stop()
+
+    def start_part(self):
+        return "web page on port %d" % self.port
+
+    @property
+    def memory_errors(self):
+        return self.http.memory_errors
 
     def handle(self, req):
         if self.setup is not None and _redirected(req, self.setup):
@@ -124,7 +142,7 @@ class Web:
         # the answer a piece at a time (each is sent as it comes): no block of the heap need hold
         # all of it
         app = self.app
-        readings = app.readings()
+        readings = app.latest.readings()
         yield '{"device_id":%s,"version":"%s","values":[' % (json.dumps(app.cfg["device_id"]), VERSION)
         meter = ""
         when = ""
@@ -139,7 +157,7 @@ class Web:
                 elif row[1] == "powerTs":
                     when = value
         d = app.diagnostics()
-        d["mqtt"] = ("connected" if app.mqtt.connected else "down") if app.mqtt else "off"
+        d.setdefault("mqtt", "off")     # (the MQTT output says connected or down)
         yield '],"meter":%s,"time":%s,"status":%s' % (json.dumps(meter), json.dumps(when), json.dumps(d))
         yield ',"line":%s}' % json.dumps(app.status())
 
@@ -231,7 +249,7 @@ class Web:
         wifi = self.settings.raw.get("wifi")
         ssid = wifi.get("ssid", "") if isinstance(wifi, dict) else ""
         rssi = self.app.info().get("wifi_rssi") if self.app.info else None
-        return Response(homewizard.pieces(self.app.readings(), ssid, rssi), content_type=_JSON)
+        return Response(homewizard.pieces(self.app.latest.readings(), ssid, rssi), content_type=_JSON)
 
     def _hw_telegram(self, req):
         telegram = self.app.latest.data

@@ -16,6 +16,7 @@ import re
 from common import Finding, expect
 from p1dongle import dsmr, homewizard, obis, state
 from p1dongle.mqttout import MqttOutput
+from p1dongle.telegram import Telegram
 
 # ---- CRC-16/ARC (reflected 0x8005, init 0), by table, written from the definition ------------
 
@@ -150,6 +151,7 @@ class Outputs:
     def __init__(self, secrets=()):
         self.client = Client()
         self.mqtt = MqttOutput(self.client, "p1dongle/fuzz", "homeassistant", "fuzz", log=_quiet)
+        self.latest = Telegram()        # the one every output reads, as in the app
         self.secrets = list(secrets)
         self._seen = set()              # telegrams whose configs and data were checked already
 
@@ -158,7 +160,10 @@ class Outputs:
         state from t itself; parsed: dsmr.parse(t), when the caller has it)."""
         c = self.client
         del c.messages[:]
-        self.mqtt.telegram(t, readings)
+        self.latest.take(t, readings)
+        self.mqtt.telegram(self.latest)
+        if readings is not None:
+            readings = self.latest.readings()   # the latest of each, as every output has them
         for topic, payload in c.messages:
             if topic.endswith("/state"):
                 document(payload, "the state JSON", "state")
@@ -181,10 +186,9 @@ class Outputs:
         no_secret(data, self.secrets, "HomeWizard's /api/v1/data")
 
     def _bounded(self):
-        m = self.mqtt
-        held = max(len(m._values), len(m._announced))
-        expect(held <= NAMES_BOUND, "memory", "MqttOutput holds %d reading names (the OBIS table and the "
-               "made rows are %d): it keeps what it should let go" % (held, NAMES_BOUND))
+        held = max(len(self.latest._names), len(self.mqtt._announced))
+        expect(held <= NAMES_BOUND, "memory", "the outputs hold %d reading names (the OBIS table and the "
+               "made rows are %d): they keep what they should let go" % (held, NAMES_BOUND))
 
 
 def _quiet(line):
