@@ -359,3 +359,17 @@ def test_a_zero_with_a_positive_exponent_is_a_json_zero(run_job):
                  b"1-0:1.8.0(000000.000*kWh)", b"1-0:2.8.0(000000.000*kWh)", b"1-0:2.7.0(700.000*kW)"):
         assert line in lines, telegram
     assert dsmr.check(telegram) is True
+
+
+def test_a_dlms_clock_is_read_in_one_place_and_says_the_same_both_ways():
+    """dlmstime: the ISO time of the readings and DSMR's stamp in the rendered telegram agree on
+    what is a usable time and on the season (a clock status 0xFF, not specified, is winter in
+    both, as CET is what DSMR assumes)."""
+    from p1dongle import dlmstime
+    summer = bytes.fromhex("07EA0701030E0000FF8000" "80")      # 2026-07-01 14:00:00, DST bit set
+    unspecified = bytes.fromhex("07EA0701030E0000FF8000" "FF")
+    assert (dlmstime.iso_time(summer), dlmstime.dsmr_time(summer)) == ("2026-07-01T14:00:00+02:00", "260701140000S")
+    assert (dlmstime.iso_time(unspecified), dlmstime.dsmr_time(unspecified)) == ("2026-07-01T14:00:00+01:00",
+                                                                                "260701140000W")
+    for bad in ("07EA0001030E0000FF800080", "07EA0700030E0000FF800080", "FFFF0701030E0000FF800080", "07EA07"):
+        assert dlmstime.iso_time(bytes.fromhex(bad)) is None and dlmstime.dsmr_time(bytes.fromhex(bad)) is None

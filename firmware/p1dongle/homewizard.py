@@ -17,7 +17,7 @@
 import json
 
 from . import VERSION
-from .reading import exact, find, identifier
+from .reading import exact, find, hex_digits, identifier
 
 # HomeWizard's field, the reading it is, the unit HomeWizard writes it in (None: a count)
 FIELDS = (
@@ -117,7 +117,7 @@ def _meter(readings):
         yield '"meter_model":' + json.dumps(header)
     ident = identifier(readings)
     if ident:
-        yield '"unique_id":"%s"' % _hex(ident)
+        yield '"unique_id":"%s"' % hex_digits(ident)
     tariff = find(readings, "currentTariff")
     if isinstance(tariff, tuple) and tariff[1] == 0:
         yield '"active_tariff":%d' % tariff[0]
@@ -188,7 +188,7 @@ def _external(readings):
         if kind is None:
             continue
         ident = find(readings, "mbus%sEquipmentId" % n)
-        item = ['"unique_id":"%s"' % _hex(ident if isinstance(ident, str) else n), '"type":"%s"' % kind,
+        item = ['"unique_id":"%s"' % hex_digits(ident if isinstance(ident, str) else n), '"type":"%s"' % kind,
                 '"value":%s' % exact(value[0], value[1]), '"unit":%s' % json.dumps(value[2] or "")]
         stamp = _stamp(value)
         if stamp:
@@ -203,7 +203,7 @@ def _external(readings):
         if stamp:
             yield '"gas_timestamp":' + stamp
         if isinstance(ident, str):
-            yield '"gas_unique_id":"%s"' % _hex(ident)
+            yield '"gas_unique_id":"%s"' % hex_digits(ident)
     yield '"external":[%s]' % ",".join(devices)
 
 
@@ -214,7 +214,3 @@ def _stamp(value):
         return None
     digits = "".join(c for c in value[3][:19] if "0" <= c <= "9")
     return str(int(digits[2:14])) if len(digits) >= 14 else None
-
-
-def _hex(text):
-    return "".join("%02X" % ord(c) for c in text)

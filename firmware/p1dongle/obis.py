@@ -171,20 +171,23 @@ ROWS = (
 )
 
 
+def key_of(a, b, c, d, e):
+    """The key of OBIS code A-B:C.D.E (A, B up to 7; C, D, E up to 255): ((((A * 8 + B) * 256 +
+    C) * 256 + D) * 256 + E, a small integer on every MicroPython. The telegram scanner
+    (loops.scan_line) makes the same from a line's text as it reads it."""
+    return (((a * 8 + b) * 256 + c) * 256 + d) * 256 + e
+
+
 def key(code):
-    """The OBIS code "A-B:C.D.E" as the one integer the telegram scanner gives (loops.scan_line):
-    ((((A * 8 + B) * 256 + C) * 256 + D) * 256 + E, with A and B up to 7 and C, D, E up to 255,
-    so that it is a small integer on every MicroPython; -1 for anything else."""
+    """The OBIS code "A-B:C.D.E" as its key (key_of); -1 for anything else."""
     parts = code.replace("-", ".").replace(":", ".").split(".")
     if len(parts) != 5:
         return -1
-    k = 0
     for i in range(5):
         p = parts[i]
         if not p.isdigit() or int(p) > (7 if i < 2 else 255):
             return -1
-        k = k * (8 if i == 1 else 256) + int(p) if i else int(p)
-    return k
+    return key_of(int(parts[0]), int(parts[1]), int(parts[2]), int(parts[3]), int(parts[4]))
 
 
 def code_of(k):

@@ -22,7 +22,7 @@ from .dlms import LUX_AUTH_KEY, DlmsCipher
 from .dsmr import canonical, check
 from .errors import AuthError, CrcError, FrameError, P1Error, ReplayError, TelegramError
 from .frames import DLMS, DROPPED, DSMR, HDLC, MBUS, NONE, REASONS, REJECTED, FrameAssembler
-from .reading import identifier, text
+from .reading import hex_digits, identifier, text
 
 TELEGRAM = const(1)
 PROBLEM = const(2)
@@ -172,18 +172,23 @@ class Pipeline:
                 return
             self._refused(pos, e)
 
-    def _refused(self, pos, e):
-        # one line for what a link frame's APDU was refused for, counted by its kind
+    def _count(self, e):
+        """The error policy, in one place: a refused frame's error counted by its kind (tag
+        failures, replays, CRC failures, bad frames). Returns what its one line begins with."""
         if isinstance(e, AuthError):
             self.auth_failures += 1
         elif isinstance(e, ReplayError):
             self.replays += 1
         elif isinstance(e, CrcError):
             self.crc_failures += 1
-            e = "decrypted telegram: " + str(e)
+            return "decrypted telegram: "
         else:
             self.bad_frames += 1
-        self.emit(PROBLEM, pos, str(e), None)
+        return ""
+
+    def _refused(self, pos, e):
+        # one line for what a link frame's APDU was refused for, counted by its kind
+        self.emit(PROBLEM, pos, self._count(e) + str(e), None)
 
     def _orphan(self, link, pos):
         # The frame just added started a new APDU before the one begun at pos was complete (its
@@ -311,12 +316,7 @@ class Pipeline:
                 return
             # The tag matched, so the framing was right: what is wrong is inside.
             self._raw(fa)
-            if isinstance(e, CrcError):
-                self.crc_failures += 1
-                self.emit(PROBLEM, fa.frame_pos, "decrypted telegram: " + str(e), None)
-            else:
-                self.bad_frames += 1
-                self.emit(PROBLEM, fa.frame_pos, "decrypted frame: " + str(e), None)
+            self.emit(PROBLEM, fa.frame_pos, (self._count(e) or "decrypted frame: ") + str(e), None)
             return
         cipher.accept()             # its tag and content check out: now its counter counts
         self._raw(fa)
@@ -354,16 +354,8 @@ class Pipeline:
     def _dropped(self, fa):
         err = fa.drop_error
         if fa.drop_reason == REJECTED and err is not None:
-            if err is _NO_KEY:
-                pass                # counted in no_key when it was seen
-            elif isinstance(err, AuthError):
-                self.auth_failures += 1
-            elif isinstance(err, ReplayError):
-                self.replays += 1
-            elif isinstance(err, CrcError):
-                self.crc_failures += 1
-            else:
-                self.bad_frames += 1
+            if err is not _NO_KEY:      # (that one is counted in no_key when it is seen)
+                self._count(err)
             msg = "%s (%d bytes dropped)" % (err, fa.drop_len)
         else:
             msg = "%d bytes dropped: %s" % (fa.drop_len, _WHY[fa.drop_reason])
@@ -407,5 +399,5 @@ def _meter_name(frame):
         return "DLM", ""
     for i in range(2, 5):
         if not 0x41 <= frame[i] <= 0x5A:
-            return "DLM", "".join("%02X" % c for c in frame[2:10])
-    return text(frame, 2, 5), "".join("%02X" % c for c in frame[5:10])
+            return "DLM", hex_digits(frame[2:10])
+    return text(frame, 2, 5), hex_digits(frame[5:10])

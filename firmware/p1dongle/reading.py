@@ -144,6 +144,14 @@ def text(data, start=0, end=-1):
     return "".join(out)
 
 
+def hex_digits(data):
+    """Upper-case hex digits of bytes, or of a text's characters (how DSMR writes identifiers and
+    messages, and how a system title is shown): the one place that writes them."""
+    if isinstance(data, str):
+        return "".join("%02X" % ord(c) for c in data)
+    return "".join("%02X" % c for c in data)
+
+
 def hex_text(digits):
     """'53414731' -> 'SAG1' when the hex digits spell printable ASCII; else the digits unchanged."""
     if not digits:

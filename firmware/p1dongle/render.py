@@ -19,19 +19,9 @@
 # dongle floats have 7 digits, an energy register needs 9), with the digits and decimals of
 # their OBIS row; a code without a row keeps the decimals the meter sent.
 from . import obis
+from .dlmstime import dsmr_time
 from .dsmr import crc16
-from .reading import fixed, identifier
-
-
-def clock(dt):
-    """DSMR timestamp YYMMDDhhmmssX from a 12-byte DLMS date-time, or None when unusable."""
-    if dt is None or len(dt) != 12:
-        return None
-    year = (dt[0] << 8) | dt[1]
-    if year == 0xFFFF or dt[2] > 12 or dt[3] > 31 or dt[5] > 23 or dt[6] > 59 or dt[7] > 59:
-        return None
-    season = "S" if dt[11] & 0x80 else "W"
-    return "%02d%02d%02d%02d%02d%02d%s" % (year % 100, dt[2], dt[3], dt[5], dt[6], dt[7], season)
+from .reading import fixed, hex_digits, identifier
 
 
 def _has(readings, code):
@@ -41,15 +31,10 @@ def _has(readings, code):
     return False
 
 
-def _hex(s):
-    # what DSMR writes as hex digits (equipment identifiers, messages): the text's bytes in hex
-    return "".join("%02X" % ord(c) for c in s)
-
-
 def _text(s):
     # A value may not hold parentheses: such text goes out as its hex digits, as DSMR writes text.
     if "(" in s or ")" in s:
-        return "".join("%02X" % ord(c) for c in s)
+        return hex_digits(s)
     return s
 
 
@@ -72,20 +57,20 @@ def telegram(readings, meter_clock=None, maker="DLM", ident="", name=None):
     lines = ["/%s5%s" % (maker, ident), ""]
     if not _has(readings, "1-3:0.2.8"):
         lines.append("1-3:0.2.8(50)")
-    stamp = clock(meter_clock)
+    stamp = dsmr_time(meter_clock)
     if stamp:
         lines.append("0-0:1.0.0(%s)" % stamp)
     if not _has(readings, "0-0:42.0.0"):
         name = identifier(readings) or name or (maker + ident if maker != "DLM" else "")
         if name:
-            lines.append("0-0:42.0.0(%s)" % _hex(name))
+            lines.append("0-0:42.0.0(%s)" % hex_digits(name))
     for row, value in readings:
         if row[obis.KIND] == obis.TIME:
             continue                # the meter's clock: written above, in DSMR form
         if isinstance(value, tuple):
             lines.append("%s(%s)" % (row[obis.CODE], _number(row, value)))
         elif isinstance(value, str):
-            text = _hex(value) if row[obis.KIND] == obis.HEX else _text(value)
+            text = hex_digits(value) if row[obis.KIND] == obis.HEX else _text(value)
             lines.append("%s(%s)" % (row[obis.CODE], text))
     lines.append("!")
     body = "\r\n".join(lines).encode()

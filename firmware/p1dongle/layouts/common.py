@@ -2,7 +2,9 @@
 # and the rows of OBIS codes (obis.py).
 from .. import obis
 from ..axdr import ARRAY, INT, STR, STRUCT, describe
+from ..dlmstime import iso_time  # noqa: F401 - the layouts' clock, from the one DLMS time reader
 from ..errors import FrameError
+from ..reading import hex_digits
 
 
 class LayoutError(FrameError):
@@ -88,7 +90,7 @@ def row_of(code, abstract_channel=False):
     if b == 1 and (a == 1 or (a == 0 and abstract_channel)):
         b = 0
     if a <= 7 and b <= 7:
-        return obis.by_key((((a * 8 + b) * 256 + code[2]) * 256 + code[3]) * 256 + code[4])
+        return obis.by_key(obis.key_of(a, b, code[2], code[3], code[4]))
     return obis.row("%d-%d:%d.%d.%d" % (a, b, code[2], code[3], code[4]))
 
 
@@ -113,7 +115,7 @@ def text(b):
     raw = b[:end]
     if printable(raw):
         return bytes(raw).decode()
-    return "".join("%02X" % c for c in b)
+    return hex_digits(b)
 
 
 def named(readings, name):
@@ -129,26 +131,6 @@ def clock_of(date, time):
     if len(date) != 5 or len(time) != 4:
         return None
     return bytes(date) + bytes(time) + b"\x80\x00\xff"
-
-
-def iso_time(dt):
-    """A 12-byte DLMS date-time -> ISO 8601 with its UTC offset, or None when it is no usable time.
-    The offset is the deviation the meter sends (minutes from local time to UTC, so CET is -60);
-    when it sends none (0x8000), CET/CEST by the daylight-saving bit, as DSMR assumes."""
-    if dt is None or len(dt) != 12:
-        return None
-    year = (dt[0] << 8) | dt[1]
-    if year == 0xFFFF or not 1 <= dt[2] <= 12 or not 1 <= dt[3] <= 31 or dt[5] > 23 or dt[6] > 59 or dt[7] > 59:
-        return None
-    deviation = (dt[9] << 8) | dt[10]
-    if deviation == 0x8000:
-        offset = 120 if dt[11] != 0xFF and dt[11] & 0x80 else 60
-    else:
-        offset = -(deviation - 0x10000 if deviation & 0x8000 else deviation)
-    sign = "-" if offset < 0 else "+"
-    offset = -offset if offset < 0 else offset
-    return "%04d-%02d-%02dT%02d:%02d:%02d%s%02d:%02d" % (
-        year, dt[2], dt[3], dt[5], dt[6], dt[7], sign, offset // 60, offset % 60)
 
 
 def items_of(body):
