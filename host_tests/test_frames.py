@@ -306,3 +306,15 @@ def test_a_long_m_bus_frame_written_as_l_mod_256_is_read():
     nxt = mbus_frame(b"next", ci=0x11)
     got, drops = collect(F.FrameAssembler(), meter.split(quirk + nxt, [64]))
     assert [g[2] for g in got] == [quirk, nxt] and drops == []
+
+
+def test_one_ber_length_reader_for_frames_strings_and_blocks():
+    """frames.ber_length, which the DB frame scanner, dlms.header, A-XDR and the block transfer
+    all use: n | 81 n | 82 hi lo; -1 while the field is cut short, -2 for any other form (80: the
+    indefinite form, 83 and up: longer than any frame)."""
+    from p1dongle.frames import ber_length
+    assert ber_length(b"\x05", 0, 1) == 5 * 4 + 1 and ber_length(b"\x7f", 0, 1) == 127 * 4 + 1
+    assert ber_length(b"\x00\x81\xc8", 1, 3) == 200 * 4 + 2
+    assert ber_length(b"\x82\x01\x04", 0, 3) == 260 * 4 + 3
+    assert ber_length(b"\x82\x01", 0, 2) == -1 and ber_length(b"\x81", 0, 1) == -1 and ber_length(b"", 0, 0) == -1
+    assert ber_length(b"\x80\x00", 0, 2) == -2 and ber_length(b"\x83\x00\x00\x01", 0, 4) == -2

@@ -17,6 +17,7 @@
 # the item (UNTAGGED, class id, OBIS code, attribute index).
 from .compat import const
 from .errors import FrameError
+from .frames import ber_length
 
 ARRAY = const(1)
 STRUCT = const(2)
@@ -161,19 +162,13 @@ class _Reader:
         return (STRUCT, [descriptor, value])
 
     def length(self, i):
-        # BER-style length: n | 81 n | 82 hi lo; returns (length, index after it)
-        apdu = self.apdu
-        n = self.n
-        if i >= n:
+        # BER-style length (frames.ber_length); returns (length, index after it)
+        v = ber_length(self.apdu, i, self.n)
+        if v == -1 and i >= self.n:
             raise FrameError("data-notification cut short")
-        b = apdu[i]
-        if b < 0x80:
-            return b, i + 1
-        if b == 0x81 and i + 1 < n:
-            return apdu[i + 1], i + 2
-        if b == 0x82 and i + 2 < n:
-            return (apdu[i + 1] << 8) | apdu[i + 2], i + 3
-        raise FrameError("data-notification: bad length 0x%02X" % b)
+        if v < 0:
+            raise FrameError("data-notification: bad length 0x%02X" % self.apdu[i])
+        return v >> 2, i + (v & 3)
 
 
 def describe(item):

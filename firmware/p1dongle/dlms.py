@@ -24,6 +24,7 @@
 # the meter out, nor switch the title and let an old frame through.
 from .compat import loops
 from .errors import ConfigError, FrameError, ReplayError
+from .frames import ber_length
 from .gcm import Gcm
 
 TAG_LEN = 12
@@ -49,15 +50,10 @@ def header(frame, n=-1):
         n = len(frame)
     if n < 11 or frame[0] != 0xDB or frame[1] != 8:
         raise FrameError("not a general-glo-ciphering frame (expected DB 08)")
-    b = frame[10]
-    if b < 0x80:
-        h, length = 11, b
-    elif b == 0x81 and n >= 12:
-        h, length = 12, frame[11]
-    elif b == 0x82 and n >= 13:
-        h, length = 13, (frame[11] << 8) | frame[12]
-    else:
-        raise FrameError("bad length field 0x%02X" % b)
+    v = ber_length(frame, 10, n)
+    if v < 0:
+        raise FrameError("bad length field 0x%02X" % frame[10])
+    h, length = 10 + (v & 3), v >> 2
     if h + length != n:
         raise FrameError("length field says %d bytes, frame has %d" % (length, n - h))
     if length < 5:

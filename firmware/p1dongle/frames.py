@@ -77,6 +77,23 @@ def _hexdigit(b):
     return 0x30 <= b <= 0x39 or 0x41 <= (b & 0xDF) <= 0x46
 
 
+def ber_length(buf, i, n):
+    """The BER length at buf[i] (buf[:n] holds the bytes there are): n | 81 n | 82 hi lo, as a DB
+    frame, an A-XDR string or array, a block transfer's block write it; the one reader of them.
+    Returns length * 4 + the length field's size (1-3), -1 when buf ends inside the field, -2 for
+    a form that is none of these (an int, never a tuple: the frame scanner calls it per candidate)."""
+    if i >= n:
+        return -1
+    b = buf[i]
+    if b < 0x80:
+        return b * 4 + 1
+    if b == 0x81:
+        return -1 if i + 1 >= n else buf[i + 1] * 4 + 2
+    if b == 0x82:
+        return -1 if i + 2 >= n else ((buf[i + 1] << 8) | buf[i + 2]) * 4 + 3
+    return -2
+
+
 def security_ok(sc):
     # Security control byte: suite 0-2 in the low nibble, authentication (0x10) and/or
     # encryption (0x20) set, no broadcast or compression bits. Anything else is not a meter frame.
@@ -259,19 +276,12 @@ class FrameAssembler:
             return self._verdict(_WAIT, 0, NONE)
         if ring[1] != 8:
             return self._verdict(_BAD, GARBAGE, NONE)
-        b = ring[10]
-        if b < 0x80:
-            length, h = b, 11
-        elif b == 0x81:
-            if c < 12:
-                return self._verdict(_WAIT, 0, NONE)
-            length, h = ring[11], 12
-        elif b == 0x82:
-            if c < 13:
-                return self._verdict(_WAIT, 0, NONE)
-            length, h = (ring[11] << 8) | ring[12], 13
-        else:
+        v = ber_length(ring, 10, c)
+        if v == -1:
+            return self._verdict(_WAIT, 0, NONE)
+        if v == -2:
             return self._verdict(_BAD, GARBAGE, NONE)
+        length, h = v >> 2, 10 + (v & 3)
         if c <= h:
             return self._verdict(_WAIT, 0, NONE)
         sc = ring[h]

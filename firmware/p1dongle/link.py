@@ -22,6 +22,7 @@
 # reports and clears it).
 from .compat import loops
 from .errors import FrameError
+from .frames import ber_length
 
 # APDUs that start a push: glo-ciphered, data-notification, general block transfer
 _APDU_TAGS = (0xDB, 0x0F, 0xE0)
@@ -140,17 +141,10 @@ class Reassembler:
             raise FrameError("general block transfer too short")
         last = apdu[1] & 0x80
         number = (apdu[2] << 8) | apdu[3]
-        i = 6
-        size = apdu[i]
-        i += 1
-        if size == 0x81:
-            size = apdu[i]
-            i += 1
-        elif size == 0x82:
-            size = (apdu[i] << 8) | apdu[i + 1]
-            i += 2
-        elif size > 0x80:
-            raise FrameError("general block transfer: bad length 0x%02X" % size)
+        v = ber_length(apdu, 6, n)
+        if v < 0:
+            raise FrameError("general block transfer: bad length 0x%02X" % apdu[6])
+        size, i = v >> 2, 6 + (v & 3)
         if i + size > n:
             raise FrameError("general block transfer: block data longer than the APDU")
         self.block_fresh = number == 1
