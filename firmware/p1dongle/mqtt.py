@@ -32,90 +32,17 @@
 #   await client.stop()                              the will's payload published (retained) first, so
 #                                                    a clean stop reads as what it is, then DISCONNECT
 #
-# Packets: CONNECT (clean session, will, user/password), CONNACK, PUBLISH both ways, PUBACK,
-# SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT. A PUBLISH goes out as
+# This is the session (the queue's policy, retained messages, QoS 1, reconnect); the packets
+# are mqttpacket.py's: CONNECT (clean session, will, user/password), CONNACK, PUBLISH both ways,
+# PUBACK, SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT. A PUBLISH goes out as
 # its header and then its payload, never copied into one packet (a telegram is 1-2 KB and the
 # same bytes are queued for the TCP clients), and each one is drained before the next, so the
 # socket never buffers more than one message.
 import asyncio
 
 from .compat import close_stream, pending, resolve, ticks_diff, ticks_ms, wait_for
-
-# The biggest packet the dongle takes from a broker. What it is sent is a few bytes (CONNACK,
-# SUBACK, PUBACK, PINGRESP) and the one PUBLISH it subscribes to, Home Assistant's birth ("online"
-# on <discovery prefix>/status): 1 KB holds that with a long prefix, and is a block the heap
-# gives at any time. Anything larger ends the session (MQTT 3.1.1 allows 256 MB).
-MAX_PACKET = 1024
-
-_REFUSED = {
-    1: "the broker does not speak MQTT 3.1.1",
-    2: "the client id was refused",
-    3: "the broker is unavailable",
-    4: "bad user name or password",
-    5: "not authorised",
-}
-
-
-def _varlen(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | 0x80 if n else b)
-        if not n:
-            return bytes(out)
-
-
-def _str(s):
-    if isinstance(s, str):
-        s = s.encode()
-    return bytes([len(s) >> 8, len(s) & 0xFF]) + s
-
-
-def connect_packet(client_id, keepalive, user=None, password=None, will=None):
-    flags = 0x02                                    # clean session
-    payload = _str(client_id)
-    if will:
-        flags |= 0x04 | 0x20 | 0x08                 # will, will retain, will QoS 1
-        payload += _str(will[0]) + _str(will[1])
-    if user is not None:
-        flags |= 0x80
-        payload += _str(user)
-        if password is not None:
-            flags |= 0x40
-            payload += _str(password)
-    body = _str("MQTT") + bytes([4, flags, keepalive >> 8, keepalive & 0xFF]) + payload
-    return b"\x10" + _varlen(len(body)) + body
-
-
-def _header(topic_field, size, retain, qos, pid, dup):
-    """A PUBLISH packet up to its payload (of size bytes): fixed header, the topic as MQTT writes
-    it (topic_field, from _str), packet id."""
-    rest = len(topic_field) + (2 if qos else 0) + size
-    head = 0x30 | (0x01 if retain else 0) | (qos << 1) | (0x08 if dup else 0)
-    if rest < 0x4000:                   # every message the dongle sends: two length bytes at most
-        fixed = bytes((head, rest)) if rest < 0x80 else bytes((head, rest & 0x7F | 0x80, rest >> 7))
-    else:
-        fixed = bytes((head,)) + _varlen(rest)
-    if qos:
-        return fixed + topic_field + bytes((pid >> 8, pid & 0xFF))
-    return fixed + topic_field
-
-
-def subscribe_packet(topics, pid=1):
-    """SUBSCRIBE for topics, QoS 0 each."""
-    body = bytes([pid >> 8, pid & 0xFF])
-    for t in topics:
-        body += _str(t) + b"\x00"
-    return b"\x82" + _varlen(len(body)) + body
-
-
-def _bytes(s):
-    return s.encode() if isinstance(s, str) else s
-
-
-class MqttError(Exception):
-    pass
+from .mqttpacket import (MqttError, connect_packet, publish_header, refused, remaining_length, subscribe_packet,
+                         text_bytes, text_field)
 
 
 class MqttClient:
@@ -242,7 +169,7 @@ class MqttClient:
         if w is not None and self.connected:
             try:
                 if self.will:
-                    self._write(w, self.will[0], _bytes(self.will[1]), True, 0, 0)
+                    self._write(w, self.will[0], text_bytes(self.will[1]), True, 0, 0)
                 w.write(b"\xe0\x00")
                 await wait_for(w.drain(), 2)
             except Exception:   # noqa: BLE001 - going away anyway
@@ -299,7 +226,7 @@ class MqttClient:
         if head[0] != 0x20 or head[1] != 2:
             raise MqttError("the broker did not answer CONNECT")
         if head[3]:
-            raise MqttError("connection refused: " + _REFUSED.get(head[3], "code %d" % head[3]))
+            raise MqttError("connection refused: " + refused(head[3]))
         self.connected = True
         self._session_ok = True
         self.connects += 1
@@ -323,7 +250,7 @@ class MqttClient:
             if retain:
                 del self._inflight[pid]
             else:
-                writer.write(_header(self._topic(topic, False), len(payload), False, 1, pid, True))
+                writer.write(publish_header(self._topic(topic, False), len(payload), False, 1, pid, True))
                 writer.write(payload)
                 if pending(writer):
                     await wait_for(writer.drain(), 10)
@@ -408,7 +335,7 @@ class MqttClient:
             await wait_for(writer.drain(), 10)
 
     def _write(self, writer, topic, payload, retain, qos, pid):
-        writer.write(_header(self._topic(topic, not retain), len(payload), retain, qos, pid, False))
+        writer.write(publish_header(self._topic(topic, not retain), len(payload), retain, qos, pid, False))
         writer.write(payload)
         self.sent += 1
 
@@ -417,7 +344,7 @@ class MqttClient:
         # once per connection
         t = self._topics.get(topic)
         if t is None:
-            t = _str(topic)
+            t = text_field(topic)
             if keep and len(self._topics) < 16:
                 self._topics[topic] = t
         return t
@@ -429,7 +356,7 @@ class MqttClient:
         try:
             while True:
                 kind = (await reader.readexactly(1))[0] >> 4
-                n = await _remaining_length(reader)
+                n = await remaining_length(reader)
                 body = await reader.readexactly(n) if n else b""
                 if kind == 4 and len(body) >= 2:             # PUBACK
                     self._inflight.pop((body[0] << 8) | body[1], None)
@@ -450,7 +377,7 @@ class MqttClient:
 
     def _received(self, topic, payload):
         for t, on_message in self._subscriptions:
-            if _bytes(t) == topic:
+            if text_bytes(t) == topic:
                 try:
                     on_message(t, payload)
                 except Exception as e:   # noqa: BLE001 - a handler's bug must not end the link
@@ -462,20 +389,6 @@ class MqttClient:
         self._writer = None
         if w is not None:
             await close_stream(w)
-
-
-async def _remaining_length(reader):
-    # A packet's remaining length: 7 bits a byte, low first, at most 4 bytes (MQTT 3.1.1, 2.2.3);
-    # never more than MAX_PACKET here.
-    n = 0
-    for shift in (0, 7, 14, 21):
-        b = (await reader.readexactly(1))[0]
-        n |= (b & 0x7F) << shift
-        if not b & 0x80:
-            if n > MAX_PACKET:
-                raise MqttError("the broker sent a %d-byte packet, more than the %d the dongle takes" % (n, MAX_PACKET))
-            return n
-    raise MqttError("the broker sent a malformed packet (its length runs past 4 bytes)")
 
 
 def _why(e):

@@ -10,7 +10,7 @@
 #     (an exception inside it ends the connection) on a well-formed stream, is a finding
 #   - after a malformed packet (a remaining length over 4 bytes) it acts on nothing more: the
 #     protocol says to close the connection there, and what follows is not packets; nor after
-#     a packet over the biggest the client says it takes (mqtt.MAX_PACKET, where it has one)
+#     a packet over the biggest the client says it takes (mqttpacket.MAX_PACKET, where it has one)
 #   - packets a broker must not send (CONNECT, SUBSCRIBE, QoS 1 and 2 PUBLISH to a QoS 0
 #     subscription, reserved flags...) may be ignored or end the connection: after one, what
 #     the client does is left open
@@ -18,7 +18,7 @@
 import asyncio
 
 from common import expect
-from p1dongle import mqtt
+from p1dongle import mqtt, mqttpacket
 from p1dongle.mqttout import MqttOutput
 
 DECLARED = ()
@@ -26,7 +26,7 @@ MAX_LEN = 2048
 BIRTH = "homeassistant/status"
 OTHER = "p1dongle/fuzz/cmd"
 INFLIGHT = (1, 2, 0x1234, 0xFFFF)
-LIMIT = getattr(mqtt, "MAX_PACKET", None)
+LIMIT = getattr(mqttpacket, "MAX_PACKET", None)
 # packet types a broker sends a client (3.1.1, 2.2.1), and their flags (2.2.2); PUBLISH apart
 _FROM_BROKER = {2: 0, 4: 0, 5: 0, 6: 2, 7: 0, 9: 0, 11: 0, 13: 0}
 _LENGTHS = {2: 2, 4: 2, 5: 2, 6: 2, 7: 2, 11: 2, 13: 0}         # fixed remaining lengths
@@ -143,7 +143,7 @@ def seeds():
     def pub(topic, payload):
         t = topic.encode()
         body = bytes([len(t) >> 8, len(t) & 255]) + t + payload
-        return b"\x30" + mqtt._varlen(len(body)) + body
+        return b"\x30" + mqttpacket.varlen(len(body)) + body
     return [
         b"\x40\x02\x00\x01\xd0\x00",                                     # PUBACK 1, PINGRESP
         pub(BIRTH, b"online") + b"\xd0\x00" + pub(OTHER, b"x" * 200),
