@@ -14,14 +14,13 @@ sys.path.insert(0, HERE)
 
 
 def firmware_modules():
-    """The package's modules as paths in firmware/ ("p1dongle/app.py", "p1dongle/layouts/kaifa.py"),
-    as tools/flash.py installs them."""
-    out = []
-    for folder, subs, names in os.walk(os.path.join(FIRMWARE, "p1dongle")):
-        subs[:] = [d for d in subs if d != "__pycache__"]
-        out += [os.path.relpath(os.path.join(folder, n), FIRMWARE).replace(os.sep, "/")
-                for n in names if n.endswith(".py")]
-    return sorted(out)
+    """The package's modules as paths in firmware/ ("p1dongle/app.py", "p1dongle/layouts/kaifa.py"):
+    tools/flash.py's list, the one it installs."""
+    tools = os.path.join(ROOT, "tools")
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
+    from flash import sources
+    return sources()
 
 
 def find_tool(name):
