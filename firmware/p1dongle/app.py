@@ -355,10 +355,8 @@ class App:
                 self.save_status(line)
             except OSError as e:
                 self.log("p1dongle: status not saved: %r" % e)
-        d = None
+        d = self.diagnostics()
         for out in self.outputs:
-            if d is None:
-                d = self.diagnostics()
             out.report(d)
 
 
