@@ -164,6 +164,21 @@ def text_loops_job(job):
             mod.scan_line(t, o[7], len(t), o)
             i = o[0] + 1
         res.append([pos, hx(buf[:pos]), hx(ubuf[:u[0]]), u[1], [r[1] for r in seen[:u[1]]], runs])
+        for text in job.get("text_telegrams", ()):      # text rows: written, or left to Python
+            t = unhexlify(text)
+            buf = bytearray(200)
+            buf[0] = 0x7B
+            u = array("i", [1, 0])
+            pos = mod.json_lines(t, 0, len(t), o, obis.BY_KEY, buf, 1, bytearray(8), u, [])
+            res.append([pos, hx(buf[:max(pos, 0)]), u[1], o[7]])
+        t = unhexlify(job["telegram"])
+        for size, usize in ((60, 2048), (4096, 40), (300, 150), (1, 1)):    # full: where each stops
+            buf = bytearray(size)
+            ubuf = bytearray(usize)
+            buf[0] = ubuf[0] = 0x7B
+            u = array("i", [1, 0])
+            pos = mod.json_lines(t, t.find(b"1-0:1.8.0"), len(t), o, obis.BY_KEY, buf, 1, ubuf, u, [])
+            res.append([pos, u[0] if u[0] < 0 else hx(ubuf[:u[0]]), u[1], o[7], hx(buf[:pos]) if pos > 0 else None])
         for size in (201, 12):                  # keys, escaped as values are; and when they do not fit
             for text in job["strings"]:
                 buf = bytearray(size)

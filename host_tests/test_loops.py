@@ -9,7 +9,7 @@ import sys
 
 import meter
 from conftest import FIRMWARE, HERE, firmware_modules, mpy_arch, run_script
-from p1dongle import loops
+from p1dongle import loops, obis
 
 import pytest
 
@@ -183,7 +183,16 @@ TEXT_LINES = [b"1-0:1.8.0(023949.193*kWh)\r\n", b"0-0:96.7.21(00016)\r\n", b"1-1
               b"\r\n", b"", b"7-7:255.255.255(1)\n", b"8-0:1.8.0(1)", b"1-0:1.8.0(1*k\xffWh)", b"0-0:96.1.0(\x01)"]
 DECIMALS = [(0, 0), (0, -3), (5, -1), (-5, -1), (23949193, -3), (-987, -3), (16, 0), (5, 2), (1, -9),
             ((1 << 30) - 1, -4), (-(1 << 30) + 1, 0), (123456789, 3), (7, -12), (0, 1), (0, 3), (0, 9), (-5, 2)]
+TEXT_TELEGRAMS = [b"1-3:0.2.8(42)\r\n0-0:96.13.0()\r\n0-0:96.13.2()\r\n",
+                  b"1-3:0.2.8(5)\r\n0-0:96.13.0(4142)\r\n", b'1-3:0.2.8(4"2)\r\n', b"1-3:0.2.8(4\x012)\r\n"]
 STRINGS = ["", "abc", 'a"b', "back\\slash", "ctl\x01\x1f", "Lux5\\253663629_D", "x" * 70]
+
+
+def test_the_tables_names_and_units_need_no_escaping():
+    """json_lines (viper) copies a table row's name and unit into JSON as they are."""
+    for row in obis.BY_KEY.values():
+        for text in (row[obis.NAME], row[obis.UNIT] or ""):
+            assert not [c for c in text if c in '"\\' or c < " "], text
 
 
 def test_text_loops_agree_in_every_implementation(micropython, tmp_path):
@@ -192,7 +201,8 @@ def test_text_loops_agree_in_every_implementation(micropython, tmp_path):
     job = tmp_path / "job.json"
     job.write_text(json.dumps({"job": "text_loops", "lines": [ln.hex() for ln in TEXT_LINES],
                                "decimals": DECIMALS, "strings": STRINGS,
-                               "telegram": meter.LUX_TELEGRAM.hex()}))
+                               "telegram": meter.LUX_TELEGRAM.hex(),
+                               "text_telegrams": [t.hex() for t in TEXT_TELEGRAMS]}))
     twin = run_script(micropython, os.path.join(HERE, "mp_job.py"), str(job))
     host = run_script(sys.executable, os.path.join(HERE, "mp_job.py"), str(job))
     assert twin["viper"] == twin["portable"] == host["portable"]
@@ -206,6 +216,14 @@ def test_text_loops_agree_in_every_implementation(micropython, tmp_path):
         value = Decimal(m).scaleb(e)
         assert json.loads(bytes.fromhex(digits), parse_float=Decimal, parse_int=Decimal) == value, (m, e)
         assert json.loads(bytes.fromhex(number) + b"}", parse_float=Decimal, parse_int=Decimal) == {"n": value}
+    texts = res[-2 * len(STRINGS) - 4 - len(TEXT_TELEGRAMS):-2 * len(STRINGS) - 4]
+    assert [(bytes.fromhex(buf), rows) for _, buf, rows, _ in texts] == [
+        (b'{"p1Version":"42","message":"","message2":""', 3),
+        (b'{"p1Version":"5"', 1),                   # a HEX message with digits: hex_text's
+        (b'{', 0), (b'{', 0)]                        # to be escaped: Python's (text(), put_string)
+    full = res[-2 * len(STRINGS) - 4:-2 * len(STRINGS)]
+    assert [f[0] for f in full] == [-1, -1, -1, -1] and full[1][1] == -1     # each buffer full in turn
+    assert 0 < full[0][2] < full[2][2]                                       # rows written before it
     keys = res[-2 * len(STRINGS):]
     for text, (p, buf, u, ubuf) in zip(STRINGS, keys):     # a key is JSON whatever it holds
         assert json.loads(bytes.fromhex(buf) + b"}", object_pairs_hook=list) == [(text, 0), (text, -0.5)]

@@ -186,6 +186,27 @@ def test_the_state_written_from_the_text_is_the_readings_state(lines):
     json.loads(expected)
 
 
+TEXT_LINES = ["0-0:96.13.0()", "0-0:96.13.0(48656C6C6F)", "0-0:96.13.0(48656C6C7F)", "1-3:0.2.8(42)", "1-3:0.2.8(50)",
+              "1-1:31.4.0(040*A)(-040*A)", "1-1:31.4.0(040*A)(-041*A)", "0-0:1.0.0(220614094609S)",
+              "0-0:1.0.0(220614094610S)", "1-0:99.97.0(1)(0-0:96.7.19)(101208152415W)(0000000240*s)",
+              "1-0:99.97.0(1)(0-0:96.7.19)(101208152415W)(0000000241*s)", "0-0:96.1.1(4B38)", "0-0:96.1.1(4B39)",
+              "odd line", "1-0:1.8.0(000001.000*kWh)"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(TEXT_LINES), max_size=8), min_size=2, max_size=6),
+       st.sampled_from(["/ISK5\\2M550T-1012", "/KFM5KAIFA-METER"]))
+def test_a_line_kept_from_the_telegram_before_is_read_again_once_it_changes(telegrams, header):
+    """The writer keeps the text lines it read (the header, ids, messages: most never change) and
+    takes them again only when a line is byte for byte the same: in a stream whose lines change
+    from telegram to telegram, every state is still the state of that telegram's readings."""
+    w = state.Writer()
+    for k, lines in enumerate(telegrams):
+        t = meter.telegram(lines, header=header if k % 2 else "/Lux5\\253663629_D")
+        assert state.telegram_json(t, w) == state.state_json(dsmr.parse(t)), lines
+    assert len(w.memo) <= dsmr.MEMO_KEPT
+
+
 def test_rows_of_the_table_are_known_and_rows_made_for_other_codes_are_not():
     """obis.known tells the table's rows (and M-Bus channels' rows made from them) from the rows
     made for codes it does not have: what bounds what MQTT keeps of the latter (mqttout)."""

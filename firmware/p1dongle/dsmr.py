@@ -161,7 +161,9 @@ def read(telegram, sink):
     eol = t.find(b"\n")
     if eol < 0:
         eol = n
-    sink.value(obis.HEADER, text(t, 1, eol).strip())
+    memo = getattr(sink, "memo", None)      # a sink that keeps lines from telegram to telegram
+    hit = _recall(memo, t, 1, eol, -1)
+    sink.value(obis.HEADER, hit[1] if hit else _kept(memo, t, 1, eol, -1, text(t, 1, eol).strip()))
     o = _LINE
     scan = loops.scan_line
     rows = obis.BY_KEY
@@ -188,20 +190,52 @@ def read(telegram, sink):
                     u = r[obis.UNIT]
                     unit = u if u is not None and loops.same(t, stop + 1, close, u) else text(t, stop + 1, close)
                 sink.number(r, o[4], -o[5], unit)
-            elif kind != SLOW and rkind <= obis.TIME:
-                # one group (text, an identifier, a time, or a number the scanner leaves to us)
-                sink.value(r, _one(r, text(t, o[1] + 1, o[3])))
             else:
-                groups = []  # type: list
-                _groups(text(t, o[1], o[0]).strip(), 0, groups)
-                while nxt < n and t[nxt] == 0x28:           # continuation lines: '(...)'
+                while kind == SLOW and nxt < n and t[nxt] == 0x28:     # continuation lines: '(...)'
                     e = t.find(b"\n", nxt)
-                    if e < 0:
-                        e = n
-                    _groups(text(t, nxt, e).strip(), 0, groups)
-                    nxt = e + 1
-                sink.value(r, _value(r, groups))
+                    nxt = n + 1 if e < 0 else e + 1
+                hit = _recall(memo, t, i, nxt - 1, k) if k >= 0 else None
+                if hit:
+                    sink.value(r, hit[1])                   # the same line as last time
+                elif kind != SLOW and rkind <= obis.TIME:
+                    # one group (text, an identifier, a time, or a number the scanner leaves to us)
+                    sink.value(r, _kept(memo, t, i, nxt - 1, k, _one(r, text(t, o[1] + 1, o[3]))))
+                else:
+                    groups = []  # type: list
+                    _groups(text(t, o[1], o[0]).strip(), 0, groups)
+                    e = o[0] + 1
+                    while e < nxt:
+                        f = t.find(b"\n", e)
+                        f = n if f < 0 else f
+                        _groups(text(t, e, f).strip(), 0, groups)
+                        e = f + 1
+                    sink.value(r, _kept(memo, t, i, nxt - 1, k, _value(r, groups)))
         i = nxt
+
+
+MEMO_KEPT = 8       # lines a sink's memo keeps (a telegram's few text lines; never grows with noise)
+
+
+def _recall(memo, t, start, end, k):
+    # (line, value) read from this very line (t[start:end], code k) in an earlier telegram: most
+    # text lines (the header, ids, limits, empty messages) never change, and reading them again
+    # was most of what a telegram's JSON cost on the dongle. The line is compared, not trusted.
+    if memo is None:
+        return None
+    hit = memo.get(k)
+    if hit is not None and hit[0] is not None and loops.same(t, start, end, hit[0]):
+        return hit
+    return None
+
+
+def _kept(memo, t, start, end, k, value):
+    # value, remembered with its line for _recall; a line that changed (a time) is not again
+    if memo is not None and k >= -1:
+        if k in memo:
+            memo[k] = (None, None)
+        elif len(memo) < MEMO_KEPT:
+            memo[k] = (bytes(t[start:end]), value)
+    return value
 
 
 def _as_bytes(telegram):

@@ -297,18 +297,26 @@ def json_lines(t, i, n, o, rows, buf, pos, ubuf, u, seen):
         if kind == SKIP:
             i = o[0] + 1
             continue
-        if kind != FAST or o[2] < 0:
+        if kind not in (FAST, ONE) or o[2] < 0:
             break
         r = rows.get(o[2])
-        if not r or r[3] != 0:
+        if not r:
             break
-        stop, close = o[6], o[3]
-        unit = ""
-        if stop != close:
-            unit = r[4]
-            if not unit or not same(t, stop + 1, close, unit):
+        p, close = o[1] + 1, o[3]
+        if r[3] == 0 and kind == FAST:
+            stop = o[6]
+            unit = ""
+            if stop != close:
+                unit = r[4]
+                if not unit or not same(t, stop + 1, close, unit):
+                    break
+            pos = put_number(buf, pos, r[1], o[4], -o[5], ubuf, u, unit)
+        elif r[3] == 1 or (r[3] == 2 and close == p):
+            if not all(0x20 <= c <= 0x7E and c not in (0x22, 0x5C) for c in t[p:close]):
                 break
-        pos = put_number(buf, pos, r[1], o[4], -o[5], ubuf, u, unit)
+            pos = put(buf, put_key(buf, pos, r[1]), b'"' + bytes(t[p:close]) + b'"')
+        else:
+            break
         if pos < 0:
             break
         c = u[1]

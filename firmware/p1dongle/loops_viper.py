@@ -450,30 +450,159 @@ def put_number(out, pos: int, name, m: int, e: int, uout, u: ptr32, unit) -> int
 
 
 @micropython.viper
-def json_lines(t, i: int, n: int, o: ptr32, rows, buf, pos: int, ubuf, u: ptr32, seen) -> int:
-    # As many lines from t[i] on as are one number of a known NUM row, written as put_number
-    # would: returns the new pos (-1: full); o[7] is where the first line it left is. Each row
-    # written goes into seen[u[1]], u[1] counting.
+def json_lines(t, i: int, n: int, obj, rows, buf, pos: int, ubuf, u: ptr32, seen) -> int:
+    # As many lines from t[i] on as are one number of a known NUM row, or the plain text of a
+    # TEXT row (an empty HEX one), written as put_number and put_key + put_string would: returns
+    # the new pos (-1: full); o[7] is where the first line it left is. Each row written goes into
+    # seen[u[1]], u[1] counting.
+    #
+    # This is most of what a DSMR telegram costs MQTT, so the put_* are written out here, not
+    # called: a call from machine code to machine code still goes through the interpreter's, and
+    # a pointer passed on is boxed as an int (on a 32-bit dongle an address is a big one,
+    # allocated every time: which is why o comes as an object). A table row's name and unit need
+    # no escaping (test_loops checks the table); a text that would is left to Python.
+    o = ptr32(obj)
+    src = ptr8(t)
+    out = ptr8(buf)
+    cap = int(len(buf))
+    uo = ptr8(ubuf)
+    ucap = int(len(ubuf))
     while i < n:
-        kind = int(scan_line(t, i, n, o))
+        kind = int(scan_line(t, i, n, obj))
         if kind == 0:                               # SKIP
             i = o[0] + 1
             continue
-        if kind != 1 or o[2] < 0:
+        if (kind != 1 and kind != 3) or o[2] < 0:   # FAST or ONE, of an OBIS code
             break
         r = rows.get(o[2])
-        if not r or int(r[3]) != 0:                 # not a row of the table, or not NUM
-            break
-        stop = o[6]
+        if not r:
+            break                                   # not a row of the table
+        rkind = int(r[3])
+        # what goes behind the key: a number (m, e), or the text src[p:close]
+        p = o[1] + 1
         close = o[3]
-        unit = ""
-        if stop != close:
-            unit = r[4]
-            if not unit or not same(t, stop + 1, close, unit):
-                break                               # a unit the row does not have: read as text
-        pos = int(put_number(buf, pos, r[1], o[4], 0 - o[5], ubuf, u, unit))
-        if pos < 0:
+        ulen = 0
+        up = ptr8(b"")
+        m = 0
+        e = 0
+        neg = 0
+        digits = 0
+        frac = 0
+        size = 0
+        if rkind == 0 and kind == 1:                # NUM
+            stop = o[6]
+            if stop != close:
+                unit = r[4]
+                if not unit:
+                    break                           # a unit the row does not have: read as text
+                ulen = int(len(unit))
+                if close - stop - 1 != ulen:
+                    break
+                up = ptr8(unit)
+                k = 0
+                while k < ulen and src[stop + 1 + k] == up[k]:
+                    k += 1
+                if k < ulen:
+                    break
+            m = o[4]
+            e = 0 - o[5]
+            if m == 0 and e > 0:
+                e = 0                               # zero is 0 at any exponent (as put_decimal)
+            if m < 0:
+                neg = 1
+                m = 0 - m
+            digits = 1
+            x = m
+            while x >= 10:
+                x = x // 10
+                digits += 1
+            frac = 0 - e if e < 0 else 0
+            if digits < frac + 1:
+                digits = frac + 1
+            size = neg + digits + (1 if frac else 0) + (e if e > 0 else 0)
+        elif rkind == 1 or (rkind == 2 and close == p):     # TEXT, or an empty HEX
+            k = p
+            while k < close and 0x20 <= src[k] <= 0x7E and src[k] != 0x22 and src[k] != 0x5C:
+                k += 1
+            if k < close:
+                break                               # to be escaped: read as text
+            size = close - p + 2
+        else:
+            break                                   # other kinds are read in Python
+        # ,"name":  (as put_key)
+        name = r[1]
+        nlen = int(len(name))
+        np = ptr8(name)
+        if pos < 1:
+            pos = -1
             break
+        comma = 0 if out[pos - 1] == 0x7B else 1
+        j = pos
+        if j + comma + nlen + 3 + size > cap:
+            pos = -1
+            break
+        if comma:
+            out[j] = 0x2C
+            j += 1
+        out[j] = 0x22
+        for k in range(nlen):
+            out[j + 1 + k] = np[k]
+        j += nlen + 1
+        out[j] = 0x22
+        out[j + 1] = 0x3A
+        j += 2
+        pos = j + size
+        if rkind != 0:                              # "text" (as put_string)
+            out[j] = 0x22
+            for k in range(size - 2):
+                out[j + 1 + k] = src[p + k]
+            out[pos - 1] = 0x22
+        else:                                       # the number, from its last digit (as put_decimal)
+            if neg:
+                out[j] = 0x2D
+            k = pos - 1
+            z = e
+            while z > 0:
+                out[k] = 0x30
+                k -= 1
+                z -= 1
+            written = 0
+            while written < digits:
+                if frac and written == frac:
+                    out[k] = 0x2E
+                    k -= 1
+                out[k] = 0x30 + m % 10
+                m = m // 10
+                k -= 1
+                written += 1
+        # ,"name":"unit" into ubuf at u[0] (as put_key and put_string)
+        if ulen:
+            q = u[0]
+            if q < 1:
+                u[0] = -1
+                pos = -1
+                break
+            comma = 0 if uo[q - 1] == 0x7B else 1
+            if q + comma + nlen + 5 + ulen > ucap:
+                u[0] = -1
+                pos = -1
+                break
+            if comma:
+                uo[q] = 0x2C
+                q += 1
+            uo[q] = 0x22
+            for k in range(nlen):
+                uo[q + 1 + k] = np[k]
+            q += nlen + 1
+            uo[q] = 0x22
+            uo[q + 1] = 0x3A
+            uo[q + 2] = 0x22
+            q += 3
+            for k in range(ulen):
+                uo[q + k] = up[k]
+            q += ulen
+            uo[q] = 0x22
+            u[0] = q + 1
         c = u[1]
         if c < int(len(seen)):
             seen[c] = r

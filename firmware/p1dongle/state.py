@@ -31,6 +31,7 @@ class Writer:
         self.u = array("i", [0, 0])     # where the next unit goes in ubuf (-1: full); rows written
         self.pos = 0
         self.rows = []
+        self.memo = {}                  # dsmr.read: the text lines of the last telegrams, read
 
     def begin(self):
         self.buf[0] = self.ubuf[0] = 0x7B   # {
