@@ -9,6 +9,7 @@
 import asyncio
 import gc
 
+from . import memory
 from .compat import heap, sleep_ms, ticks_diff, ticks_ms
 from .pipeline import FRAME, PROBLEM, TELEGRAM, Pipeline
 from .telegram import Telegram
@@ -78,7 +79,7 @@ class App:
         self._up_ms = 0
         self._up_last = self.started
         self._receiving = False
-        self.memory_errors = 0    # what failed for want of heap outside the outputs and the pipeline
+        self._lost_before = memory.count()     # MemoryErrors are counted from here (memory.py)
         self.notice = None        # what the status line ends with (start.py: on the previous settings)
         self._heap_seen = None    # (used, free) as last measured, and when (ticks)
         self._heap_at = None
@@ -105,13 +106,13 @@ class App:
     def status(self, fresh=False):
         up = self.uptime()
         h = self.heap_figure(fresh)
-        memory = ", heap used %s KB, free %s KB" % (_kb(h[0]), _kb(h[1])) if h else ""
+        heap_part = ", heap used %s KB, free %s KB" % (_kb(h[0]), _kb(h[1])) if h else ""
         lost = self.lost_to_memory()
         if lost:
-            memory += ", memory errors %d" % lost
+            heap_part += ", memory errors %d" % lost
         return "up %dh%02dm%02ds, %s, clients %d%s%s%s" % (
             up // 3600, up // 60 % 60, up % 60, self.pipeline.status(), self._clients(),
-            "".join(out.status_part() for out in self.outputs), memory, ", " + self.notice if self.notice else "")
+            "".join(out.status_part() for out in self.outputs), heap_part, ", " + self.notice if self.notice else "")
 
     def heap_figure(self, fresh=False):
         """(bytes used, bytes free) after a collection (None on CPython): measured when fresh, or
@@ -123,12 +124,9 @@ class App:
         return self._heap_seen
 
     def lost_to_memory(self):
-        """MemoryErrors so far: each cost one frame, one output of one telegram, or one MQTT
-        connection; none stopped the app."""
-        lost = self.memory_errors + self.pipeline.memory_errors
-        for out in self.outputs:
-            lost += out.memory_errors
-        return lost
+        """MemoryErrors since the start: each cost one frame, one output of one telegram, one MQTT
+        connection or one request; none stopped the app."""
+        return memory.count() - self._lost_before
 
     def _clients(self):
         n = 0
@@ -276,13 +274,12 @@ class App:
                 self.log("p1dongle: end of input; " + self.status())
                 return
             self.heard = True
-            before = self.lost_to_memory()
+            before = memory.count()
             try:
                 pipe.push(self._rxbuf, now, n)
-            except MemoryError:
-                self.memory_errors += 1     # the pipeline keeps its own; this is a last guard
-                self._say("p1dongle: out of memory while reading")
-            if self.lost_to_memory() != before:
+            except MemoryError:             # the pipeline guards its frames; this is a last guard
+                memory.lost(self.log, "p1dongle: out of memory while reading")
+            if memory.count() != before:
                 self._relieve()
 
     def _relieve(self):
@@ -293,13 +290,6 @@ class App:
             out.shed()
         gc.collect()
 
-    def _say(self, line):
-        # one line for a MemoryError, if even that fits (the counters say it anyway)
-        try:
-            self.log(line)
-        except MemoryError:
-            pass
-
     def readings(self):
         """The readings every output publishes [(row, value)], or None before the first telegram."""
         return self.latest.readings()
@@ -307,10 +297,10 @@ class App:
     def _output(self, out, what):
         try:
             out(what)
-        except MemoryError:
-            self.memory_errors += 1         # this output loses this telegram; the next one comes
+        except MemoryError:                 # this output loses this telegram; the next one comes
+            memory.lost()
             self._relieve()
-            self._say("p1dongle: out of memory, an output lost a telegram")
+            memory.say(self.log, "p1dongle: out of memory, an output lost a telegram")
         except Exception as e:   # noqa: BLE001 - a broken output must not stop the meter
             self.log("p1dongle: output failed: %r" % e)
 
@@ -343,9 +333,8 @@ class App:
             await asyncio.sleep(self.cfg["status_interval"])
             try:
                 self._report()
-            except MemoryError:
-                self.memory_errors += 1     # this status line is lost; the next one comes
-                self._say("p1dongle: out of memory, a status line lost")
+            except MemoryError:             # this status line is lost; the next one comes
+                memory.lost(self.log, "p1dongle: out of memory, a status line lost")
 
     def _report(self):
         line = self.status(fresh=True)

@@ -20,6 +20,7 @@
 # request line (a TLS hello) gets its 400 as soon as they come.
 import asyncio
 
+from . import memory
 from .compat import close_stream, listening_port, wait_for
 
 MAX_HEAD = 2048         # the request line and headers (a phone's browser sends ~500 bytes)
@@ -96,8 +97,8 @@ class HttpServer:
         self.gave_way = 0               # connections closed before their request for a new one
         self._waiting = []              # the tasks of connections yet to send their request,
                                         # oldest first
-        self.errors = 0                 # requests that ended without their answer
-        self.memory_errors = 0          # ... for want of heap
+        self.errors = 0                 # requests that ended without their answer (one lost
+                                        # for want of heap is counted by memory.lost())
 
     async def start(self, host, port):
         self.server = await asyncio.start_server(self._serve, host, port)
@@ -122,9 +123,8 @@ class HttpServer:
         self._waiting.append(task)
         try:
             await self._exchange(reader, writer, task)
-        except MemoryError:
-            self.memory_errors += 1     # this request is lost; the meter side never noticed
-            _say(self.log, "web: out of memory, a request lost")
+        except MemoryError:             # this request is lost; the meter side never noticed
+            memory.lost(self.log, "web: out of memory, a request lost")
         except Exception:   # noqa: BLE001 - a client that stalled or reset: its request only
             self.errors += 1
         finally:
@@ -153,13 +153,6 @@ class HttpServer:
                 res = Response("internal error\n", 500)
             head_only = req.method == "HEAD"
         await wait_for(write_response(writer, res, head_only), self.timeout_s)
-
-
-def _say(log, line):
-    try:
-        log(line)
-    except MemoryError:
-        pass                            # the counter still says it
 
 
 async def read_request(reader, streams=()):

@@ -40,6 +40,7 @@
 # socket never buffers more than one message.
 import asyncio
 
+from . import memory
 from .compat import close_stream, pending, resolve, ticks_diff, ticks_ms, wait_for
 from .mqttpacket import (MqttError, connect_packet, publish_header, refused, remaining_length, subscribe_packet,
                          text_bytes, text_field)
@@ -63,7 +64,6 @@ class MqttClient:
         self.connects = 0                 # successful connections so far
         self.sent = 0                     # messages handed to the broker
         self.dropped = 0                  # queued messages dropped because the queue was full
-        self.memory_errors = 0            # connections (or messages being made) lost for want of heap
         self.last_error = None            # one line: why the last connection failed or broke
         self._queue = []                  # (topic, payload, qos) not retained, oldest first
         self._retained = {}               # topic -> (payload, qos): the latest, sent once more
@@ -195,7 +195,7 @@ class MqttClient:
                 self.last_error = _why(e)
             except Exception as e:   # noqa: BLE001 - EOF mid-packet and the like: reconnect
                 if isinstance(e, MemoryError):
-                    self.memory_errors += 1
+                    memory.lost()
                 self.last_error = "connection lost (%s)" % e.__class__.__name__
             finally:
                 await self._close()
@@ -240,7 +240,7 @@ class MqttClient:
                 self.on_connect(self)
             except Exception as e:   # noqa: BLE001 - what it failed to make is lost, not the link
                 if isinstance(e, MemoryError):
-                    self.memory_errors += 1
+                    memory.lost()
                 self.log("mqtt %s: on connect: %r" % (self.describe(), e))
         # Retained messages all go out once more (as their latest value, under new packet ids);
         # other unacknowledged QoS 1 messages go again as they were, marked DUP.
@@ -308,7 +308,7 @@ class MqttClient:
             pass
         except Exception as e:   # noqa: BLE001 - see above
             if isinstance(e, MemoryError):
-                self.memory_errors += 1
+                memory.lost()
             self.log("mqtt %s: announcing stopped: %r" % (self.describe(), e))
         self._announcing = None
         return None
@@ -370,7 +370,7 @@ class MqttClient:
             self._session_ok = False          # a broker that does this each time gets the backoff
         except Exception as e:   # noqa: BLE001 - EOF or reset: the send loop notices and reconnects
             if isinstance(e, MemoryError):
-                self.memory_errors += 1
+                memory.lost()
                 self._broken = "connection lost (MemoryError)"
         finally:
             self._wake.set()

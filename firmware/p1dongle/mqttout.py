@@ -40,7 +40,7 @@
 import asyncio
 import json
 
-from . import VERSION, obis
+from . import VERSION, memory, obis
 from .compat import ticks_diff, ticks_ms
 from .output import Output
 from .reading import IDENTIFIERS, find, identifier
@@ -183,7 +183,6 @@ class MqttOutput(Output):
         self._first_ms = None           # a DLMS meter's first telegram: how long it has been unnamed
         self._unnamed = False           # its readings announced without its identifier (never came)
         self._firmware = (VERSION, None, None)  # the last firmware() call: online() says it again
-        self._lost = 0                  # the meter's watch: seconds lost for want of heap
         self._view = None               # app.View, when it runs as the app's output
         if discovery_prefix:
             client.announce(self._announcements)
@@ -202,10 +201,6 @@ class MqttOutput(Output):
 
     def idle(self):
         return self.client.idle()
-
-    @property
-    def memory_errors(self):
-        return self.client.memory_errors + self._lost
 
     def status_part(self):
         c = self.client
@@ -246,13 +241,12 @@ class MqttOutput(Output):
             try:
                 self.check()
             except MemoryError:
-                self._lost += 1
-                _say(self.log, "p1dongle: out of memory in the meter's watch")
+                memory.lost(self.log, "p1dongle: out of memory in the meter's watch")
             except Exception as e:      # noqa: BLE001 - see above
                 why = "%s: %s" % (e.__class__.__name__, e)
                 if why != said:
                     said = why
-                    _say(self.log, "p1dongle: the meter's watch: %s (a bug: please report it)" % why)
+                    memory.say(self.log, "p1dongle: the meter's watch: %s (a bug: please report it)" % why)
 
     # -- what it publishes -----------------------------------------------------------------------
 
@@ -506,11 +500,3 @@ def _water(readings, name):
         kind = find(readings, "mbus" + name[4] + "DeviceType")
         return isinstance(kind, tuple) and kind[0] in (6, 7)
     return False
-
-
-def _say(log, line):
-    # one line for a MemoryError, if even that fits (the counters say it anyway)
-    try:
-        log(line)
-    except MemoryError:
-        pass

@@ -18,7 +18,7 @@
 #   count(d)         adds its counters to the diagnostics d
 #   report(d)        the diagnostics, made: pass them on (MQTT publishes them)
 #   updating(u)      an update's progress (update.Updates): pass it on
-#   memory_errors    what it lost for want of heap, each one output of one telegram at most
+# A MemoryError an output catches itself it counts with memory.lost(), as every part does.
 # Outputs subclass Output and write only what they do.
 
 
@@ -63,7 +63,3 @@ class Output:
 
     def updating(self, updates):
         pass
-
-    @property
-    def memory_errors(self):
-        return 0

@@ -17,6 +17,7 @@
 #
 # A callback rather than a generator or a list of tuples: on the dongle each of those is a heap
 # object per chunk, and the RX path is meant to allocate nothing but the telegram it hands out.
+from . import memory
 from .compat import const
 from .dlms import LUX_AUTH_KEY, DlmsCipher
 from .dsmr import canonical, check
@@ -64,7 +65,6 @@ class Pipeline:
         self.bad_frames = 0      # frames laid out wrongly, or decrypted to something not DSMR
         self.no_key = 0          # DLMS frames seen without a key to open them
         self.unauthenticated = 0  # telegrams from frames whose tag was not checked (0x20, key-only)
-        self.memory_errors = 0   # frames lost because the heap had no room for them
         self._apdu_pos = 0       # stream offset of the first link frame of the APDU being collected
         self._block_pos = 0      # and of the block transfer's first block
         self._has_crc = False    # what _content found
@@ -103,12 +103,12 @@ class Pipeline:
         try:
             return self._step(now_ms)
         except MemoryError:
-            self.memory_errors += 1
+            memory.lost()
             self._memory_streak += 1
             try:
                 self.emit(PROBLEM, self.frames.frame_pos, _NO_MEMORY, None)
             except MemoryError:
-                pass                    # not even room for the line: the counter says it
+                pass                    # not even room for the line: the count says it
             return self._memory_streak < 3     # again and again: leave the rest of this chunk
 
     def _step(self, now_ms):

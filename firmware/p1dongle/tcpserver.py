@@ -15,6 +15,7 @@
 # raw port, every frame as it came from the meter.
 import asyncio
 
+from . import memory
 from .compat import close_stream, listening_port, pending, small_send_buffer, wait_for
 from .output import Output
 
@@ -115,6 +116,7 @@ class TcpServer(Output):
                 c.queue.append(data)
             except MemoryError:
                 # What waits for this client is what fills the heap: let it go, not the telegram.
+                memory.lost()
                 self.dropped += 1
                 self._drop(c)
                 c.queue = []

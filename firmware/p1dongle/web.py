@@ -89,10 +89,6 @@ class Web(Output):
     def start_part(self):
         return "web page on port %d" % self.port
 
-    @property
-    def memory_errors(self):
-        return self.http.memory_errors
-
     def handle(self, req):
         if self.setup is not None and _redirected(req, self.setup):
             return redirect("http://%s/settings" % self.setup)
