@@ -184,7 +184,9 @@ TEXT_LINES = [b"1-0:1.8.0(023949.193*kWh)\r\n", b"0-0:96.7.21(00016)\r\n", b"1-1
 DECIMALS = [(0, 0), (0, -3), (5, -1), (-5, -1), (23949193, -3), (-987, -3), (16, 0), (5, 2), (1, -9),
             ((1 << 30) - 1, -4), (-(1 << 30) + 1, 0), (123456789, 3), (7, -12), (0, 1), (0, 3), (0, 9), (-5, 2)]
 TEXT_TELEGRAMS = [b"1-3:0.2.8(42)\r\n0-0:96.13.0()\r\n0-0:96.13.2()\r\n",
-                  b"1-3:0.2.8(5)\r\n0-0:96.13.0(4142)\r\n", b'1-3:0.2.8(4"2)\r\n', b"1-3:0.2.8(4\x012)\r\n"]
+                  b"1-3:0.2.8(5)\r\n0-0:96.13.0(4142)\r\n", b'1-3:0.2.8(4"2)\r\n', b"1-3:0.2.8(4\x012)\r\n",
+                  b"0-0:1.0.0(260921161320S)\r\n0-0:1.0.0(991231235959W)\r\n0-0:1.0.0(000101000000)\r\n",
+                  b"0-0:1.0.0(260921161320X)\r\n", b"0-0:1.0.0(26092116132S)\r\n", b"0-0:1.0.0(2609211613a0S)\r\n"]
 STRINGS = ["", "abc", 'a"b', "back\\slash", "ctl\x01\x1f", "Lux5\\253663629_D", "x" * 70]
 
 
@@ -220,7 +222,10 @@ def test_text_loops_agree_in_every_implementation(micropython, tmp_path):
     assert [(bytes.fromhex(buf), rows) for _, buf, rows, _ in texts] == [
         (b'{"p1Version":"42","message":"","message2":""', 3),
         (b'{"p1Version":"5"', 1),                   # a HEX message with digits: hex_text's
-        (b'{', 0), (b'{', 0)]                        # to be escaped: Python's (text(), put_string)
+        (b'{', 0), (b'{', 0),                        # to be escaped: Python's (text(), put_string)
+        (b'{"powerTs":"2026-09-21T16:13:20+02:00","powerTs":"2099-12-31T23:59:59+01:00",'
+         b'"powerTs":"2000-01-01T00:00:00"', 3),     # as reading.iso_time writes them
+        (b'{', 0), (b'{', 0), (b'{', 0)]             # no time stamp: Python's
     full = res[-2 * len(STRINGS) - 4:-2 * len(STRINGS)]
     assert [f[0] for f in full] == [-1, -1, -1, -1] and full[1][1] == -1     # each buffer full in turn
     assert 0 < full[0][2] < full[2][2]                                       # rows written before it

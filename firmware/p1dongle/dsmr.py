@@ -214,6 +214,7 @@ def read(telegram, sink):
 
 
 MEMO_KEPT = 8       # lines a sink's memo keeps (a telegram's few text lines; never grows with noise)
+_CHANGING = (None, None)    # a line that changed: read every time
 
 
 def _recall(memo, t, start, end, k):
@@ -232,7 +233,7 @@ def _kept(memo, t, start, end, k, value):
     # value, remembered with its line for _recall; a line that changed (a time) is not again
     if memo is not None and k >= -1:
         if k in memo:
-            memo[k] = (None, None)
+            memo[k] = _CHANGING
         elif len(memo) < MEMO_KEPT:
             memo[k] = (bytes(t[start:end]), value)
     return value

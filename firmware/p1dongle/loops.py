@@ -315,6 +315,14 @@ def json_lines(t, i, n, o, rows, buf, pos, ubuf, u, seen):
             if not all(0x20 <= c <= 0x7E and c not in (0x22, 0x5C) for c in t[p:close]):
                 break
             pos = put(buf, put_key(buf, pos, r[1]), b'"' + bytes(t[p:close]) + b'"')
+        elif r[3] == 3 and close - p in (12, 13):
+            stamp = bytes(t[p:close])
+            zone = b"" if len(stamp) == 12 else {b"S": b"+02:00", b"W": b"+01:00"}.get(stamp[12:])
+            if zone is None or not all(0x30 <= c <= 0x39 for c in stamp[:12]):
+                break
+            s = stamp
+            pos = put(buf, put_key(buf, pos, r[1]), b'"20' + s[0:2] + b"-" + s[2:4] + b"-" + s[4:6] + b"T" + s[6:8] +
+                      b":" + s[8:10] + b":" + s[10:12] + zone + b'"')
         else:
             break
         if pos < 0:

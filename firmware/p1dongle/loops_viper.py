@@ -452,7 +452,8 @@ def put_number(out, pos: int, name, m: int, e: int, uout, u: ptr32, unit) -> int
 @micropython.viper
 def json_lines(t, i: int, n: int, obj, rows, buf, pos: int, ubuf, u: ptr32, seen) -> int:
     # As many lines from t[i] on as are one number of a known NUM row, or the plain text of a
-    # TEXT row (an empty HEX one), written as put_number and put_key + put_string would: returns
+    # TEXT row (an empty HEX one), or a TIME row's DSMR time stamp (as reading.iso_time writes it),
+    # written as put_number and put_key + put_string would: returns
     # the new pos (-1: full); o[7] is where the first line it left is. Each row written goes into
     # seen[u[1]], u[1] counting.
     #
@@ -527,6 +528,18 @@ def json_lines(t, i: int, n: int, obj, rows, buf, pos: int, ubuf, u: ptr32, seen
             if k < close:
                 break                               # to be escaped: read as text
             size = close - p + 2
+        elif rkind == 3 and (close - p == 12 or close - p == 13):  # TIME: YYMMDDhhmmss[S|W]
+            k = p
+            while k < p + 12 and 0x30 <= src[k] <= 0x39:
+                k += 1
+            if k < p + 12:
+                break
+            zone = 0                                # as reading.iso_time: none, S +02:00, W +01:00
+            if close - p == 13:
+                zone = 0x32 if src[p + 12] == 0x53 else (0x31 if src[p + 12] == 0x57 else 0)
+                if not zone:
+                    break
+            size = 21 + (6 if zone else 0)
         else:
             break                                   # other kinds are read in Python
         # ,"name":  (as put_key)
@@ -552,7 +565,26 @@ def json_lines(t, i: int, n: int, obj, rows, buf, pos: int, ubuf, u: ptr32, seen
         out[j + 1] = 0x3A
         j += 2
         pos = j + size
-        if rkind != 0:                              # "text" (as put_string)
+        if rkind == 3:                              # "20YY-MM-DDThh:mm:ss+0Z:00"
+            out[j] = 0x22
+            out[j + 1] = 0x32
+            out[j + 2] = 0x30
+            j += 3
+            for k in range(6):                      # YY MM DD hh mm ss, and what follows each
+                out[j] = src[p + 2 * k]
+                out[j + 1] = src[p + 2 * k + 1]
+                out[j + 2] = 0x2D if k < 2 else (0x54 if k == 2 else 0x3A)
+                j += 3
+            j -= 1                                  # (nothing follows the seconds)
+            if zone:
+                out[j] = 0x2B
+                out[j + 1] = 0x30
+                out[j + 2] = zone
+                out[j + 3] = 0x3A
+                out[j + 4] = 0x30
+                out[j + 5] = 0x30
+            out[pos - 1] = 0x22
+        elif rkind != 0:                            # "text" (as put_string)
             out[j] = 0x22
             for k in range(size - 2):
                 out[j + 1 + k] = src[p + k]

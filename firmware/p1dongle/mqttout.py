@@ -157,6 +157,8 @@ class MqttOutput(Output):
                  model="p1dongle", configuration_url=None):
         self.client = client
         self.prefix = prefix
+        self._telegram_topic = prefix + "/telegram"     # (made once: they go with every telegram)
+        self._state_topic = prefix + "/state"
         self.discovery_prefix = discovery_prefix
         self.device_id = device_id
         self.log = log
@@ -276,32 +278,31 @@ class MqttOutput(Output):
         readings are made for it: on the dongle that is most of what a telegram costs)."""
         c = self.client
         self._heard()
-        c.publish(self.prefix + "/telegram", t.data)
+        c.publish(self._telegram_topic, t.data)
         w = self.writer
         # A view of the writer's buffer: the client copies it only if it cannot send it at once.
         if t.pushed is None:
             doc = telegram_json(t.data, w, view=True)
             if self.discovery_prefix:
-                self._track(w.rows, w.count())
+                self._track(w.rows)
         else:
             if self.discovery_prefix:
-                rows = [row for row, _ in t.pushed]
-                self._track(rows, len(rows))
+                self._track([row for row, _ in t.pushed])
             if self._first_ms is None:
                 self._first_ms = ticks_ms()
             doc = state_json(t.readings(), w, view=True)
         self._latest = t
-        c.publish(self.prefix + "/state", doc, latest=True, transient=True)
+        c.publish(self._state_topic, doc, latest=True, transient=True)
 
-    def _track(self, rows, n):
+    def _track(self, rows):
         """Which readings the meter sends: a new one is announced to Home Assistant at once (one
         config at a time, as the client sends them, from the latest readings)."""
         now = ticks_ms()
-        if len(self._rows) == n and rows[:n] == self._rows:
+        if rows == self._rows:
             if ticks_diff(now, self._seen_ms) < SEEN_EVERY_MS:
                 return                      # the same readings as before: the usual case
         else:
-            self._rows = rows[:n]
+            self._rows = list(rows)
         self._seen_ms = now
         new = False
         seen = self._announced

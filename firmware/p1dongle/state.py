@@ -23,11 +23,12 @@ _SMALL = 1 << 30            # mantissas the machine-code writer takes (a 32-bit 
 
 class Writer:
     """A sink for dsmr.read: number(row, m, e, unit) and value(row, value), between begin() and
-    end(). rows[:count()] are the rows written, in order (what Home Assistant discovery covers)."""
+    end(). After end(), rows are the rows written, in order (what Home Assistant discovery covers)."""
 
     def __init__(self, size=2048):
         self.buf = bytearray(size)
         self.ubuf = bytearray(size // 2)
+        self._view = memoryview(self.buf)
         self.u = array("i", [0, 0])     # where the next unit goes in ubuf (-1: full); rows written
         self.pos = 0
         self.rows = []
@@ -72,13 +73,17 @@ class Writer:
         readings again)."""
         u = self.u[0]
         pos = loops.put_key(self.buf, self.pos, "units")
-        pos = loops.put(self.buf, pos, memoryview(self.ubuf)[:u] if u > 0 else b"")
-        pos = loops.put(self.buf, pos, b"}}")
-        if u < 0 or pos < 0:
+        if u < 0 or pos < 0 or pos + u + 2 > len(self.buf):
             self.buf = bytearray(2 * len(self.buf))
             self.ubuf = bytearray(len(self.buf) // 2)
+            self._view = memoryview(self.buf)
             return None
-        doc = memoryview(self.buf)[:pos]
+        loops.copy(self.buf, pos, self.ubuf, 0, u)
+        pos = loops.put(self.buf, pos + u, b"}}")
+        c = self.u[1]
+        if len(self.rows) > c:
+            del self.rows[c:]           # rows: exactly the rows written (compared whole by MQTT)
+        doc = self._view[:pos]
         return doc if view else bytes(doc)
 
     def lines(self, t, i, n, o):
