@@ -258,6 +258,13 @@ def layouts_job(job):
     return out
 
 
+def jsonbuf_job(job):
+    """Each object written by jsonbuf.JsonBuffer (a small one first, so that it grows), as text."""
+    from p1dongle.jsonbuf import JsonBuffer
+    buf = JsonBuffer(16)
+    return [bytes(buf.dumps(obj)).decode() for obj in job["objects"]]
+
+
 # the jobs by name: each takes the whole job
 JOBS = {
     "gcm_decrypt": lambda job: gcm_decrypt(job["cases"]),
@@ -270,6 +277,7 @@ JOBS = {
     "loops": lambda job: loops_job(job["cases"]),
     "homewizard": homewizard_job,
     "layouts": layouts_job,
+    "jsonbuf": jsonbuf_job,
 }
 
 

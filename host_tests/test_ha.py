@@ -77,6 +77,33 @@ def announced_for(e, clock, device_id="p1dongle"):
     return configs, bytes(state.state_json(readings)), readings
 
 
+def test_the_announced_configs_are_the_discovery_configs(clock):
+    """What the client sends (each config written into the one kept buffer, jsonbuf.py) is, read
+    as JSON, what discovery() gives: for every capture's configs and the update entity's."""
+    kaifa = [e for e in CAPTURES if e["file"] == "kaifa-no-stream-list1-2-3.hex"][0]
+    for e, telegrams in (("lux", [(LUX, None)]), ("kaifa", capture_telegrams(kaifa))):
+        client = MqttClient("127.0.0.1", 1, "p1dongle")
+        out = MqttOutput(client, "p1dongle/p1dongle", "homeassistant", "p1dongle", log=lambda line: None)
+        for telegram, readings in telegrams:
+            ha.tell(out, telegram, readings)
+            clock[0] += 10000
+        clock[0] += mqttout.NAME_WAIT_MS
+        out.diagnostics({"uptime": 5, "telegrams": 1, "free_heap": 2048})
+        expected = [(t, json.loads(p) if p else None) for t, p in out.discovery()]
+        sent = [(t, json.loads(bytes(p)) if p else None) for t, p in out._announcements()]
+        assert sent[0][0] == "homeassistant/update/p1dongle/firmware/config" and sent[0][1]["dev_cla"] == "firmware"
+        assert sent[1:] == expected and len(expected) > 10, e
+
+
+def test_json_written_into_a_kept_buffer_reads_as_json_on_every_interpreter(run_job):
+    """(Dicts of one key here: MicroPython keeps a dict's keys in an order of its own.)"""
+    objects = [{"name": 'Energy "import"\\ \u00b3 \x01 \u00fc'}, {"unit_of_meas": "m\u00b3"}, [-12, 10 ** 12, -(10 ** 11)],
+               [True, False, None, [1, "a", [], {}]], {"nested": {"k": [{"t": "x/status"}]}}, [], {}, "x" * 300, 0,
+               [1, [2, [3]]]]
+    texts = run_job({"job": "jsonbuf", "objects": objects})
+    assert [json.loads(text) for text in texts] == objects
+
+
 TEMPLATES = jinja2.Environment()
 
 

@@ -269,9 +269,16 @@ def scan_line(buf: ptr8, i: int, n: int, out: ptr32) -> int:
 @micropython.viper
 def same(buf: ptr8, pos: int, end: int, text) -> bool:
     n = int(len(text))
+    t = ptr8(text)
+    if isinstance(text, str):
+        for k in range(n):
+            if t[k] >= 0x80:
+                text = text.encode()        # more bytes than characters: see put_string
+                n = int(len(text))
+                t = ptr8(text)
+                break
     if end - pos != n:
         return False
-    t = ptr8(text)
     for k in range(n):
         if buf[pos + k] != t[k]:
             return False
@@ -280,6 +287,8 @@ def same(buf: ptr8, pos: int, end: int, text) -> bool:
 
 @micropython.viper
 def put(out, pos: int, text) -> int:
+    if isinstance(text, str):
+        text = text.encode()                # bytes, not characters (see put_string)
     n = int(len(text))
     if pos < 0 or pos + n > int(len(out)):
         return -1
@@ -341,6 +350,10 @@ def put_string(out, pos: int, text) -> int:
     size = 2
     for k in range(n):
         c = t[k]
+        if c >= 0x80 and isinstance(text, str):
+            # A str's len() counts characters, not the bytes of its UTF-8 ("m³" is 2 and 3): a
+            # lead byte before the n-th means there are more bytes than n (rare: made as bytes).
+            return int(put_string(out, pos, text.encode()))
         if c == 0x22 or c == 0x5C:
             size += 2
         elif c < 0x20:

@@ -42,6 +42,7 @@ import json
 
 from . import VERSION, memory, obis
 from .compat import ticks_diff, ticks_ms
+from .jsonbuf import JsonBuffer
 from .output import Output
 from .reading import IDENTIFIERS, find, identifier
 from .state import Writer, state_json, telegram_json
@@ -186,6 +187,7 @@ class MqttOutput(Output):
         self._unnamed = False           # its readings announced without its identifier (never came)
         self._firmware = (VERSION, None, None)  # the last firmware() call: online() says it again
         self._view = None               # app.View, when it runs as the app's output
+        self._json = None               # the buffer discovery configs are written into, once used
         if discovery_prefix:
             client.announce(self._announcements)
             client.subscribe(discovery_prefix + "/status", self._birth)
@@ -370,12 +372,16 @@ class MqttOutput(Output):
         return "%s/sensor/%s/%s/config" % (self.discovery_prefix, self.node, slug(name))
 
     def _announcements(self):
-        # What the client announces: the update entity, then the sensors. discovery() stays the
-        # sensor platform's alone (host_tests/ha.py checks each of its configs against Home
-        # Assistant's sensor schema); the update platform has a schema of its own.
-        yield self._firmware_config()
-        for item in self.discovery():
-            yield item
+        # What the client announces: the update entity, then the sensors, each written into the
+        # one buffer kept for them (jsonbuf.py): the client sends a config before it asks for the
+        # next. discovery() stays the sensor platform's alone (host_tests/ha.py checks each of its
+        # configs against Home Assistant's sensor schema); the update platform has a schema of its own.
+        if self._json is None:
+            self._json = JsonBuffer()
+        topic, config = self._firmware_config()
+        yield topic, self._json.dumps(config)
+        for topic, config in self._configs():
+            yield topic, self._json.dumps(config) if config is not None else b""
 
     def _firmware_config(self):
         # Not a reading: its topic is never among the _gone ones, so it is never removed. No value
@@ -385,13 +391,19 @@ class MqttOutput(Output):
                   "default_entity_id": "update." + entity, "obj_id": entity,
                   "stat_t": self.prefix + "/firmware", "dev": self.dongle, "o": self.origin,
                   "avty_t": self.prefix + "/status", "ent_cat": "config", "dev_cla": "firmware"}
-        return "%s/update/%s/firmware/config" % (self.discovery_prefix, self.node), json.dumps(config)
+        return "%s/update/%s/firmware/config" % (self.discovery_prefix, self.node), config
 
     def discovery(self):
-        """The sensors' (topic, payload) pairs, made one at a time while they are sent (the
-        client announces them after the update entity's: _announcements())."""
+        """The sensors' (topic, payload) pairs, as the client announces them after the update
+        entity's (_announcements()); an empty payload removes a sensor."""
+        for topic, config in self._configs():
+            yield topic, json.dumps(config) if config is not None else b""
+
+    def _configs(self):
+        # The sensors' (topic, config), made one at a time while they are sent; config None: the
+        # sensor is removed.
         for topic in self._gone:
-            yield topic, b""
+            yield topic, None
         self._gone = []
         for item in self._diagnostic_configs():
             yield item
@@ -415,7 +427,7 @@ class MqttOutput(Output):
         return ticks_diff(now, self._first_ms) < NAME_WAIT_MS
 
     def configs(self, readings, rendered=None):
-        """(topic, payload) of the discovery configs for the readings, made one at a time."""
+        """(topic, config) of the discovery configs for the readings, made one at a time."""
         device = meter_device(readings, self.node, self.dongle["ids"], rendered)
         ident = "%s_%s" % (self.node, slug(meter_id(readings)))
         availability = [{"t": self.prefix + "/status"}, {"t": self.prefix + "/meter"}]
@@ -428,14 +440,13 @@ class MqttOutput(Output):
                 config = self._config(readings, row, value, device, ident, availability)
                 if config is None:
                     continue
-                payload = json.dumps(config)
             except MemoryError:
                 raise                       # the client counts it and lets go of what waits
             except Exception as e:   # noqa: BLE001 - a reading we cannot describe costs its config only
                 self.log("p1dongle: no Home Assistant config for %s: %r" % (name, e))
                 continue
             seen.append(name)
-            yield self._topic(name), payload
+            yield self._topic(name), config
 
     def _config(self, readings, row, value, device, ident, availability):
         kind = row[obis.HA]
@@ -478,7 +489,7 @@ class MqttOutput(Output):
                                   "{{ value_json['%s'] }}" % key, self.dongle, unit, device_class, state_class)
             config["avty_t"] = self.prefix + "/status"
             config["ent_cat"] = "diagnostic"
-            yield self._topic("dongle_" + key), json.dumps(config)
+            yield self._topic("dongle_" + key), config
 
     def _sensor(self, label, unique_id, topic, template, device, unit, device_class, state_class):
         # What every sensor's config has: its name, ids (the entity id from the dongle and the
