@@ -14,9 +14,11 @@ import json
 import re
 
 from common import Finding, expect
-from p1dongle import dsmr, homewizard, obis, state
-from p1dongle.mqttout import MqttOutput
-from p1dongle.telegram import Telegram
+from p1dongle.meter import dsmr, obis
+from p1dongle.outputs import homewizard, state
+from p1dongle.outputs.jsonbuf import JsonBuffer
+from p1dongle.outputs.mqttout import MqttOutput
+from p1dongle.meter.telegram import Telegram
 
 # ---- CRC-16/ARC (reflected 0x8005, init 0), by table, written from the definition ------------
 
@@ -154,6 +156,7 @@ class Outputs:
         self.latest = Telegram()        # the one every output reads, as in the app
         self.secrets = list(secrets)
         self._seen = set()              # telegrams whose configs and data were checked already
+        self._json = JsonBuffer()       # discovery configs written as the client announces them
 
     def telegram(self, t, readings, parsed=None):
         """t with its readings (a DLMS meter's, made by the pipeline), or None (MQTT writes the
@@ -178,7 +181,8 @@ class Outputs:
         else:
             end = t.find(b"\r")
             rendered = bytes(t[1:end if end > 0 else len(t)]).decode("latin-1")
-        for topic, payload in self.mqtt.configs(readings, rendered):
+        for topic, config in self.mqtt.configs(readings, rendered):
+            payload = self._json.dumps(config)      # as the client announces it
             document(payload, "discovery config " + topic, "discovery")
             no_secret(payload, self.secrets, "discovery config " + topic)
         data = "".join(homewizard.pieces(readings, "ssid", -60))
