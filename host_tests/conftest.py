@@ -14,7 +14,7 @@ sys.path.insert(0, HERE)
 
 
 def firmware_modules():
-    """The package's modules as paths in firmware/ ("p1dongle/app.py", "p1dongle/meter/layouts/kaifa.py"):
+    """The package's modules as paths in firmware/ ("p1dongle/app.py", "p1dongle/layouts/kaifa.py"):
     tools/flash.py's list, the one it installs."""
     tools = os.path.join(ROOT, "tools")
     if tools not in sys.path:

@@ -26,7 +26,7 @@ import tty
 
 
 # The ESP32's boot: main.py, frozen before the file (pyexec_file_if_exists), none at all is fine.
-# machine.reset() (the unix port has none: main.py and platform/host.py end with SystemExit(75)
+# machine.reset() (the unix port has none: main.py and platform_host end with SystemExit(75)
 # instead) prints what the ESP32's ROM prints after a software reset, and the fake restarts.
 RESET = b"rst:0xc (SW_CPU_RESET)"
 BOOT = """import sys

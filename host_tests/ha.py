@@ -126,7 +126,7 @@ _HELD = weakref.WeakKeyDictionary()
 def tell(out, data, readings=None):
     """Pass a telegram (and a DLMS push's readings) to an output as the App does: through the one
     Telegram (telegram.py) every output reads, one per output here."""
-    from p1dongle.meter.telegram import Telegram
+    from p1dongle.telegram import Telegram
     t = _HELD.get(out)
     if t is None:
         t = _HELD[out] = Telegram()
@@ -138,8 +138,8 @@ def tell(out, data, readings=None):
 def announced(telegram, readings=None, device_id="p1dongle", diagnostics=None):
     """What a dongle announces for one telegram (and its readings, for a DLMS meter): the real
     MqttOutput on a real MqttClient that is not connected, so nothing is sent, only made."""
-    from p1dongle.outputs.mqtt import MqttClient
-    from p1dongle.outputs.mqttout import MqttOutput
+    from p1dongle.mqtt import MqttClient
+    from p1dongle.mqttout import MqttOutput
     prefix = "p1dongle/" + device_id
     client = MqttClient("127.0.0.1", 1, device_id, will=(prefix + "/status", "offline"))
     out = MqttOutput(client, prefix, "homeassistant", device_id, log=lambda line: None)

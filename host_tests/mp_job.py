@@ -7,10 +7,9 @@ import json
 import sys
 from binascii import hexlify, unhexlify
 
-from p1dongle.meter import dsmr
-from p1dongle.outputs import state
+from p1dongle import dsmr, state
 from p1dongle.errors import P1Error
-from p1dongle.link.gcm import Gcm
+from p1dongle.gcm import Gcm
 from p1dongle.pipeline import TELEGRAM, Pipeline
 
 
@@ -81,10 +80,10 @@ def pipeline(job):
 
 def loops_job(cases):
     """Every hot loop, in every implementation this interpreter can run, on the same cases."""
-    from p1dongle.platform import compat, loops
+    from p1dongle import compat, loops
     impls = [("portable", loops)]
     if sys.implementation.name == "micropython":
-        from p1dongle.platform import loops_viper
+        from p1dongle import loops_viper
         impls.append(("viper", loops_viper))
     out = {"chosen": compat.loops.__name__, "files": {}}
     for name, mod in impls:
@@ -113,11 +112,10 @@ def loops_job(cases):
 def text_loops_job(job):
     """The telegram-text and JSON loops, in every implementation this interpreter can run."""
     from array import array
-    from p1dongle.meter import obis
-    from p1dongle.platform import loops
+    from p1dongle import loops, obis
     impls = [("portable", loops)]
     if sys.implementation.name == "micropython":
-        from p1dongle.platform import loops_viper
+        from p1dongle import loops_viper
         impls.append(("viper", loops_viper))
     out = {}
     for name, mod in impls:
@@ -196,7 +194,7 @@ def text_loops_job(job):
 
 def native_job(cases):
     """Which GCM runs here, and what a failed tag check leaves in the output buffer."""
-    from p1dongle.platform.compat import native_gcm
+    from p1dongle.compat import native_gcm
     out = {"native_module": native_gcm is not None, "leftovers": []}
     for c in cases:
         g = Gcm(unhexlify(c["key"]))
@@ -239,15 +237,15 @@ def floats_job(numbers):
 
 def homewizard_job(job):
     """GET /api/v1/data for each telegram (its readings as the dongle makes them)."""
-    from p1dongle.outputs import homewizard
+    from p1dongle import homewizard
     return [homewizard.data(dsmr.parse(t.encode()), "home", -61) for t in job["telegrams"]]
 
 
 def layouts_job(job):
     """Each data-notification (hex) read by the layouts: [code, value] pairs and the notice, or
     the LayoutError's line."""
-    from p1dongle.meter import axdr
-    from p1dongle.meter.layouts import LayoutError, Layouts
+    from p1dongle import axdr
+    from p1dongle.layouts import LayoutError, Layouts
     out = []
     for apdu in job["apdus"]:
         reader = Layouts(job["layout"])
@@ -262,7 +260,7 @@ def layouts_job(job):
 
 def jsonbuf_job(job):
     """Each object written by jsonbuf.JsonBuffer (a small one first, so that it grows), as text."""
-    from p1dongle.outputs.jsonbuf import JsonBuffer
+    from p1dongle.jsonbuf import JsonBuffer
     buf = JsonBuffer(16)
     return [bytes(buf.dumps(obj)).decode() for obj in job["objects"]]
 

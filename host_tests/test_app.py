@@ -9,7 +9,7 @@ import threading
 
 import meter
 import pytest
-from p1dongle.outputs.tcpserver import TcpServer
+from p1dongle.tcpserver import TcpServer
 from procs import (DEMO_KEY, P1Reader, SIM, connect, dsmr_reader, free_port, micropython_app, read_telegrams,
                    read_until_closed, request_status, settings_file, sim, split_telegrams)
 
@@ -252,7 +252,7 @@ def test_a_port_that_cannot_open_closes_the_other_one_too(tmp_path):
     import socket as socketlib
     from p1dongle import config
     from p1dongle.app import App
-    from p1dongle.link.sources import FileSource
+    from p1dongle.sources import FileSource
     taken = socketlib.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen(1)

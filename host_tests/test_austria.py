@@ -15,7 +15,7 @@ from dlms_cosem.dlms_data import DlmsDataParser
 from dsmr_parser import obis_references as obis_ref
 from dsmr_parser import telegram_specifications
 from dsmr_parser.parsers import TelegramParser
-from p1dongle.meter import dsmr, reading
+from p1dongle import dsmr, reading
 from p1dongle.pipeline import PROBLEM, TELEGRAM, Pipeline
 
 VECTORS = os.path.join(os.path.dirname(__file__), "vectors")

@@ -1,6 +1,6 @@
 """The first setup without a PC, on the host: the captive portal's DNS responder (plain UDP, asked
 by dnspython as a phone's resolver would), the access point's plan (when the dongle opens
-p1dongle-XXXX, when it closes it; the radio itself is behind platform/esp32.py), and the web server
+p1dongle-XXXX, when it closes it; the radio itself is behind platform_esp32), and the web server
 in setup mode sending the phones' connectivity checks to the settings page."""
 import asyncio
 import http.client
@@ -16,9 +16,8 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 from conftest import MICROPYPATH
-from p1dongle.outputs import captive
-from p1dongle.platform import wifiplan
-from p1dongle.outputs.captive import DnsResponder
+from p1dongle import captive, wifiplan
+from p1dongle.captive import DnsResponder
 from procs import sim
 
 
@@ -120,7 +119,7 @@ def test_the_access_point_plan_survives_the_tick_counter_wrapping(micropython):
     # the dongle's ticks_ms wraps (at 2**30 on the twin and the ESP32): the plan counts with ticks_diff
     script = """
 import time
-from p1dongle.platform import wifiplan
+from p1dongle import wifiplan
 M = 60000
 start = time.ticks_add(0, -M)              # a minute before the wrap
 plan = wifiplan.WifiPlan("home", start)
@@ -194,7 +193,7 @@ def test_a_name_over_255_bytes_gets_no_reply_and_the_next_query_is_answered(resp
 
 def test_the_dongle_refuses_names_over_255_bytes(micropython):
     script = """
-from p1dongle.outputs import captive
+from p1dongle import captive
 for q in %r:
     r = captive.answer(bytes.fromhex(q), "192.168.4.1")
     print(None if r is None else len(r))

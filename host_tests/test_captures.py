@@ -12,9 +12,8 @@ import meter
 import pytest
 from dsmr_parser import telegram_specifications
 from dsmr_parser.parsers import TelegramParser
-from p1dongle import memory
-from p1dongle.meter import axdr, dsmr, meters
-from p1dongle.meter.layouts import LayoutError, Layouts
+from p1dongle import axdr, dsmr, memory, meters
+from p1dongle.layouts import LayoutError, Layouts
 from p1dongle.pipeline import PROBLEM, TELEGRAM, Pipeline
 
 HERE = os.path.join(os.path.dirname(__file__), "vectors", "dlms")
@@ -455,8 +454,8 @@ def test_a_bug_in_reading_a_push_costs_that_push_never_the_app(monkeypatch, wher
     """Defense in depth: whatever reading a verified frame's content raises that is no P1Error (a
     bug in a layout, the decoder, the renderer) is a bad frame with one line naming it, never an
     exception out of Pipeline.push; the next push comes out. The bug is put in on purpose here."""
-    from p1dongle.meter import axdr as axdr_module, render
-    from p1dongle.meter.layouts import structure12
+    from p1dongle import axdr as axdr_module, render
+    from p1dongle.layouts import structure12
     module, name = {"axdr": (axdr_module, "decode"), "layouts": (structure12, "read"),
                     "render": (render, "telegram")}[where.split(".")[0]]
     real = getattr(module, name)
@@ -482,7 +481,7 @@ def test_a_bug_in_reading_a_push_costs_that_push_never_the_app(monkeypatch, wher
 def test_running_out_of_memory_in_a_push_stays_a_memory_error(monkeypatch):
     """A MemoryError while a push is read keeps its own handling: counted as a memory error (not
     a bad frame), and the next push comes out."""
-    from p1dongle.meter.layouts import structure12
+    from p1dongle.layouts import structure12
     real = structure12.read
     calls = []
 

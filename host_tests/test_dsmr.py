@@ -7,7 +7,7 @@ from dsmr_parser import telegram_specifications as specs
 from dsmr_parser.exceptions import InvalidChecksumError
 from dsmr_parser.parsers import TelegramParser
 from hypothesis import given, settings, strategies as st
-from p1dongle.meter import dsmr, reading
+from p1dongle import dsmr, reading
 from p1dongle.errors import CrcError, TelegramError
 from p1dongle.pipeline import Pipeline
 

@@ -204,7 +204,7 @@ def test_on_a_stock_image_with_psram_the_files_install_and_run(make_device, stoc
     assert rc == 0 and "0 files copied, %d unchanged, 2 stale removed" % (len(modules) + 1) in out, out + err
     assert not os.path.exists(os.path.join(device.root, "p1dongle", "retired.mpy"))
     assert not os.path.exists(os.path.join(device.root, "p1dongle", "retired"))
-    assert os.path.exists(os.path.join(device.root, "p1dongle", "meter", "layouts", "kaifa.mpy"))
+    assert os.path.exists(os.path.join(device.root, "p1dongle", "layouts", "kaifa.mpy"))
 
     serve_a_while(device, 20)
     rc, out, err = flash("status", "--port", device.path)

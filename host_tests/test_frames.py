@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import meter
-from p1dongle.link import frames as F
-from p1dongle.link.ringbuf import RingBuffer
+from p1dongle import frames as F
+from p1dongle.ringbuf import RingBuffer
 
 LUX = meter.LUX_TELEGRAM
 
@@ -312,7 +312,7 @@ def test_one_ber_length_reader_for_frames_strings_and_blocks():
     """frames.ber_length, which the DB frame scanner, dlms.header, A-XDR and the block transfer
     all use: n | 81 n | 82 hi lo; -1 while the field is cut short, -2 for any other form (80: the
     indefinite form, 83 and up: longer than any frame)."""
-    from p1dongle.link.frames import ber_length
+    from p1dongle.frames import ber_length
     assert ber_length(b"\x05", 0, 1) == 5 * 4 + 1 and ber_length(b"\x7f", 0, 1) == 127 * 4 + 1
     assert ber_length(b"\x00\x81\xc8", 1, 3) == 200 * 4 + 2
     assert ber_length(b"\x82\x01\x04", 0, 3) == 260 * 4 + 3

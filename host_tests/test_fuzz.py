@@ -14,14 +14,10 @@ FUZZ = os.path.join(ROOT, "tools", "fuzz")
 sys.path.insert(0, FUZZ)
 
 import common  # noqa: E402
-from p1dongle import config, pipeline  # noqa: E402
-from p1dongle.link import dlms, reassembly as link  # noqa: E402
-from p1dongle.meter import dsmr, layouts  # noqa: E402
-from p1dongle.outputs import captive, homewizard, httpd, mqtt  # noqa: E402
-from p1dongle.meter import axdr, render  # noqa: E402
-from p1dongle.outputs import state, web  # noqa: E402
+from p1dongle import captive, config, dlms, dsmr, homewizard, httpd, layouts, link, mqtt, pipeline  # noqa: E402
+from p1dongle import axdr, render, state, web  # noqa: E402
 from p1dongle.errors import AuthError, ConfigError  # noqa: E402
-from p1dongle.outputs.mqttout import MqttOutput  # noqa: E402
+from p1dongle.mqttout import MqttOutput  # noqa: E402
 
 SHORT_S = 5             # each harness's share of the short run
 
@@ -452,7 +448,7 @@ BROKEN = '''
 import sys
 sys.path.insert(0, %(fuzz)r)
 import common                       # the firmware's path first
-from p1dongle.outputs import captive
+from p1dongle import captive
 import time
 
 

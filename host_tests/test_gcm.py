@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from meter import gcm_encrypt
 from p1dongle.errors import AuthError
-from p1dongle.platform import loops
-from p1dongle.link.gcm import Gcm
+from p1dongle import loops
+from p1dongle.gcm import Gcm
 
 # McGrew & Viega, "The Galois/Counter Mode of Operation (GCM)", test cases 1-4 (AES-128).
 K0 = "00000000000000000000000000000000"

@@ -23,13 +23,11 @@ from conftest import FIRMWARE, MICROPYPATH, ROOT
 from dsmr_parser import obis_references as obis_ref
 from dsmr_parser import telegram_specifications
 from dsmr_parser.parsers import TelegramParser
-from p1dongle import VERSION
-from p1dongle.meter import dsmr, obis, reading, render
-from p1dongle.outputs import mqttout, state
-from p1dongle.outputs.mqtt import MqttClient
-from p1dongle.outputs.mqttout import MqttOutput
+from p1dongle import VERSION, dsmr, mqttout, obis, reading, render, state
+from p1dongle.mqtt import MqttClient
+from p1dongle.mqttout import MqttOutput
 from p1dongle.pipeline import TELEGRAM
-from p1dongle.meter.telegram import OTHERS_KEPT
+from p1dongle.telegram import OTHERS_KEPT
 from procs import DEMO_KEY, SIM, P1Reader, Proc, dsmr_reader, free_port, settings_file, sim
 from test_captures import UNKNOWN, WIRE, pipeline, stream
 from test_mqtt import Subscriber, broker, last_is, until  # noqa: F401 - broker is a fixture

@@ -9,8 +9,7 @@ import sys
 
 import meter
 from conftest import FIRMWARE, HERE, firmware_modules, mpy_arch, run_script
-from p1dongle.meter import obis
-from p1dongle.platform import loops
+from p1dongle import loops, obis
 
 import pytest
 
@@ -92,7 +91,7 @@ def test_portable_loops_match_the_reference_on_cpython(tmp_path):
     job = tmp_path / "job.json"
     job.write_text(json.dumps({"job": "loops", "cases": CASES}))
     result = run_script(sys.executable, os.path.join(HERE, "mp_job.py"), str(job))
-    assert result["chosen"] == "p1dongle.platform.loops"
+    assert result["chosen"] == "p1dongle.loops"
     assert result["portable"] == EXPECTED
 
 
@@ -110,7 +109,7 @@ def test_viper_loops_match_under_micropython(micropython, tmp_path):
     job = tmp_path / "job.json"
     job.write_text(json.dumps({"job": "loops", "cases": CASES}))
     result = run_script(micropython, os.path.join(HERE, "mp_job.py"), str(job))
-    assert result["chosen"] == "p1dongle.platform.loops_viper"     # the fast path is the one in use
+    assert result["chosen"] == "p1dongle.loops_viper"     # the fast path is the one in use
     assert result["viper"] == EXPECTED
     assert result["portable"] == EXPECTED
 
@@ -134,7 +133,7 @@ def test_native_mpy_loops_match(micropython, native_build, tmp_path):
     job.write_text(json.dumps({"job": "loops", "cases": CASES}))
     result = run_script(micropython, os.path.join(HERE, "mp_job.py"), str(job), micropypath=native_build)
     assert result["files"]["viper"].endswith("loops_viper.mpy")
-    assert result["chosen"] == "p1dongle.platform.loops_viper"
+    assert result["chosen"] == "p1dongle.loops_viper"
     assert result["viper"] == EXPECTED
 
 

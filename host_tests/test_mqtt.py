@@ -14,7 +14,7 @@ import meter
 import paho.mqtt.client as paho
 import pytest
 from conftest import ROOT
-from p1dongle.meter import dsmr
+from p1dongle import dsmr
 from procs import P1Reader, connect, free_port, micropython_app, read_telegrams, settings_file, sim
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
@@ -315,7 +315,7 @@ def test_a_half_open_connection_is_noticed_and_replaced(broker, tmp_path):
 
 
 def test_while_the_broker_is_away_the_newest_telegrams_wait_and_the_rest_are_counted():
-    from p1dongle.outputs.mqtt import MqttClient
+    from p1dongle.mqtt import MqttClient
     c = MqttClient("127.0.0.1", free_port(), queue_len=3, log=lambda m: None)
     for i in range(10):
         c.publish("t", b"%d" % i)
@@ -361,7 +361,7 @@ class ClientThread:
 def test_an_announcement_that_cannot_be_made_never_ends_the_session(broker):
     """A source that fails while making a message (a bug, a reading nobody foresaw) costs the rest
     of that round and one line; the connection stays, telegrams go on, the next round is made."""
-    from p1dongle.outputs.mqtt import MqttClient
+    from p1dongle.mqtt import MqttClient
     lines = []
     rounds = []
 
@@ -395,7 +395,7 @@ def test_an_announcement_that_cannot_be_made_never_ends_the_session(broker):
 def test_a_failing_on_connect_never_ends_the_session(broker):
     """What the app publishes on every connect (status, diagnostics) is made by on_connect: if
     making it fails, one line, and the connection carries the rest."""
-    from p1dongle.outputs.mqtt import MqttClient
+    from p1dongle.mqtt import MqttClient
     lines = []
 
     def on_connect(client):

@@ -11,10 +11,9 @@ import re
 
 import ha
 import meter
-from p1dongle import VERSION
-from p1dongle.outputs import mqttout
-from p1dongle.outputs.mqtt import MqttClient
-from p1dongle.outputs.mqttout import MqttOutput
+from p1dongle import VERSION, mqttout
+from p1dongle.mqtt import MqttClient
+from p1dongle.mqttout import MqttOutput
 from procs import P1Reader, micropython_app, settings_file
 from test_mqtt import ClientThread, Subscriber, broker, until  # noqa: F401 - broker is a fixture
 

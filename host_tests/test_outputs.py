@@ -15,7 +15,7 @@ from test_captures import HERE
 from test_mqtt import Subscriber, broker, until  # noqa: F401 - broker is a fixture
 from test_web import get_json
 
-from p1dongle.outputs import homewizard
+from p1dongle import homewizard
 
 
 def frames(name):
@@ -100,8 +100,8 @@ def test_a_reading_the_meter_stops_sending_goes_from_every_output_alike():
     stops is gone once missing for twice the meter's longest interval (30 s at least); the hourly
     list's reading stays for twice that; one seen only once stays for HELD_MS. A DSMR telegram
     (all its readings in itself) leaves nothing of a DLMS meter behind."""
-    from p1dongle.meter import obis
-    from p1dongle.meter.telegram import HELD_MS, Telegram
+    from p1dongle import obis
+    from p1dongle.telegram import HELD_MS, Telegram
     power, volts, energy = (obis.row(c) for c in ("1-0:1.7.0", "1-0:32.7.0", "1-0:1.8.0"))
     t = Telegram()
     names = lambda: [row[obis.NAME] for row, _ in t.readings()]      # noqa: E731
@@ -128,21 +128,3 @@ def test_a_reading_the_meter_stops_sending_goes_from_every_output_alike():
     dsmr_telegram = b"/ISk5\\2MT382-1000\r\n\r\n1-0:1.8.1(000004.426*kWh)\r\n!"
     t.take(dsmr_telegram)
     assert names() == ["header", "totalImportedEnergyT1"] and not t.rendered
-
-
-def test_the_queue_keeps_its_size_and_lets_the_oldest_go():
-    """outputs/queue.py: a ring of slots made once; full, put() lets the oldest go and hands it
-    back; remove() takes one out of the middle and keeps the order of the rest."""
-    from p1dongle.outputs.queue import Queue
-    q = Queue(3)
-    assert [q.put(k) for k in (1, 2, 3)] == [None, None, None] and q.full() and len(q) == 3
-    assert q.put(4) == 1 and list(q) == [2, 3, 4]
-    assert q.remove(lambda x: x == 3) == 3 and list(q) == [2, 4] and not q.full()
-    assert q.remove(lambda x: x == 9) is None and list(q) == [2, 4]
-    assert q.put(5) is None and q.put(6) == 2 and list(q) == [4, 5, 6]
-    assert q.get() == 4 and q.get() == 5 and list(q) == [6]
-    assert q._slots.count(None) == 2            # a taken item is not kept alive by its slot
-    q.clear()
-    assert len(q) == 0 and not list(q) and q._slots == [None] * 3
-    with pytest.raises(IndexError):
-        q.get()

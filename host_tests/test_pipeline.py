@@ -3,7 +3,7 @@ import os
 
 import meter
 from p1dongle import memory
-from p1dongle.link.dlms import DlmsCipher, parse_key
+from p1dongle.dlms import DlmsCipher, parse_key
 from p1dongle.errors import ConfigError
 from p1dongle.pipeline import PROBLEM, TELEGRAM, Pipeline
 

@@ -14,7 +14,7 @@ SOURCES = sorted(
 
 
 def test_there_is_firmware():
-    assert "p1dongle/link/gcm.py" in SOURCES and "p1dongle/link/frames.py" in SOURCES
+    assert "p1dongle/gcm.py" in SOURCES and "p1dongle/frames.py" in SOURCES
 
 
 @pytest.mark.parametrize("src", SOURCES)
@@ -27,9 +27,9 @@ def test_compiles_for_esp32(src, mpy_cross, tmp_path):
 
 
 def test_every_module_imports_under_micropython(micropython):
-    # platform/esp32 needs the ESP32's machine and network modules: compiled above, not imported.
+    # platform_esp32 needs the ESP32's machine and network modules: compiled above, not imported.
     modules = [s[:-3].replace("/", ".") for s in SOURCES
-               if s.startswith("p1dongle/") and not s.endswith(("/__init__.py", "platform/esp32.py"))]
+               if s.startswith("p1dongle/") and not s.endswith(("/__init__.py", "platform_esp32.py"))]
     modules += [s[:-12].replace("/", ".") for s in SOURCES if s.startswith("p1dongle/") and s.endswith("/__init__.py")]
     script = "".join("import %s\n" % m for m in modules) + "print('imported', %d)\n" % len(modules)
     env = dict(os.environ, MICROPYPATH=MICROPYPATH)

@@ -15,8 +15,7 @@ import meter
 import pytest
 from hypothesis import given, settings, strategies as st
 from conftest import FIRMWARE
-from p1dongle.meter import dsmr, obis
-from p1dongle.outputs import state
+from p1dongle import dsmr, obis, state
 
 LINE = re.compile(r"^(\d+-\d+:\d+\.\d+\.\d+)((?:\([^)]*\))+)\r?$")
 NUMBER = re.compile(r"^([-+]?\d*\.?\d+)(?:\*.*)?$")
@@ -224,7 +223,7 @@ def test_a_new_register_is_one_row(monkeypatch):
     t = meter.telegram(["1-0:15.8.0(001234.567*kWh)"])
     readings = dsmr.parse(t)
     assert json.loads(state.state_json(readings), parse_float=str)["totalEnergyAbsolute"] == "1234.567"
-    from p1dongle.meter import render
+    from p1dongle import render
     configs = dict(ha.announced(t))
     assert json.loads(configs["homeassistant/sensor/p1dongle/totalEnergyAbsolute/config"])["name"] == "Energy absolute"
     assert b"1-0:15.8.0(001234.567*kWh)" in render.telegram(readings)
@@ -333,7 +332,7 @@ def test_the_writers_never_raise_ten_to_a_power_without_bound():
     its own that must finish in 30 s: before, each of these ran for minutes)."""
     import subprocess
     code = """if 1:
-        from p1dongle.meter import reading
+        from p1dongle import reading
         from p1dongle.errors import FrameError
         assert reading.fixed(5, -2**31, 3, 6) == "000000.000"
         assert reading.fixed(-5, -2**31, 3) == "0.000"
@@ -387,7 +386,7 @@ def test_a_dlms_clock_is_read_in_one_place_and_says_the_same_both_ways():
     """dlmstime: the ISO time of the readings and DSMR's stamp in the rendered telegram agree on
     what is a usable time and on the season (a clock status 0xFF, not specified, is winter in
     both, as CET is what DSMR assumes)."""
-    from p1dongle.meter import dlmstime
+    from p1dongle import dlmstime
     summer = bytes.fromhex("07EA0701030E0000FF8000" "80")      # 2026-07-01 14:00:00, DST bit set
     unspecified = bytes.fromhex("07EA0701030E0000FF8000" "FF")
     assert (dlmstime.iso_time(summer), dlmstime.dsmr_time(summer)) == ("2026-07-01T14:00:00+02:00", "260701140000S")

@@ -7,7 +7,7 @@ import meter
 from conftest import HERE, ROOT
 from dsmr_parser import telegram_specifications as specs
 from dsmr_parser.parsers import TelegramParser
-from p1dongle.meter import dsmr
+from p1dongle import dsmr
 from p1dongle.pipeline import PROBLEM, TELEGRAM, Pipeline
 
 SIM = os.path.join(ROOT, "tools", "sim.py")

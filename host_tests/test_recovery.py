@@ -124,7 +124,7 @@ def test_an_error_that_stops_the_app_leaves_its_port_free_for_the_restart(microp
 
 
 THE_SAME_ERROR = """
-from p1dongle.outputs.tcpserver import TcpServer
+from p1dongle.tcpserver import TcpServer
 _start = TcpServer.start
 tries = [0]
 async def start(self, host, port=None):
@@ -283,7 +283,7 @@ def test_an_app_that_cannot_be_built_is_an_error_like_any_other(micropython, tmp
 # An app method that fails in a task nobody awaits: the asyncio core keeps that task for its
 # exception handler, and through its coroutine the object and its buffer.
 DETACHED_FAILURE = """import gc, json, asyncio
-from p1dongle.platform.compat import new_loop
+from p1dongle.compat import new_loop
 
 
 class Old:

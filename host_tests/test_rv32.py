@@ -39,8 +39,8 @@ def facts(dev, code):
 def test_built_like_the_c3(dev):
     r = facts(dev, """
 import sys, gc, os
-from p1dongle.platform import compat
-from p1dongle.link.gcm import Gcm
+from p1dongle import compat
+from p1dongle.gcm import Gcm
 try:
     import _p1gcm
     p1gcm = True
@@ -66,8 +66,8 @@ r = {"maxsize": sys.maxsize, "arch": sys.implementation._mpy >> 10, "platform": 
     assert r["arch"] == 11                               # MP_NATIVE_ARCH_RV32IMC
     assert r["platform"] == "qemu"                       # really the bare-metal image
     assert r["single_float"] and r["third"] == "0.33333334"  # single-precision floats
-    assert r["loops"] == "p1dongle.platform.loops_viper"          # compat chose the machine-code loops
-    assert r["files"] == ["p1dongle/platform/compat.py", "p1dongle/platform/loops_viper.py"]
+    assert r["loops"] == "p1dongle.loops_viper"          # compat chose the machine-code loops
+    assert r["files"] == ["p1dongle/compat.py", "p1dongle/loops_viper.py"]
     assert r["on_fs"] == [False, False]                  # frozen: no file system behind them
     # No _p1gcm (the C3 image has it; this build shows the Python GCM on a bare cryptolib)
     assert (r["p1gcm"], r["native_gcm"], r["gcm_native"]) == (False, False, False)
@@ -80,8 +80,8 @@ def test_every_viper_loop_runs_as_rv32imc_without_zba(rv32_elf):
     Zba, where one Zba instruction would stop QEMU (see the next test), and gets the reference's
     bytes; so do the portable loops."""
     result = rv32.run_job({"job": "loops", "cases": CASES}, rv32_elf)
-    assert result["chosen"] == "p1dongle.platform.loops_viper"
-    assert result["files"]["viper"] == "p1dongle/platform/loops_viper.py"
+    assert result["chosen"] == "p1dongle.loops_viper"
+    assert result["files"]["viper"] == "p1dongle/loops_viper.py"
     assert result["viper"] == EXPECTED
     assert result["portable"] == EXPECTED
 
@@ -184,7 +184,7 @@ def test_the_real_luxembourg_capture_in_140_kb(dev):
     own exec, so the source and code of one step are garbage by the next measure."""
     boot_free = int(dev.exec("import gc\ngc.collect()\nprint(gc.mem_free())"))
     modules = int(dev.exec("from binascii import unhexlify, hexlify\nfrom p1dongle.pipeline import Pipeline, TELEGRAM\n"
-                           "from p1dongle.meter import dsmr\nimport json\ngc.collect()\nprint(gc.mem_alloc())"))
+                           "from p1dongle import dsmr\nimport json\ngc.collect()\nprint(gc.mem_alloc())"))
     dev.exec("""
 out = []
 def emit(kind, pos, what, has_crc):

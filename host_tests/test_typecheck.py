@@ -36,8 +36,8 @@ def mypy(stubs, sources, cwd=FIRMWARE):
 
 
 def firmware_sources():
-    skip = ("p1dongle/platform/host.py", "p1dongle/platform/loops_viper.py")
-    return ["main.py"] + [p for p in firmware_modules() if p not in skip]
+    skip = ("platform_host.py", "loops_viper.py")
+    return ["main.py"] + [p for p in firmware_modules() if p.split("/")[-1] not in skip]
 
 
 def test_firmware_type_checks_against_the_esp32_stubs(stubs):
@@ -49,7 +49,7 @@ def test_a_call_the_esp32_does_not_have_fails(stubs, tmp_path):
     # The same check on a copy of the firmware with one wrong call: the check must catch it.
     copy = tmp_path / "firmware"
     shutil.copytree(FIRMWARE, copy)
-    p = copy / "p1dongle" / "platform" / "esp32.py"
+    p = copy / "p1dongle" / "platform_esp32.py"
     p.write_text(p.read_text().replace('rssi = wlan.status("rssi")', "rssi = wlan.rssi()"))
     r = mypy(stubs, firmware_sources(), cwd=str(copy))
     assert r.returncode != 0 and "rssi" in r.stdout

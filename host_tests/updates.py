@@ -1,6 +1,6 @@
 """What the update tests share: a dongle that resets (a process that exits with
 platform_host.REBOOT is started again, as the ESP32 boots again; killing it is a power cut) over a
-fake flash (firmware/p1dongle/platform/fakeflash.py), a meter line that survives its resets, TCP readers
+fake flash (firmware/p1dongle/fakeflash.py), a meter line that survives its resets, TCP readers
 that count telegrams, and app images as ESP-IDF lays them out."""
 import json
 import os

@@ -8,10 +8,10 @@ import gc
 import json
 import sys
 
-from p1dongle.meter import obis
-from p1dongle.outputs.mqtt import MqttClient
-from p1dongle.outputs.mqttout import MqttOutput
-from p1dongle.meter.telegram import Telegram
+from p1dongle import obis
+from p1dongle.mqtt import MqttClient
+from p1dongle.mqttout import MqttOutput
+from p1dongle.telegram import Telegram
 
 
 def table_readings():

@@ -50,7 +50,7 @@ def reference_aesgcm(runs):
     """cryptography's AESGCM on the same frame: what a C implementation takes on this machine."""
     sys.path.insert(0, os.path.join(ROOT, "firmware"))
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-    from p1dongle.link.dlms import LUX_AUTH_KEY
+    from p1dongle.dlms import LUX_AUTH_KEY
     key = bytes.fromhex("0123456789abcdef" * 4)[:16]
     iv = b"SAG\x67\x70\x01\x7a\x3f\x00\x00\x00\x01"
     aead = AESGCM(key)

@@ -18,17 +18,17 @@ if not MICROPYTHON:
     import os
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "firmware"))
 
-from p1dongle.platform import compat  # noqa: E402
+from p1dongle import compat  # noqa: E402
 
 if "--portable" in sys.argv:
     # Before anything else imports compat.loops.
-    from p1dongle.platform import loops as _portable  # noqa: E402
+    from p1dongle import loops as _portable  # noqa: E402
     compat.loops = _portable
 
-from p1dongle.link.dlms import LUX_AUTH_KEY, DlmsCipher  # noqa: E402
-from p1dongle.meter.dsmr import check, crc16  # noqa: E402
-from p1dongle.link.frames import DLMS, FrameAssembler  # noqa: E402
-from p1dongle.link.gcm import Gcm  # noqa: E402
+from p1dongle.dlms import LUX_AUTH_KEY, DlmsCipher  # noqa: E402
+from p1dongle.dsmr import check, crc16  # noqa: E402
+from p1dongle.frames import DLMS, FrameAssembler  # noqa: E402
+from p1dongle.gcm import Gcm  # noqa: E402
 from p1dongle.pipeline import TELEGRAM, Pipeline  # noqa: E402
 
 KEY = b"\x01\x23\x45\x67\x89\xab\xcd\xef" * 2

@@ -23,11 +23,11 @@ import zoneinfo
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "firmware"))
 
-from p1dongle.link.dlms import LUX_AUTH_KEY  # noqa: E402
-from p1dongle.platform.compat import loops  # noqa: E402
-from p1dongle.meter.dsmr import crc16  # noqa: E402
-from p1dongle.link.gcm import Gcm  # noqa: E402
-from p1dongle.outputs.tcpserver import TcpServer  # noqa: E402
+from p1dongle.dlms import LUX_AUTH_KEY  # noqa: E402
+from p1dongle.compat import loops  # noqa: E402
+from p1dongle.dsmr import crc16  # noqa: E402
+from p1dongle.gcm import Gcm  # noqa: E402
+from p1dongle.tcpserver import TcpServer  # noqa: E402
 
 SYSTEM_TITLE = b"SAG" + bytes.fromhex("6770017A3F")
 HEADER = "/Lux5\\253663629_D"

@@ -43,9 +43,8 @@ ROOT = os.path.dirname(HERE)
 FIRMWARE = os.path.join(ROOT, "firmware")
 sys.path.insert(0, FIRMWARE)
 
-from p1dongle import FILES_HEAP, VERSION, config  # noqa: E402
-from p1dongle.meter import meters  # noqa: E402
-from p1dongle.platform.chips import uart_pins  # noqa: E402
+from p1dongle import FILES_HEAP, VERSION, config, meters  # noqa: E402
+from p1dongle.chips import uart_pins  # noqa: E402
 from p1dongle.errors import ConfigError  # noqa: E402
 
 # chip: (where its image starts in flash, the p1dongle image built for it, or None and the
@@ -244,7 +243,7 @@ _p1probe(%s)
 
 def probe_device(t, with_config=False):
     """What the dongle at the raw REPL runs: {platform, machine, mpy, version, frozen (its p1dongle
-    VERSION or None), files_version, files (paths in p1dongle/, "app.mpy", "meter/layouts/kaifa.mpy", or None), main, heap, free, [config,
+    VERSION or None), files_version, files (paths in p1dongle/, "app.mpy", "layouts/kaifa.mpy", or None), main, heap, free, [config,
     status]}."""
     try:
         out = t.exec(_PROBE % with_config)
@@ -275,7 +274,7 @@ def mpy_cross():
 
 
 def sources():
-    """The package's modules, as paths in firmware/: "p1dongle/app.py", "p1dongle/meter/layouts/kaifa.py"."""
+    """The package's modules, as paths in firmware/: "p1dongle/app.py", "p1dongle/layouts/kaifa.py"."""
     out = []
     for folder, subs, names in os.walk(os.path.join(FIRMWARE, "p1dongle")):
         subs[:] = [d for d in subs if d != "__pycache__"]

@@ -16,8 +16,8 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "firmware"))
 
-from p1dongle.platform.compat import loops  # noqa: E402
-from p1dongle.meter.dsmr import crc16  # noqa: E402
+from p1dongle.compat import loops  # noqa: E402
+from p1dongle.dsmr import crc16  # noqa: E402
 
 
 def _ber(n):

@@ -16,11 +16,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "firmware"))
 
-from p1dongle import config  # noqa: E402
-from p1dongle.meter import meters, reading  # noqa: E402
-from p1dongle.platform import host as platform_host  # noqa: E402
+from p1dongle import config, meters, platform_host, reading  # noqa: E402
 from p1dongle.app import App  # noqa: E402
-from p1dongle.link.dlms import LUX_AUTH_KEY, parse_key  # noqa: E402
+from p1dongle.dlms import LUX_AUTH_KEY, parse_key  # noqa: E402
 from p1dongle.errors import ConfigError  # noqa: E402
 from p1dongle.pipeline import TELEGRAM, Pipeline  # noqa: E402
 
@@ -313,7 +311,7 @@ async def _run(args, cfg, source, store):
 def _portal(args):
     """--setup: the first setup's captive portal, as on the dongle's own access point: a DNS
     responder answering every name with 127.0.0.1 (on --dns-port), requests sent to the settings."""
-    from p1dongle.outputs.captive import DnsResponder
+    from p1dongle.captive import DnsResponder
     dns = DnsResponder("127.0.0.1", _log).open("127.0.0.1", args.dns_port)
     _log("setup: DNS on 127.0.0.1:%d answers every name with 127.0.0.1" % dns.port)
     return dns, asyncio.create_task(dns.serve())

@@ -49,8 +49,7 @@ import emulator  # noqa: E402
 import flash  # noqa: E402
 import hostile  # noqa: E402
 from broker import LocalBroker, free_port  # noqa: E402
-from p1dongle import FILES_HEAP  # noqa: E402
-from p1dongle.meter import meters  # noqa: E402
+from p1dongle import FILES_HEAP, meters  # noqa: E402
 from p1dongle.pipeline import TELEGRAM, Pipeline  # noqa: E402
 
 TWIN = os.path.join(ROOT, "build", "micropython-p1dongle")

@@ -10,9 +10,9 @@ import asyncio
 import gc
 
 from . import memory
-from .meter.telegram import Telegram
+from .compat import heap, sleep_ms, ticks_diff, ticks_ms
 from .pipeline import FRAME, PROBLEM, TELEGRAM, Pipeline
-from .platform.compat import heap, sleep_ms, ticks_diff, ticks_ms
+from .telegram import Telegram
 
 # The outputs, in the order they are told of a telegram: each a module whose make(view) gives
 # them (output.py). A new output is a module and its name here.
@@ -52,7 +52,7 @@ class View:
 
 
 def _make(name, view):
-    module = __import__("p1dongle.outputs." + name, None, None, ("make",))
+    module = __import__("p1dongle." + name, None, None, ("make",))
     return module.make(view)
 
 

@@ -7,10 +7,10 @@
 # messages never contain a key or a password.
 import json
 
+from . import meters
+from .chips import uart_pins
+from .dlms import LUX_AUTH_KEY, parse_key
 from .errors import ConfigError
-from .link.dlms import LUX_AUTH_KEY, parse_key
-from .meter import meters
-from .platform.chips import uart_pins
 
 DEFAULTS = {
     "meter": "auto",           # a profile from meters.py: UART framing and value layout

@@ -18,12 +18,12 @@
 # A callback rather than a generator or a list of tuples: on the dongle each of those is a heap
 # object per chunk, and the RX path is meant to allocate nothing but the telegram it hands out.
 from . import memory
+from .compat import const
+from .dlms import LUX_AUTH_KEY, DlmsCipher
+from .dsmr import canonical, check
 from .errors import AuthError, CrcError, FrameError, P1Error, ReplayError, TelegramError
-from .link.dlms import LUX_AUTH_KEY, DlmsCipher
-from .link.frames import DLMS, DROPPED, DSMR, HDLC, MBUS, NONE, REASONS, REJECTED, FrameAssembler
-from .meter.dsmr import canonical, check
-from .meter.reading import hex_digits, identifier, text
-from .platform.compat import const
+from .frames import DLMS, DROPPED, DSMR, HDLC, MBUS, NONE, REASONS, REJECTED, FrameAssembler
+from .reading import hex_digits, identifier, text
 
 TELEGRAM = const(1)
 PROBLEM = const(2)
@@ -139,7 +139,7 @@ class Pipeline:
         self._raw(fa)
         link = self.link
         if link is None:
-            from .link.reassembly import Reassembler
+            from .link import Reassembler
             link = self.link = Reassembler(self.max_frame)
         pos = fa.frame_pos
         try:
@@ -246,7 +246,7 @@ class Pipeline:
 
     def _rendered(self, frame, data, n):
         """The data-notification in data[0:n] as a DSMR telegram; self.readings its readings."""
-        from .meter import axdr, layouts, render  # DLMS meters only: a P1 dongle never loads them
+        from . import axdr, layouts, render     # DLMS meters only: a P1 dongle never loads them
         if self._layouts is None:
             self._layouts = layouts.Layouts(self.layout)
         readings, clock = self._layouts.readings(axdr.decode(data, n))

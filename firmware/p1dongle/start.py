@@ -68,9 +68,9 @@ def _unload():
 
 def _platform():
     if sys.platform == "esp32":
-        from p1dongle.platform import esp32 as platform
+        from p1dongle import platform_esp32 as platform
     else:
-        from p1dongle.platform import host as platform
+        from p1dongle import platform_host as platform
     return platform
 
 
@@ -194,7 +194,7 @@ def _run_app(platform, run, path, save_status, updates=None):
 
 
 def _supervise(path):
-    from p1dongle.platform.compat import new_loop, print_exception
+    from p1dongle.compat import new_loop, print_exception
     platform = _platform()
     run = _choose(platform, path)
     if run is None:
@@ -207,7 +207,7 @@ def _supervise(path):
         # first push on the image, where code costs no heap) is loaded now, while the heap is
         # whole: at the first push, in a heap broken up around the telegrams by then, its 15 KB
         # could not always find room (make soak --load files: a frame lost now and then).
-        from p1dongle.meter import axdr, layouts, render  # noqa: F401
+        from p1dongle import axdr, layouts, render  # noqa: F401
     status_path = path[:path.rfind("/") + 1] + "p1dongle.status"    # beside the settings
     updates = _updates(platform, path, run.cfg)
     if updates.came_back:
@@ -296,7 +296,7 @@ def _update_way(platform):
     partition = platform.partitions()
     if partition is None:
         return None, None
-    from p1dongle.platform.ota import ImageSlots
+    from p1dongle.ota import ImageSlots
     try:
         return ImageSlots(partition), None
     except (OSError, ValueError) as e:

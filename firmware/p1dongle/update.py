@@ -23,7 +23,7 @@ import json
 import sys
 from binascii import unhexlify
 
-from .platform.compat import loops, stream_readinto, ticks_diff, ticks_ms, wait_for
+from .compat import loops, stream_readinto, ticks_diff, ticks_ms, wait_for
 from .config import save    # whole or not at all (the update record too)
 from .errors import UpdateError
 

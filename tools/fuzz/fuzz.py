@@ -52,7 +52,7 @@ def fuzz(name, args):
     # its bytecode: coverage and comparisons of p1dongle's code are what guide the fuzzer. Not
     # the byte loops (loops.py): traced they run 2-3 times slower, and their branches say little
     # a fuzzer can use (their callers' branches are traced).
-    with atheris.instrument_imports(include=["p1dongle"], exclude=["p1dongle.platform.loops", "p1dongle.platform.loops_viper"]):
+    with atheris.instrument_imports(include=["p1dongle"], exclude=["p1dongle.loops", "p1dongle.loops_viper"]):
         h = common.harness(name)
     where = os.environ.get("FUZZ_FINDINGS") or os.path.join(common.ROOT, "build", "fuzz", name, "crashes")
     os.makedirs(where, exist_ok=True)

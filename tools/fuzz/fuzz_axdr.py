@@ -17,8 +17,7 @@ import fuzz_dsmr
 import oracles
 import seeds as corpus
 from common import expect
-from p1dongle.meter import axdr, dsmr, layouts, meters, render
-from p1dongle.outputs import state
+from p1dongle import axdr, dsmr, layouts, meters, render, state
 from p1dongle.errors import FrameError
 
 DECLARED = ()

@@ -23,8 +23,8 @@ import oracles
 from common import Finding, expect
 from p1dongle import config
 from p1dongle.errors import ConfigError
-from p1dongle.outputs.httpd import Request
-from p1dongle.outputs.web import Web
+from p1dongle.httpd import Request
+from p1dongle.web import Web
 
 DECLARED = ()
 MAX_LEN = 4096 + 1      # httpd's MAX_BODY, and the byte
@@ -37,7 +37,7 @@ BASES = (
     {"meter": "steiermark", "key": "A8C74F67ECA8EF9C55C4743FF6F4F031", "auth_key": "none", "http_port": 8080,
      "uart": {"rx": 4}, "wifi": {"ssid": "home", "password": "wifi-secret-4"}},
 )
-# What an ESP32 dongle puts under the settings file (platform/esp32.py defaults(): its name, its
+# What an ESP32 dongle puts under the settings file (platform_esp32.defaults(): its name, its
 # chip's UART and pin)
 DONGLE = {"device_id": "p1dongle-a1b2c3", "uart": {"id": 2, "rx": 16}}
 
@@ -101,7 +101,7 @@ def starts(raw):
         raise Finding("start", "saved settings the dongle cannot start with: %s" % e, "check")
     source = cfg["source"]
     if source != "uart" and not source.startswith("file:"):
-        from p1dongle.link.sources import parse_source
+        from p1dongle.sources import parse_source
         try:
             parse_source(source, _quiet)
         except ConfigError as e:

@@ -19,7 +19,7 @@ import dns.rcode
 import dns.rdatatype
 
 from common import Finding, expect
-from p1dongle.outputs import captive
+from p1dongle import captive
 
 DECLARED = ()
 MAX_LEN = 512

@@ -22,8 +22,7 @@ from decimal import Decimal
 import oracles
 import seeds as corpus
 from common import Finding, expect
-from p1dongle.meter import dsmr
-from p1dongle.outputs import state
+from p1dongle import dsmr, state
 from p1dongle.errors import CrcError, TelegramError
 
 DECLARED = ()

@@ -24,9 +24,8 @@ import oracles
 import seeds as corpus
 from common import expect
 from p1dongle import app as app_module
-from p1dongle import config
-from p1dongle.outputs import httpd
-from p1dongle.outputs.web import Web
+from p1dongle import config, httpd
+from p1dongle.web import Web
 
 DECLARED = ()
 MAX_LEN = httpd.MAX_HEAD + httpd.MAX_BODY + 512

@@ -24,8 +24,8 @@ import austria
 import seeds as corpus
 from common import Finding, expect
 from p1dongle.errors import FrameError
-from p1dongle.link.frames import DLMS, DSMR, HDLC, MBUS, NONE, FrameAssembler
-from p1dongle.link.reassembly import Reassembler
+from p1dongle.frames import DLMS, DSMR, HDLC, MBUS, NONE, FrameAssembler
+from p1dongle.link import Reassembler
 
 DECLARED = ()
 MAX_LEN = 4096

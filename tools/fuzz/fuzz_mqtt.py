@@ -18,8 +18,8 @@
 import asyncio
 
 from common import expect
-from p1dongle.outputs import mqtt, mqttpacket
-from p1dongle.outputs.mqttout import MqttOutput
+from p1dongle import mqtt, mqttpacket
+from p1dongle.mqttout import MqttOutput
 
 DECLARED = ()
 MAX_LEN = 2048

@@ -23,10 +23,10 @@
 import oracles
 import seeds as corpus
 from common import Finding, expect
-from p1dongle.meter import meters
+from p1dongle import meters
 from p1dongle.errors import P1Error
 from p1dongle.pipeline import FRAME, PROBLEM, TELEGRAM, Pipeline
-from p1dongle.meter.reading import identifier
+from p1dongle.reading import identifier
 
 DECLARED = (P1Error,)
 MAX_LEN = 8192

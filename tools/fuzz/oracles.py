@@ -14,11 +14,10 @@ import json
 import re
 
 from common import Finding, expect
-from p1dongle.meter import dsmr, obis
-from p1dongle.outputs import homewizard, state
-from p1dongle.outputs.jsonbuf import JsonBuffer
-from p1dongle.outputs.mqttout import MqttOutput
-from p1dongle.meter.telegram import Telegram
+from p1dongle import dsmr, homewizard, obis, state
+from p1dongle.jsonbuf import JsonBuffer
+from p1dongle.mqttout import MqttOutput
+from p1dongle.telegram import Telegram
 
 # ---- CRC-16/ARC (reflected 0x8005, init 0), by table, written from the definition ------------
 

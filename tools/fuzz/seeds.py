@@ -133,7 +133,7 @@ def telegrams():
     (the Luxembourg and Styrian ones decrypted, the DLMS meters' rendered)."""
     if "telegrams" in _CACHE:
         return _CACHE["telegrams"]
-    from p1dongle.meter import meters
+    from p1dongle import meters
     from p1dongle.pipeline import TELEGRAM, Pipeline
 
     out = []
@@ -155,7 +155,7 @@ def apdus():
     above as the pipeline sees it once its frames are joined and decrypted."""
     if "apdus" in _CACHE:
         return _CACHE["apdus"]
-    from p1dongle.meter import meters
+    from p1dongle import meters
     from p1dongle.pipeline import Pipeline
 
     out = []

@@ -1,5 +1,5 @@
 // _p1gcm: AES-128-GCM for p1dongle, from mbedTLS (ESP-IDF ships it with the ESP32's AES hardware;
-// on a PC it is Debian's libmbedtls). firmware/p1dongle/link/gcm.py uses it when the firmware image
+// on a PC it is Debian's libmbedtls). firmware/p1dongle/gcm.py uses it when the firmware image
 // has it and its own Python GCM otherwise; host_tests check that both give the same bytes.
 //
 //   g = _p1gcm.GCM(key)                                   16-byte key
