@@ -194,12 +194,14 @@ def read(telegram, sink):
                 while kind == SLOW and nxt < n and t[nxt] == 0x28:     # continuation lines: '(...)'
                     e = t.find(b"\n", nxt)
                     nxt = n + 1 if e < 0 else e + 1
-                hit = _recall(memo, t, i, nxt - 1, k) if k >= 0 else None
+                # (a line without a code of its own is read every time: its key, -1, is the header's)
+                kept = memo if k >= 0 else None
+                hit = _recall(kept, t, i, nxt - 1, k)
                 if hit:
                     sink.value(r, hit[1])                   # the same line as last time
                 elif kind != SLOW and rkind <= obis.TIME:
                     # one group (text, an identifier, a time, or a number the scanner leaves to us)
-                    sink.value(r, _kept(memo, t, i, nxt - 1, k, _one(r, text(t, o[1] + 1, o[3]))))
+                    sink.value(r, _kept(kept, t, i, nxt - 1, k, _one(r, text(t, o[1] + 1, o[3]))))
                 else:
                     groups = []  # type: list
                     _groups(text(t, o[1], o[0]).strip(), 0, groups)
@@ -209,7 +211,7 @@ def read(telegram, sink):
                         f = n if f < 0 else f
                         _groups(text(t, e, f).strip(), 0, groups)
                         e = f + 1
-                    sink.value(r, _kept(memo, t, i, nxt - 1, k, _value(r, groups)))
+                    sink.value(r, _kept(kept, t, i, nxt - 1, k, _value(r, groups)))
         i = nxt
 
 
@@ -231,7 +233,7 @@ def _recall(memo, t, start, end, k):
 
 def _kept(memo, t, start, end, k, value):
     # value, remembered with its line for _recall; a line that changed (a time) is not again
-    if memo is not None and k >= -1:
+    if memo is not None:
         if k in memo:
             memo[k] = _CHANGING
         elif len(memo) < MEMO_KEPT:

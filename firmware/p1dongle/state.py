@@ -40,9 +40,6 @@ class Writer:
         self.u[0] = 1
         self.u[1] = 0
 
-    def count(self):
-        return self.u[1]
-
     def number(self, row, m, e, unit):
         if -_SMALL < m < _SMALL:
             self._row(row)
