@@ -24,6 +24,8 @@ from . import memory
 from .compat import close_stream, listening_port, wait_for
 
 MAX_HEAD = 2048         # the request line and headers (a phone's browser sends ~500 bytes)
+_READ = 256             # a read of the head: each is a new block of this size, which a heap broken up
+                        # by everything else finds more easily than one of 512 (make soak lost requests)
 MAX_BODY = 4096         # settings, a backup
 _KEEP = ("host", "authorization", "content-length", "content-type", "x-sha256")
 REASONS = {200: "OK", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
@@ -166,7 +168,7 @@ async def read_request(reader, streams=()):
             break
         if len(head) > MAX_HEAD:
             return Response("request too large\n", 431)
-        chunk = await reader.read(512)
+        chunk = await reader.read(_READ)
         if not chunk:
             return None if not head else Response("incomplete request\n", 400)
         head += chunk
