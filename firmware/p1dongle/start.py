@@ -270,9 +270,12 @@ def _supervise(path):
 
 
 def files_layout():
-    """The package runs from the dongle's own files (a stock image: p1dongle/ beside main.py),
-    not from the image's flash, nor from a checkout on a PC."""
-    return str(getattr(p1dongle, "__path__", "")) in ("p1dongle", "/p1dongle")
+    """The package runs from the dongle's own files (a stock image: p1dongle/ beside main.py, in
+    the folder it runs in: / on the dongle, make soak's on a PC), not from the image's flash, nor
+    from a checkout on a PC (firmware/p1dongle)."""
+    import os
+    path = str(getattr(p1dongle, "__path__", ""))
+    return path in ("p1dongle", "/p1dongle") or path == os.getcwd().rstrip("/") + "/p1dongle"
 
 
 def _updates(platform, path, cfg):
