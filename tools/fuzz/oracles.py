@@ -134,7 +134,7 @@ class Client:
         self.source = None
         self.connected = True
 
-    def publish(self, topic, payload, retain=False, qos=0, latest=False, transient=False, ref=None):
+    def publish(self, topic, payload, retain=False, qos=0, latest=False, transient=False):
         self.messages.append((topic, bytes(payload.encode() if isinstance(payload, str) else payload)))
 
     def announce(self, source):
