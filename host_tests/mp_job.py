@@ -58,7 +58,7 @@ def pipeline(job):
 
     pipe = Pipeline(key, auth, max_frame=job.get("max_frame", 4096), timeout_ms=job.get("timeout_ms", 5000),
                     replay_check=job.get("replay_check", True),
-                    emit=emit, layout=job.get("layout", "auto"))
+                    emit=emit, layout=job.get("layout", "auto"), shared=True)   # as the app reads it
     data = unhexlify(job["stream"])
     sizes = job.get("chunks") or [len(data) or 1]
     i = k = 0
@@ -265,6 +265,33 @@ def jsonbuf_job(job):
     return [bytes(buf.dumps(obj)).decode() for obj in job["objects"]]
 
 
+def backlog_job(job):
+    """Telegrams of the given lengths put into a backlog.Backlog, each filled with its own
+    pattern: after each put, [the numbers it holds, whether each held one reads back intact]."""
+    from p1dongle.backlog import Backlog
+    b = Backlog(job["size"], job["slots"])
+    out = []
+    src = bytearray(max(job["lengths"]))
+    for n in job["lengths"]:
+        number = b.next
+        for i in range(n):
+            src[i] = (number * 31 + i) & 0xFF
+        if b.put(src, n) != number:
+            return ["wrong number", number]
+        intact = True
+        for k in range(b.first, b.next):
+            v = b.view(k)
+            if v is None:
+                intact = False
+                continue
+            for i in range(len(v)):
+                if v[i] != (k * 31 + i) & 0xFF:
+                    intact = False
+                    break
+        out.append([b.first, b.next, intact, b.view(b.first - 1) is None])
+    return out
+
+
 # the jobs by name: each takes the whole job
 JOBS = {
     "gcm_decrypt": lambda job: gcm_decrypt(job["cases"]),
@@ -278,6 +305,7 @@ JOBS = {
     "homewizard": homewizard_job,
     "layouts": layouts_job,
     "jsonbuf": jsonbuf_job,
+    "backlog": backlog_job,
 }
 
 

@@ -117,6 +117,43 @@ def test_a_client_over_the_limit_gets_one_line_and_is_closed():
         app.stop()
 
 
+def test_a_client_further_behind_than_the_backlog_is_dropped_and_gets_nothing_overwritten():
+    """A client's queue holds telegram numbers in the backlog: one that fell so far behind that
+    its next telegram was overwritten is dropped there, and what it was sent before is what was
+    put (what a socket did not take at once was copied: newer telegrams overwrote the backlog)."""
+    from p1dongle.backlog import Backlog
+    tgs = [bytes([0x41 + i]) * 3000 for i in range(12)]
+
+    async def main():
+        backlog = Backlog(8192, 16)
+        server = TcpServer("plaintext", max_clients=4, queue_len=64, log=lambda m: None, backlog=backlog)
+        await server.start("127.0.0.1", 0)
+        slow = connect(server.port, rcvbuf=2048)
+        while not server.clients:
+            await asyncio.sleep(0)
+        for t in tgs:
+            number = backlog.put(t)
+            server.publish(backlog.latest, number)
+        assert backlog.first > 0 and server.clients[0].queue     # it waits for ones gone already
+        got = b""
+        slow.setblocking(False)
+        while server.clients or not got:
+            await asyncio.sleep(0.01)
+            try:
+                got += slow.recv(65536)
+            except BlockingIOError:
+                pass
+        slow.setblocking(True)
+        got += read_until_closed(slow)
+        await server.stop()
+        return got, server.dropped
+
+    got, dropped = asyncio.run(main())
+    assert dropped == 1
+    # the telegrams in order, each as it was put (the one being sent when it was dropped cut)
+    assert 3000 <= len(got) < 3000 * len(tgs) and got == b"".join(tgs)[:len(got)]
+
+
 def test_a_stalled_client_is_dropped_and_never_holds_up_the_others():
     """Publishing never waits: a client that stops reading fills its queue and is dropped alone."""
     payload = [bytes([i]) * 65536 for i in range(200)]

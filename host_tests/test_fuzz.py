@@ -104,7 +104,8 @@ def test_pipeline_a_decrypted_telegram_without_its_crc(monkeypatch):
 
     def without_crc(self, pos, telegram, has_crc, authenticated=True):
         if has_crc:                             # the CRC cut off: "...!" and no CRC
-            telegram, has_crc = bytes(telegram[:telegram.rfind(b"!") + 1]) + b"\r\n", False
+            telegram = bytes(telegram)
+            telegram, has_crc = telegram[:telegram.rfind(b"!") + 1] + b"\r\n", False
         return real(self, pos, telegram, has_crc, authenticated)
     monkeypatch.setattr(pipeline.Pipeline, "_telegram", without_crc)
     assert finding("pipeline", pipeline_input("lux-smarty-t210d"))[0] == "crc-less"
@@ -154,7 +155,7 @@ def test_pipeline_a_problem_of_two_lines(monkeypatch):
 
 
 def test_pipeline_a_raw_frame_that_did_not_come(monkeypatch):
-    monkeypatch.setattr(pipeline.Pipeline, "_raw", lambda self, fa: self.emit(pipeline.FRAME, 0, b"\xdb\x08made up", None))
+    monkeypatch.setattr(pipeline.Pipeline, "_raw", lambda self, fa, raw=None: self.emit(pipeline.FRAME, 0, b"\xdb\x08made up", None))
     assert finding("pipeline", pipeline_input("lux-smarty-t210d", options=8))[0] == "frame"
 
 

@@ -153,17 +153,19 @@ def test_native_mpy_pipeline_decrypts_like_cpython(micropython, native_build, tm
     assert native["counters"]["auth_failures"] == 1
 
 
-def test_the_data_path_allocates_only_the_telegram(micropython):
-    """`make bench`'s job, run short: under MicroPython a frame costs its telegram plus at most 64
-    bytes of heap, and the pipeline's heap stays within 32 KB (the dongle has ~100 KB free)."""
+def test_the_data_path_allocates_no_block_for_the_telegram(micropython):
+    """`make bench`'s job, run short: under MicroPython a frame, its telegram copied into the
+    outputs' backlog as the app does, costs at most 160 bytes of heap, in objects of a few dozen
+    bytes (no block of the telegram's 1.2 KB, which a broken-up heap cannot always give), and
+    the pipeline's heap with the backlog stays within 32 KB (the dongle has ~100 KB free)."""
     env = dict(os.environ, MICROPYPATH=".frozen:" + FIRMWARE)
     proc = subprocess.run([micropython, os.path.join(os.path.dirname(HERE), "tools", "bench_job.py"), "--runs", "3"],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)
     assert r["loops"] == "loops_viper"
-    assert r["alloc_telegram"] >= r["telegram_bytes"]
-    assert r["alloc_per_frame"] - r["alloc_telegram"] <= 64, r
+    assert r["telegram_bytes"] > 1000 and r["alloc_telegram"] <= 64, r
+    assert r["alloc_per_frame"] <= 160, r
     assert r["heap_peak"] <= 32 * 1024, r
 
 

@@ -286,11 +286,9 @@ def test_a_decrypted_telegram_must_carry_its_crc(run_job, plain):
 
 
 @pytest.mark.parametrize("plain", [False, True])
-def test_a_telegram_without_room_is_made_again_once_the_app_lets_go(monkeypatch, plain):
-    """The telegram is the one block of a frame the heap must find. When it cannot, the pipeline
-    asks the app to let go of what waits (relieve) and makes it again: the frame is not lost.
-    Without relieve (or when it fails twice) the frame is dropped with one line, and the next one
-    still comes out."""
+def test_a_frame_that_finds_no_memory_costs_itself_alone(monkeypatch, plain):
+    """A MemoryError while a frame is read costs that frame and one line: the next one still
+    comes out, and the count says it."""
     import p1dongle.pipeline as pipeline_module
     failures = [1]
 
@@ -298,34 +296,36 @@ def test_a_telegram_without_room_is_made_again_once_the_app_lets_go(monkeypatch,
         def made(*args):
             if failures[0]:
                 failures[0] -= 1
-                raise MemoryError("memory allocation failed, allocating 1133 bytes")
+                raise MemoryError("memory allocation failed, allocating 32 bytes")
             return make(*args)
         return made
     if plain:
-        monkeypatch.setattr(pipeline_module, "bytes", short_once(bytes), raising=False)
+        monkeypatch.setattr(pipeline_module, "canonical", short_once(pipeline_module.canonical))
         stream = LUX * 2
     else:
         monkeypatch.setattr(DlmsCipher, "decrypt", short_once(DlmsCipher.decrypt))
         stream = meter.frame(LUX, counter=1) + meter.frame(LUX, counter=2)
-    relieved = []
-    pipe = Pipeline(KEY, relieve=lambda: relieved.append(1))
     lost = memory.count()
-    telegrams, problems = run(pipe, [stream])
-    assert telegrams == [LUX, LUX] and problems == [] and relieved == [1]
-    assert memory.count() == lost
-
-    failures[0] = 1
-    pipe = Pipeline(KEY)         # nobody to relieve: the frame at hand goes, the next comes out
-    telegrams, problems = run(pipe, [stream])
+    telegrams, problems = run(Pipeline(KEY), [stream])
     assert telegrams == [LUX] and memory.count() == lost + 1
     assert [p for _, p in problems] == ["out of memory: the frame at hand is dropped (see memory errors in the status)"]
 
-    failures[0] = 2
-    relieved.clear()
-    pipe = Pipeline(KEY, relieve=lambda: relieved.append(1))
-    telegrams, problems = run(pipe, [stream])   # short even after relief: dropped, no loop
-    assert telegrams == [LUX] and relieved == [1] and memory.count() == lost + 2
 
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_telegram_is_handed_on_from_where_the_frame_was_read(shared):
+    """shared=True (the app): the telegram is a view of the buffer its frame was decrypted in (or
+    cut out of), no block of its own; otherwise bytes of its own, that a tool may keep."""
+    got = []
+    pipe = Pipeline(KEY, shared=shared)
+    pipe.emit = lambda kind, pos, what, crc: got.append((what, bytes(what))) if kind == TELEGRAM else None
+    pipe.push(meter.frame(LUX, counter=1) + LUX + meter.frame(LUX, counter=2), 0)
+    pipe.flush(0)
+    assert [copy for _, copy in got] == [LUX] * 3
+    if shared:
+        assert all(isinstance(what, memoryview) for what, _ in got)
+        assert got[0][0].obj is got[1][0].obj is pipe.frames.buf     # the assembler's, reused
+    else:
+        assert all(isinstance(what, bytes) for what, _ in got)
 
 def _ended(telegram, line_end, digits=4):
     # a DSMR telegram's lines ended with line_end, its CRC over what is then sent, written with

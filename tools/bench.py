@@ -89,8 +89,8 @@ def table(results, ref_us):
                      ["%.1f ms" % (1000.0 * cal_s * r["us"]["pipeline"] / r["calibration_us"])
                       if r["interpreter"] == "micropython" else "" for r in results]))
     rows.append(("allocated per frame",
-                 ["%d B (telegram %d + %d)" % (r["alloc_per_frame"], r["alloc_telegram"],
-                                               r["alloc_per_frame"] - r["alloc_telegram"])
+                 ["%d B (its copy into the backlog %d + %d)" % (r["alloc_per_frame"], r["alloc_telegram"],
+                                                            r["alloc_per_frame"] - r["alloc_telegram"])
                   if "alloc_per_frame" in r else "n/a" for r in results]))
     rows.append(("pipeline heap kept/peak",
                  ["%.1f / %.1f KB" % (r["heap_resident"] / 1024.0, r["heap_peak"] / 1024.0)

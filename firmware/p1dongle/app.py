@@ -5,11 +5,14 @@
 # CPython (source: a TCP P1 reader, a file, a serial port or the emulated meter). It owns the
 # counters and the status line. The RX loop never waits for an output: publishing only queues.
 # Every output reads the same Telegram (telegram.py): the latest telegram and its readings (for
-# a DLMS meter that pushes several lists, the latest of each reading).
+# a DLMS meter that pushes several lists, the latest of each reading). Its bytes are copied once
+# into the Backlog (backlog.py), the buffer made once that the outputs send it from, however many
+# of them wait for it.
 import asyncio
 import gc
 
 from . import memory
+from .backlog import Backlog
 from .compat import heap, sleep_ms, ticks_diff, ticks_ms
 from .pipeline import FRAME, PROBLEM, TELEGRAM, Pipeline
 from .telegram import Telegram
@@ -32,6 +35,7 @@ class View:
     def __init__(self, app, settings, serial):
         self.cfg = app.cfg
         self.latest = app.latest
+        self.backlog = app.backlog
         self.log = app.log
         self.info = app.info
         self.updates = app.updates
@@ -65,8 +69,14 @@ class App:
         self.log = log
         self.pipeline = Pipeline(cfg["key"], cfg["auth_key"], cfg["max_frame"], cfg["timeout_ms"],
                                  cfg["replay_check"], raw_frames=bool(cfg["raw_port"]), emit=self._event,
-                                 layout=cfg.get("layout", "auto"), relieve=self._relieve)
-        self.subscribers = []     # callables(telegram bytes): the simulator's console, tests
+                                 layout=cfg.get("layout", "auto"), shared=True)
+        # The telegrams the outputs may still send: as many bytes as the longest frame (a telegram
+        # is not longer: three of Luxembourg's 1.1 KB, more of the Austrian meters'), a slot for
+        # every telegram a client or the broker may fall behind (their queue_len) and two more.
+        # Twice that held more for a stalled client, at a cost the 96 KB heap could not bear.
+        mqtt = cfg["mqtt"]
+        self.backlog = Backlog(cfg["max_frame"], max(cfg["queue_len"], mqtt["queue_len"] if mqtt else 0) + 2)
+        self.subscribers = []     # callables(telegram: a view of the backlog, good during the call): the simulator's console
         self.info = info          # () -> {"free_heap": ..., "wifi_rssi": ...} from the platform
         self.save_status = save_status  # (line) -> None: keep the last status line for flash.py
         self.latest = Telegram()  # the latest telegram passed on and its readings, for every output
@@ -74,7 +84,9 @@ class App:
         self.rebooting = False    # ... and the dongle resets (a new firmware, a failed probation)
         self.heard = False        # the meter has sent something since the start
         self._rx_task = None
-        self._rxbuf = bytearray(1024)  # every read from the meter lands here: no allocation per read
+        self._rxbuf = bytearray(512)   # every read from the meter lands here: no allocation per read
+                                       # (512 B every 20 ms: twice 115200 baud; the UART's own buffer
+                                       # outside the heap holds a burst)
         self.started = ticks_ms()
         self._up_ms = 0
         self._up_last = self.started
@@ -308,11 +320,16 @@ class App:
         if kind == TELEGRAM:
             if self.updates is not None and self.updates.trial:
                 self.updates.proven("a telegram passed on")
-            self.latest.take(what, self.pipeline.readings)     # readings: a DLMS push's, else None
+            try:
+                number = self.backlog.put(what)
+            except ValueError as e:     # longer than the backlog (a rendered push, in theory)
+                self.log("offset %d: %s: not passed on" % (pos, e))
+                return
+            self.latest.take(self.backlog.latest, self.pipeline.readings, number=number)
             for out in self.outputs:
                 self._output(out.telegram, self.latest)
             for sub in self.subscribers:
-                self._output(sub, what)
+                self._output(sub, self.latest.data)
         elif kind == FRAME:
             for out in self.outputs:
                 self._output(out.frame, what)

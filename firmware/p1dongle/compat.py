@@ -11,6 +11,10 @@
 #   wait_for(aw, s) - await with a timeout (asyncio.TimeoutError); CPython 3.11's own wait_for can
 #                  swallow a cancellation that races with the result, and then Ctrl-C hangs
 #   pending(writer) - bytes an asyncio stream writer holds that the socket has not taken yet
+#   send(writer, data) - write data to an asyncio stream, what the socket does not take at once
+#                  kept as a copy: MicroPython's stream copies it; CPython's transport may keep a
+#                  view of a bytearray or memoryview (3.12 does), so it gets bytes. data may be a
+#                  view of a buffer written again later (the outputs' backlog, a JSON writer's)
 #   small_send_buffer(writer) - the socket's send buffer kept to a few KB, as lwIP's is on the
 #                  dongle (a PC's kernel would take megabytes from a client that never reads)
 #   close_stream(writer)  - close an asyncio stream now, even with unsent data queued (a stalled
@@ -73,6 +77,9 @@ if MICROPYTHON:
 
     def pending(writer):
         return len(writer.out_buf)
+
+    def send(writer, data):
+        writer.write(data)
 
     def new_loop():
         asyncio.new_event_loop()
@@ -159,6 +166,9 @@ else:
 
     def pending(writer):
         return writer.transport.get_write_buffer_size()
+
+    def send(writer, data):
+        writer.write(data if isinstance(data, bytes) else bytes(data))
 
     def new_loop():
         pass

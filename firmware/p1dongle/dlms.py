@@ -72,7 +72,7 @@ class DlmsCipher:
         if auth_key is not None:
             self._aad[1:17] = auth_key
         self._iv = bytearray(12)
-        self.plain = None                   # the last plaintext (see decrypt)
+        self.plain = None                   # a view of the last plaintext (see decrypt)
         self.replay_check = replay_check
         self._title = bytearray(8)          # system title of the last accepted frame
         self._have_title = False
@@ -85,10 +85,12 @@ class DlmsCipher:
         return bytes(self._title) if self._have_title else None
 
     def decrypt(self, frame, n=-1):
-        """Verify and decrypt the frame in frame[0:n]; the plaintext is self.plain, a new bytearray
-        of exactly its length (returned too): for a Luxembourg meter it is the telegram, handed on
-        as it is, so the plaintext is the one allocation a frame costs (no buffer of max_frame
-        kept for it, no copy of it made).
+        """Verify and decrypt the frame in frame[0:n] (a bytearray) where it is: its ciphertext
+        becomes the plaintext, self.plain a view of it (the frame's header, system title and all,
+        stays). Returns the plaintext's length. Nothing is allocated for the plaintext: on the
+        dongle the frame is the assembler's or the link layer's buffer, made once; the outputs
+        copy the telegram into their backlog. A frame that fails is left neither plaintext nor
+        ciphertext (mbedTLS clears what it wrote): the assembler rescans its own copy.
 
         Its counter is not remembered until accept() is called.
 
@@ -106,23 +108,23 @@ class DlmsCipher:
                 and loops.equal(self._title, 0, iv, 0, 8)):
             raise ReplayError("frame counter %d went backwards (last %d): replayed frame dropped"
                               % (counter, self.frame_counter))
+        at = h + 5
+        out = memoryview(frame)[at:]
         if sc & 0x30 == 0x20:
-            self.plain = bytearray(n - h - 5)
-            length = self._gcm.ctr_into(iv, frame, h + 5, n, self.plain)
+            length = self._gcm.ctr_into(iv, frame, at, n, out)
             self.authenticated = False
         elif sc & 0x30 != 0x30:
             raise FrameError("security byte 0x%02X: authentication without encryption is not supported" % sc)
         elif n - h < 5 + TAG_LEN:
             raise FrameError("frame too short for security header and tag")
         elif self.key_only:
-            self.plain = bytearray(n - h - 5 - TAG_LEN)
-            length = self._gcm.ctr_into(iv, frame, h + 5, n - TAG_LEN, self.plain)
+            length = self._gcm.ctr_into(iv, frame, at, n - TAG_LEN, out)
             self.authenticated = False
         else:
             self._aad[0] = sc
-            self.plain = bytearray(n - h - 5 - TAG_LEN)
-            length = self._gcm.open_into(iv, self._aad, frame, h + 5, n - TAG_LEN, TAG_LEN, self.plain)
+            length = self._gcm.open_into(iv, self._aad, frame, at, n - TAG_LEN, TAG_LEN, out)
             self.authenticated = True
+        self.plain = out[:length]
         self._counter = counter
         self._opened = True
         return length

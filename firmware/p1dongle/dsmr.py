@@ -82,13 +82,21 @@ def check(telegram, n=-1, decrypted=False):
 
 
 def canonical(t):
-    """A telegram whose CRC has checked, in DSMR's form: CR LF line ends and a CRC of 4 digits
-    (computed again over the new text, when the meter wrote LF alone). t itself when it is so."""
-    bang = t.rfind(b"!")
-    tail = bytes(t[bang + 1:]).rstrip(_TRAILING)
-    first = t.find(b"\n")              # a meter ends all its lines alike: the first tells
-    lf_alone = first > 0 and t[first - 1] != 0x0D
-    if not lf_alone and len(tail) in (0, 4):
+    """A telegram whose CRC has checked (bytes-like), in DSMR's form: CR LF line ends and a CRC
+    of 4 digits (computed again over the new text, when the meter wrote LF alone). t itself when
+    it is so, as nearly every meter sends it: read where it is, nothing copied."""
+    n = len(t)
+    bang = n - 1
+    while bang >= 0 and t[bang] != 0x21:       # the last '!'
+        bang -= 1
+    tail = n - bang - 1                        # the CRC's digits, what trails them not counted
+    while tail and t[bang + tail] in _TRAILING:
+        tail -= 1
+    first = 0                                  # a meter ends all its lines alike: the first tells
+    while first < n and t[first] != 0x0A:
+        first += 1
+    lf_alone = 0 < first < n and t[first - 1] != 0x0D
+    if not lf_alone and tail in (0, 4):
         return t
     body = bytes(t[:bang + 1])
     if lf_alone:
@@ -158,9 +166,7 @@ def read(telegram, sink):
     if not t or t[0] != 0x2F:
         raise TelegramError("does not start with '/'")
     n = len(t)
-    eol = t.find(b"\n")
-    if eol < 0:
-        eol = n
+    eol = _line_end(t, 0, n)
     memo = getattr(sink, "memo", None)      # a sink that keeps lines from telegram to telegram
     hit = _recall(memo, t, 1, eol, -1)
     sink.value(obis.HEADER, hit[1] if hit else _kept(memo, t, 1, eol, -1, text(t, 1, eol).strip()))
@@ -192,8 +198,7 @@ def read(telegram, sink):
                 sink.number(r, o[4], -o[5], unit)
             else:
                 while kind == SLOW and nxt < n and t[nxt] == 0x28:     # continuation lines: '(...)'
-                    e = t.find(b"\n", nxt)
-                    nxt = n + 1 if e < 0 else e + 1
+                    nxt = _line_end(t, nxt, n) + 1
                 # (a line without a code of its own is read every time: its key, -1, is the header's)
                 kept = memo if k >= 0 else None
                 hit = _recall(kept, t, i, nxt - 1, k)
@@ -207,8 +212,7 @@ def read(telegram, sink):
                     _groups(text(t, o[1], o[0]).strip(), 0, groups)
                     e = o[0] + 1
                     while e < nxt:
-                        f = t.find(b"\n", e)
-                        f = n if f < 0 else f
+                        f = _line_end(t, e, n)
                         _groups(text(t, e, f).strip(), 0, groups)
                         e = f + 1
                     sink.value(r, _kept(kept, t, i, nxt - 1, k, _value(r, groups)))
@@ -241,8 +245,16 @@ def _kept(memo, t, start, end, k, value):
     return value
 
 
+def _line_end(t, i, n):
+    # where the line from t[i] ends: its LF, or n (t may be a memoryview: no find())
+    while i < n and t[i] != 0x0A:
+        i += 1
+    return i
+
+
 def _as_bytes(telegram):
-    if isinstance(telegram, (bytes, bytearray)):
+    # a telegram is read where it is (on the dongle a view of the backlog's bytes: not copied)
+    if isinstance(telegram, (bytes, bytearray)) or (loops.VIEWS and isinstance(telegram, memoryview)):
         return telegram
     if isinstance(telegram, str):
         return telegram.encode()

@@ -103,9 +103,9 @@ def security_ok(sc):
 class FrameAssembler:
     def __init__(self, max_frame=4096, ring_size=0, timeout_ms=5000):
         if ring_size < max_frame:
-            # A whole frame, and a UART read or two behind it: the ring never holds more than one
-            # frame being judged (push() feeds what fits, steps, then feeds the rest).
-            ring_size = max_frame + 1024
+            # A whole frame, and a UART read behind it: the ring never holds more than one frame
+            # being judged (push() feeds what fits, steps, then feeds the rest).
+            ring_size = max_frame + 512
         self.ring = RingBuffer(ring_size)
         self.feed = self.ring.write     # feed(chunk[, start[, end]]): one call less per UART read
         self.max_frame = max_frame

@@ -21,7 +21,7 @@
 import asyncio
 
 from . import memory
-from .compat import close_stream, listening_port, wait_for
+from .compat import close_stream, listening_port, send, wait_for
 
 MAX_HEAD = 2048         # the request line and headers (a phone's browser sends ~500 bytes)
 _READ = 256             # a read of the head: each is a new block of this size, which a heap broken up
@@ -238,7 +238,7 @@ async def write_response(writer, res, head_only=False):
         # the next request writes into (homewizard.Writer) is taken (sent, or copied by the
         # stream) while it still holds this answer
         if len(body) and not head_only:
-            writer.write(body)
+            send(writer, body)
         await writer.drain()
         return
     await writer.drain()

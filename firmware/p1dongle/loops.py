@@ -41,6 +41,10 @@ import struct
 
 from .tables import FAST, ONE, SKIP, SLOW, crc16_table, crc16_x25_table, mulx
 
+# scan_line and json_lines look for line ends with find(), which a memoryview has not: the text
+# they read is bytes or a bytearray (dsmr.read copies a view first; machine code reads any buffer)
+VIEWS = False
+
 # scan_line(buf, i, n, out) reads the line that starts at buf[i] (DSMR telegram text, lines end in
 # LF, CR before it ignored) and returns what it is; out (array of 32-bit ints, 7 long) gets:
 #   out[0]  where the line ends (its LF, or n): the next line starts at out[0] + 1

@@ -10,6 +10,8 @@ from array import array
 
 from .tables import crc16_table, crc16_x25_table, mulx
 
+VIEWS = True        # every loop reads any buffer, a memoryview too (see loops.py)
+
 _CRC = array("H", crc16_table())
 _X25 = array("H", crc16_x25_table())
 

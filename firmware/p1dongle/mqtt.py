@@ -5,6 +5,9 @@
 #
 #   client = MqttClient(host, port, client_id, user, password, keepalive=60,
 #                       will=("p1dongle/x/status", b"offline"), log=print)
+#   client.publish(topic, payload, ref=number)       a telegram: what waits is its number in the
+#                                                    backlog (backlog.py, client.backlog), not its
+#                                                    bytes; gone from there when sent: dropped
 #   client.publish(topic, payload)                   QoS 0, queued; when the broker is slow or down
 #                                                    the queue keeps the newest queue_len messages
 #                                                    and counts what it dropped
@@ -41,7 +44,7 @@
 import asyncio
 
 from . import memory
-from .compat import close_stream, pending, resolve, ticks_diff, ticks_ms, wait_for
+from .compat import close_stream, pending, resolve, send, ticks_diff, ticks_ms, wait_for
 from .mqttpacket import (MqttError, connect_packet, publish_header, refused, remaining_length, subscribe_packet,
                          text_bytes, text_field)
 
@@ -60,6 +63,7 @@ class MqttClient:
         self.log = log
         self.backoff_max_s = backoff_max_s
         self.on_connect = on_connect      # called once connected, before anything is sent
+        self.backlog = None               # where the telegrams published by number are
         self.connected = False
         self.connects = 0                 # successful connections so far
         self.sent = 0                     # messages handed to the broker
@@ -105,7 +109,7 @@ class MqttClient:
 
     # -- what the rest of the dongle calls; never waits ------------------------------------------
 
-    def publish(self, topic, payload, retain=False, qos=0, latest=False, transient=False):
+    def publish(self, topic, payload, retain=False, qos=0, latest=False, transient=False, ref=None):
         if isinstance(payload, str):
             payload = payload.encode()
         if retain:
@@ -134,6 +138,8 @@ class MqttClient:
             if len(q) >= self.queue_len:
                 q.pop(0)                    # keep the newest: an old reading is worth least
                 self.dropped += 1
+            if ref is not None and not qos and self.backlog is not None:
+                payload = ref               # a telegram: its number waits, not its bytes
             q.append((topic, payload, qos))
         self._wake.set()
 
@@ -251,7 +257,7 @@ class MqttClient:
                 del self._inflight[pid]
             else:
                 writer.write(publish_header(self._topic(topic, False), len(payload), False, 1, pid, True))
-                writer.write(payload)
+                send(writer, payload)
                 if pending(writer):
                     await wait_for(writer.drain(), 10)
         self.announce_again()
@@ -322,6 +328,11 @@ class MqttClient:
 
     async def _send(self, writer, topic, payload, retain, qos):
         pid = 0
+        if isinstance(payload, int):            # a telegram's number in the backlog
+            payload = self.backlog.view(payload)
+            if payload is None:                 # overwritten by newer ones while it waited
+                self.dropped += 1
+                return
         if isinstance(payload, str):
             payload = payload.encode()
         if qos:
@@ -336,7 +347,7 @@ class MqttClient:
 
     def _write(self, writer, topic, payload, retain, qos, pid):
         writer.write(publish_header(self._topic(topic, not retain), len(payload), retain, qos, pid, False))
-        writer.write(payload)
+        send(writer, payload)
         self.sent += 1
 
     def _topic(self, topic, keep):

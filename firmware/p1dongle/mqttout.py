@@ -147,6 +147,7 @@ def make(view):
     out = MqttOutput(client, prefix, m["discovery_prefix"], cfg["device_id"], view.log,
                      model=cfg.get("model", "p1dongle"))
     out.connected_to(view)
+    client.backlog = view.backlog
     return (out,)
 
 
@@ -280,7 +281,7 @@ class MqttOutput(Output):
         readings are made for it: on the dongle that is most of what a telegram costs)."""
         c = self.client
         self._heard()
-        c.publish(self._telegram_topic, t.data)
+        c.publish(self._telegram_topic, t.data, ref=t.number)
         w = self.writer
         # A view of the writer's buffer: the client copies it only if it cannot send it at once.
         if t.pushed is None:
@@ -413,7 +414,7 @@ class MqttOutput(Output):
             if t.rendered:
                 if self._waiting_for_name(ticks_ms()):
                     return                  # its ids would change once it names itself
-                rendered = bytes(t.data[1:t.data.find(b"\r")]).decode()
+                rendered = _header(t.data)
             # (a DSMR telegram's are read from its text: once per announcement, not per telegram)
             for item in self.configs(t.readings(), rendered):
                 yield item
@@ -512,3 +513,12 @@ def _water(readings, name):
         kind = find(readings, "mbus" + name[4] + "DeviceType")
         return isinstance(kind, tuple) and kind[0] in (6, 7)
     return False
+
+
+def _header(telegram):
+    # the identification line of a telegram the dongle rendered, without its '/' (what its
+    # discovery says made it); telegram: a view of the backlog's bytes
+    k = 1
+    while k < len(telegram) and telegram[k] != 0x0D:
+        k += 1
+    return bytes(telegram[1:k]).decode()

@@ -7,6 +7,9 @@
 # Used by the dongle's RX task and by the host tools alike. push() and flush() call
 # emit(kind, offset, what, has_crc) for each event, in stream order:
 #   TELEGRAM, offset, telegram bytes, has_crc   a telegram that passed every check, byte-exact
+#                                               (with shared=True: a view of where the frame was
+#                                               decrypted, good only during the call; the app
+#                                               copies it into its outputs' backlog)
 #   PROBLEM, offset, message, None              one line a user can act on; never a key
 #   FRAME, offset, frame bytes, None            with raw_frames=True: each encrypted frame as
 #                                               received (for the raw port), just before what it
@@ -16,7 +19,8 @@
 # that telegram), else None: the telegram's own text is then what to parse (dsmr.parse).
 #
 # A callback rather than a generator or a list of tuples: on the dongle each of those is a heap
-# object per chunk, and the RX path is meant to allocate nothing but the telegram it hands out.
+# object per chunk, and the RX path is meant to allocate no block for a telegram: a frame is
+# decrypted where the assembler cut it, a plain telegram handed on from there.
 from . import memory
 from .compat import const
 from .dlms import LUX_AUTH_KEY, DlmsCipher
@@ -45,11 +49,9 @@ _WHY = (
 
 class Pipeline:
     def __init__(self, key=None, auth_key=LUX_AUTH_KEY, max_frame=4096, timeout_ms=5000, replay_check=True,
-                 raw_frames=False, emit=None, layout="auto", relieve=None):
+                 raw_frames=False, emit=None, layout="auto", shared=False):
         self.frames = FrameAssembler(max_frame, timeout_ms=timeout_ms)
-        # relieve(): called when a frame finds no room for its telegram; the app lets go of what
-        # waits (a stalled client's queue) and the frame tries once more (see _roomy)
-        self.relieve = relieve
+        self.shared = shared     # telegrams handed on as views of the buffers they are in (see above)
         self.cipher = DlmsCipher(key, auth_key, max_frame, replay_check) if key else None
         self.max_frame = max_frame
         self.link = None         # M-Bus and HDLC meters only: made with their first link frame
@@ -127,7 +129,7 @@ class Pipeline:
                 fa.reject(e)         # maybe two telegrams run together: rescan it
                 return True
             self.readings = None
-            self._telegram(fa.frame_pos, canonical(self._roomy(bytes, fa.frame)), has_crc)
+            self._telegram(fa.frame_pos, canonical(fa.frame), has_crc)
         elif kind == DLMS:
             self._open(fa)
         else:
@@ -231,7 +233,7 @@ class Pipeline:
         if n and data[0] == 0x2F:
             self._has_crc = check(data, n, True)
             self.readings = None
-            return data if len(data) == n else bytes(data[:n])
+            return data if len(data) == n else data[:n]
         if not n or data[0] != 0x0F:
             raise FrameError("decrypted frame is neither a DSMR telegram nor a data-notification")
         try:
@@ -295,8 +297,10 @@ class Pipeline:
             self._raw(fa)           # the raw port gets every frame: nothing here can check them
             fa.reject(_NO_KEY)
             return
+        # (The raw port wants the frame as it came: taken before it is decrypted where it is.)
+        raw = bytes(fa.frame) if self.raw_frames else None
         try:
-            n = self._roomy(cipher.decrypt, fa.buf, fa.frame_len)
+            n = cipher.decrypt(fa.buf, fa.frame_len)
         except (AuthError, FrameError, ReplayError) as e:
             fa.reject(e)
             return
@@ -315,32 +319,19 @@ class Pipeline:
                 fa.reject(e)
                 return
             # The tag matched, so the framing was right: what is wrong is inside.
-            self._raw(fa)
+            self._raw(fa, raw)
             self.emit(PROBLEM, fa.frame_pos, (self._count(e) or "decrypted frame: ") + str(e), None)
             return
         cipher.accept()             # its tag and content check out: now its counter counts
-        self._raw(fa)
+        self._raw(fa, raw)
         self._notice(fa.frame_pos)
         self._telegram(fa.frame_pos, telegram, self._has_crc, cipher.authenticated)
 
-    def _roomy(self, make, *args):
-        """make(*args): the telegram, the one block of a frame's 1-2 KB the heap must find. When it
-        cannot (in a heap broken up around the telegrams a stalled client keeps), the app lets go of
-        what waits and it is made again: the frame is not lost. Only for what can be made twice
-        (a copy, a decryption that remembers nothing until the frame is accepted)."""
-        try:
-            return make(*args)
-        except MemoryError:
-            if self.relieve is None:
-                raise
-        self.relieve()
-        return make(*args)
-
-    def _raw(self, fa):
+    def _raw(self, fa, raw=None):
         # A genuine frame (its tag matched and it is no replay, or there is no key to check it):
-        # the raw port gets it before what it held.
+        # the raw port gets it before what it held (raw: a copy taken before it was decrypted).
         if self.raw_frames:
-            self.emit(FRAME, fa.frame_pos, bytes(fa.frame), None)
+            self.emit(FRAME, fa.frame_pos, raw if raw is not None else bytes(fa.frame), None)
 
     def _telegram(self, pos, telegram, has_crc, authenticated=True):
         self.telegrams += 1
@@ -348,6 +339,8 @@ class Pipeline:
             self.no_crc += 1
         if not authenticated:
             self.unauthenticated += 1
+        if not self.shared and not isinstance(telegram, bytes):
+            telegram = bytes(telegram)
         self.emit(TELEGRAM, pos, telegram, has_crc)
         self.readings = None
 

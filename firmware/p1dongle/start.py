@@ -206,8 +206,9 @@ def _supervise(path):
         # From files, a module's code lives in the heap. What reads a DLMS push (loaded at the
         # first push on the image, where code costs no heap) is loaded now, while the heap is
         # whole: at the first push, in a heap broken up around the telegrams by then, its 15 KB
-        # could not always find room (make soak --load files: a frame lost now and then).
-        from p1dongle import axdr, layouts, render  # noqa: F401
+        # could not always find room (make soak --load files: a frame lost now and then; the
+        # M-Bus and HDLC reassembly's too, at the first link frame).
+        from p1dongle import axdr, layouts, link, render  # noqa: F401
     status_path = path[:path.rfind("/") + 1] + "p1dongle.status"    # beside the settings
     updates = _updates(platform, path, run.cfg)
     if updates.came_back:

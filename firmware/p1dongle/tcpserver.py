@@ -5,8 +5,10 @@
 # switch: with 8 clients that is most of the cost of a telegram); otherwise it goes into the
 # client's bounded queue, and the client's writer task sends what waits, whole telegrams one after
 # the other (never two interleaved). The same telegram bytes serve every client: nothing is
-# copied per client but what a socket cannot take at once. A client that stops reading fills its
-# queue and is dropped; a client that resets, closes or vanishes only ends its own tasks.
+# copied per client but what a socket cannot take at once. A client's queue holds the numbers
+# of the telegrams it waits for in the app's backlog (backlog.py), not their bytes. A client that
+# stops reading fills its queue, or falls further behind than the backlog reaches, and is dropped;
+# a client that resets, closes or vanishes only ends its own tasks.
 #
 # A client may send a line "status": it gets the status line back (the only thing ever sent that
 # is not a telegram, and only on request). Everything else a client sends is ignored.
@@ -16,13 +18,14 @@
 import asyncio
 
 from . import memory
-from .compat import close_stream, listening_port, pending, small_send_buffer, wait_for
+from .compat import close_stream, listening_port, pending, send, small_send_buffer, wait_for
 from .output import Output
 
 
 def make(view):
     cfg = view.cfg
-    out = [TcpServer("plaintext", cfg["max_clients"], cfg["queue_len"], view.status, view.log, cfg["tcp_port"])]
+    out = [TcpServer("plaintext", cfg["max_clients"], cfg["queue_len"], view.status, view.log, cfg["tcp_port"],
+                     view.backlog)]
     if cfg["raw_port"]:
         out.append(TcpServer("raw", cfg["max_clients"], cfg["queue_len"], view.status, view.log, cfg["raw_port"]))
     return out
@@ -32,7 +35,7 @@ class _Client:
     def __init__(self, writer, peer):
         self.writer = writer
         self.peer = peer
-        self.queue = []
+        self.queue = []       # what waits: a telegram's number in the backlog, or bytes
         self.ready = asyncio.Event()
         self.task = None
         self.gone = False
@@ -41,12 +44,13 @@ class _Client:
 
 
 class TcpServer(Output):
-    def __init__(self, name, max_clients=8, queue_len=8, status=None, log=print, port=None):
+    def __init__(self, name, max_clients=8, queue_len=8, status=None, log=print, port=None, backlog=None):
         self.name = name                  # "plaintext" (telegrams) or "raw" (frames)
         self.listen = port                # the port start() opens when it is given none
         self.max_clients = max_clients
         self.queue_len = queue_len        # telegrams a client may fall behind before it is dropped
         self.status = status              # callable giving the status line, or None
+        self.backlog = backlog            # where the telegrams a client waits for are (backlog.py)
         self.log = log
         self.clients = []
         self.server = None
@@ -64,7 +68,7 @@ class TcpServer(Output):
 
     def telegram(self, t):
         if self.name == "plaintext":
-            self.publish(t.data)
+            self.publish(t.data, t.number if self.backlog is not None else t.data)
 
     def frame(self, data):
         if self.name == "raw":
@@ -92,14 +96,17 @@ class TcpServer(Output):
                 return False
         return True
 
-    def publish(self, data):
-        """Send data (one whole telegram or frame) to every client, or queue it. Never blocks."""
+    def publish(self, data, ref=None):
+        """Send data (one whole telegram or frame) to every client, or queue ref for it (its number
+        in the backlog; by default data itself, kept as it is). Never blocks."""
+        if ref is None:
+            ref = data
         for c in self.clients:
             if c.gone:
                 continue
             if not c.queue and not c.busy:
                 try:
-                    c.writer.write(data)
+                    send(c.writer, data)
                 except Exception:   # noqa: BLE001 - reset, broken pipe: this client is gone
                     self._drop(c)
                     continue
@@ -113,7 +120,7 @@ class TcpServer(Output):
                 self._drop(c)
                 continue
             try:
-                c.queue.append(data)
+                c.queue.append(ref)
             except MemoryError:
                 # What waits for this client is what fills the heap: let it go, not the telegram.
                 memory.lost()
@@ -195,8 +202,16 @@ class TcpServer(Output):
                     c.ready.clear()
                     await c.ready.wait()
                 if not c.busy:
+                    data = c.queue.pop(0)
+                    if isinstance(data, int):
+                        data = self.backlog.view(data)
+                        if data is None:        # overwritten by newer telegrams: it fell behind
+                            self.dropped += 1
+                            self.log("%s port: dropping %s, it fell behind" % (self.name, c.peer))
+                            return
                     c.busy = True
-                    w.write(c.queue.pop(0))
+                    send(w, data)
+                    data = None
                 await w.drain()
                 c.busy = False
         except Exception:   # noqa: BLE001 - reset, broken pipe, timeout: this client is gone

@@ -30,7 +30,10 @@ class Telegram:
     """The latest telegram (data: its bytes, None before the first) and its readings."""
 
     def __init__(self):
-        self.data = None        # the telegram's bytes, as passed on (a DSMR telegram)
+        self.data = None        # the telegram's bytes, as passed on (a DSMR telegram): a view
+                                # of the backlog's, good until the next telegram
+        self.number = -1        # its number in the backlog (backlog.py), which outputs that
+                                # queue it keep
         self.pushed = None      # a DLMS meter's readings of this push [(row, value)]; None: DSMR
         self.count = 0          # telegrams taken
         self.longest = 0        # ms: the longest the meter took to send a reading again
@@ -50,9 +53,10 @@ class Telegram:
         """Whether the dongle wrote the telegram from a DLMS push's readings."""
         return self.pushed is not None
 
-    def take(self, data, pushed=None, now=None):
+    def take(self, data, pushed=None, now=None, number=-1):
         """The next telegram, and for a DLMS meter the readings of its push."""
         self.data = data
+        self.number = number
         self.pushed = pushed
         self.count += 1
         if pushed is None:

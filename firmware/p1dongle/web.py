@@ -251,8 +251,10 @@ class Web(Output):
         telegram = self.app.latest.data
         if telegram is None:
             return Response("no telegram yet\n", 503)
-        # the telegram itself, not a copy (what the socket does not take at once the stream keeps)
-        return Response(memoryview(telegram), content_type="text/plain; charset=ascii")
+        # the telegram itself, a view of the outputs' backlog: the answer hands it to the stream
+        # before its first wait (httpd.write_response), so a newer telegram cannot overwrite it
+        # first; what the socket does not take at once the stream copies
+        return Response(telegram, content_type="text/plain; charset=ascii")
 
 
 async def _drain(body, left, most=4 << 20):
