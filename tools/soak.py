@@ -49,7 +49,7 @@ import emulator  # noqa: E402
 import flash  # noqa: E402
 import hostile  # noqa: E402
 from broker import LocalBroker, free_port  # noqa: E402
-from p1dongle import FILES_HEAP, meters  # noqa: E402
+from p1dongle import FILES_HEAP, meters, pages  # noqa: E402
 from p1dongle.pipeline import TELEGRAM, Pipeline  # noqa: E402
 
 TWIN = os.path.join(ROOT, "build", "micropython-p1dongle")
@@ -58,6 +58,7 @@ STOCK = os.path.join(ROOT, "build", "micropython-stock")
 LOADS = {"frozen": (TWIN, "96K"), "files": (STOCK, "%dK" % (FILES_HEAP // 1024))}
 KEY = bytes.fromhex("0123456789ABCDEF0123456789ABCDEF")
 INTERVAL = 0.5
+PAGES = {"/": pages.STATUS, "/style.css": pages.STYLE, "/settings": pages.SETTINGS}   # what a browser loads
 READERS = 7
 TELEGRAM_RE = re.compile(rb"/[^!]*!(?:[0-9A-Fa-f]{4})?\r\n")      # DSMR 2/3: no CRC
 HEAP_RE = re.compile(r"heap used ([\d.]+) KB, free ([\d.]+) KB")
@@ -310,19 +311,25 @@ class Soak:
 
     async def web_client(self, port, stop):
         """What a user's tools do: the HomeWizard API polled every second (Home Assistant's
-        integration polls every 5 s), and the status page's two requests every 3 s."""
+        integration polls every 5 s), the status page's two requests every 3 s, and a browser
+        opening the status page (with its style sheet) every 15 s and the settings page (9.6 KB,
+        more than lwIP's send buffer takes at once) every 30 s."""
         k = 0
         while not stop.is_set():
             await asyncio.sleep(1)
             k += 1
             paths = ["/api/v1/data"] + (["/api/status", "/api/v1/telegram"] if k % 3 == 0 else [])
+            paths += (["/", "/style.css"] if k % 15 == 0 else []) + (["/settings"] if k % 30 == 0 else [])
             for path in paths:
                 try:
                     status, body = await asyncio.wait_for(http_get(port, path), 10)
                 except (OSError, asyncio.TimeoutError, ValueError):
                     self.web["failed"] += 1
                     continue
-                good = status == 200 and (path == "/api/v1/telegram" or _json_object(body))
+                if path in PAGES:
+                    good = status == 200 and body == PAGES[path]
+                else:
+                    good = status == 200 and (path == "/api/v1/telegram" or _json_object(body))
                 if path == "/api/v1/data" and good and self.frames > 4:
                     good = b'"total_power_import_kwh":' in body
                 self.web["ok" if good else "bad"] += 1

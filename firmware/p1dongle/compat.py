@@ -15,6 +15,8 @@
 #                  kept as a copy: MicroPython's stream copies it; CPython's transport may keep a
 #                  view of a bytearray or memoryview (3.12 does), so it gets bytes. data may be a
 #                  view of a buffer written again later (the outputs' backlog, a JSON writer's)
+#   flushed(writer) - await until the socket has taken everything written (an answer's end,
+#                  before its connection is closed)
 #   small_send_buffer(writer) - the socket's send buffer kept to a few KB, as lwIP's is on the
 #                  dongle (a PC's kernel would take megabytes from a client that never reads)
 #   close_stream(writer)  - close an asyncio stream now, even with unsent data queued (a stalled
@@ -80,6 +82,9 @@ if MICROPYTHON:
 
     def send(writer, data):
         writer.write(data)
+
+    async def flushed(writer):
+        await writer.drain()            # MicroPython's drain() returns once the socket took it all
 
     def new_loop():
         asyncio.new_event_loop()
@@ -169,6 +174,12 @@ else:
 
     def send(writer, data):
         writer.write(data if isinstance(data, bytes) else bytes(data))
+
+    async def flushed(writer):
+        # CPython's drain() returns below its high-water mark (64 KB): wait until the socket has
+        # taken everything, or close_stream would abort what a small send buffer still holds
+        writer.transport.set_write_buffer_limits(0, 0)
+        await writer.drain()
 
     def new_loop():
         pass

@@ -21,9 +21,10 @@
 import asyncio
 
 from . import memory
-from .compat import close_stream, listening_port, send, wait_for
+from .compat import close_stream, flushed, listening_port, send, small_send_buffer, wait_for
 
 MAX_HEAD = 2048         # the request line and headers (a phone's browser sends ~500 bytes)
+_WRITE = 512            # a page is written this much at a time (see write_response)
 _READ = 256             # a read of the head: each is a new block of this size, which a heap broken up
                         # by everything else finds more easily than one of 512 (make soak lost requests)
 MAX_BODY = 4096         # settings, a backup
@@ -113,6 +114,7 @@ class HttpServer:
             self.server = None
 
     async def _serve(self, reader, writer):
+        small_send_buffer(writer)       # as lwIP's on the dongle: a few KB (a PC's takes megabytes)
         if self.connections >= self.max_connections:
             if not self._waiting:
                 self.refused += 1
@@ -125,7 +127,8 @@ class HttpServer:
         self._waiting.append(task)
         try:
             await self._exchange(reader, writer, task)
-        except MemoryError:             # this request is lost; the meter side never noticed
+        except MemoryError as e:             # this request is lost; the meter side never noticed
+            import sys, micropython, gc; sys.print_exception(e); micropython.mem_info(1)  # DEBUG
             memory.lost(self.log, "web: out of memory, a request lost")
         except Exception:   # noqa: BLE001 - a client that stalled or reset: its request only
             self.errors += 1
@@ -233,17 +236,24 @@ async def write_response(writer, res, head_only=False):
         for name in res.headers:
             lines.append("%s: %s" % (name, res.headers[name]))
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
-    if isinstance(body, (bytes, bytearray, memoryview)):
+    if isinstance(body, bytes) and not head_only:
+        # A page (bytes frozen into flash) a piece at a time: what the socket does not take at
+        # once the stream copies, and lwIP takes about 5.7 KB, so the 9.6 KB settings page whole
+        # would leave a block of 4 KB to find in the heap.
+        await writer.drain()
+        view = memoryview(body)
+        for i in range(0, len(body), _WRITE):
+            writer.write(view[i:i + _WRITE])
+            await writer.drain()
+    elif isinstance(body, (bytearray, memoryview)):
         # head and body handed over before the first await: a body that is a view of a buffer
-        # the next request writes into (homewizard.Writer) is taken (sent, or copied by the
-        # stream) while it still holds this answer
+        # the next telegram or request writes into (the outputs' backlog, homewizard.Writer) is
+        # taken (sent, or copied by the stream) while it still holds this answer
         if len(body) and not head_only:
             send(writer, body)
+    elif not head_only and not isinstance(body, bytes):
         await writer.drain()
-        return
-    await writer.drain()
-    if head_only:
-        return
-    for piece in body:
-        writer.write(piece.encode() if isinstance(piece, str) else piece)
-        await writer.drain()
+        for piece in body:
+            writer.write(piece.encode() if isinstance(piece, str) else piece)
+            await writer.drain()
+    await flushed(writer)
