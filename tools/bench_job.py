@@ -184,7 +184,7 @@ def allocations(chunks, plain, frames):
     gc.collect()
     base = gc.mem_alloc()
     out = Counter()
-    backlog = Backlog(2 * 4096)
+    backlog = Backlog(4096)          # as the app makes it: max_frame bytes
     pipe = Pipeline(KEY, emit=out.emit, shared=True)
     out.backlog = backlog
     rx = memoryview(bytearray(512))

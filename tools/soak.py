@@ -171,6 +171,7 @@ class Mqtt:
         self.states = 0
         self.bad_states = 0
         self.configs = {}
+        self.config_messages = 0        # configs received, announced again or not
         self.lock = threading.Lock()
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="soak-watcher")
         self.subscribed = threading.Event()
@@ -193,6 +194,7 @@ class Mqtt:
                     self.bad_states += 1
             elif msg.topic.startswith("homeassistant/") and msg.topic.endswith("/config"):
                 self.configs[msg.topic] = msg.payload
+                self.config_messages += 1
 
     def close(self):
         self.client.loop_stop()
