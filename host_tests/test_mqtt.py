@@ -31,6 +31,8 @@ class Subscriber:
         if user:
             self.client.username_pw_set(user, password)
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([("p1dongle/#", 1), ("homeassistant/#", 1)])
+        self.subscribed = threading.Event()
+        self.client.on_subscribe = lambda c, u, mid, rc, p: self.subscribed.set()
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(0.1, 1)
         self.client.connect_async("127.0.0.1", port)
@@ -323,6 +325,37 @@ def test_while_the_broker_is_away_the_newest_telegrams_wait_and_the_rest_are_cou
     c.publish("s", b"still online", retain=True, qos=1)     # retained: only the latest, never dropped
     assert [p for _, p, _ in c._queue] == [b"7", b"8", b"9"] and c.dropped == 7
     assert c._retained == {"s": (b"still online", 1)}
+
+
+def test_a_state_that_must_wait_is_made_again_when_it_goes_never_copied(broker):
+    """A payload that is a view of a buffer its owner writes again (the state JSON) is not copied
+    when it must wait: what waits is the function that writes it, called when it goes (the newest
+    state then); a newer one of its topic takes the older's place."""
+    from p1dongle.mqtt import MqttClient
+    buf = bytearray(b"state 0")
+    made = []
+
+    def remake():
+        made.append(bytes(buf))
+        return memoryview(buf)
+
+    client = MqttClient("127.0.0.1", broker.port, "remake", log=lambda m: None)
+    for i in range(1, 4):                   # not connected yet: each must wait
+        buf[6:7] = b"%d" % i
+        client.publish("p1dongle/remake/state", memoryview(buf), latest=True, remake=remake)
+    assert [p for _, p, _ in client._queue] == [remake] and client.dropped == 0
+    buf[6:7] = b"9"                         # the owner writes its buffer again meanwhile
+    sub = Subscriber(broker.port)
+    assert sub.subscribed.wait(30)
+    run = ClientThread(client)
+    try:
+        sub.wait(until("p1dongle/remake/state", 1), what="the state")
+        run.call(client.publish, "p1dongle/remake/telegram", b"after")
+        sub.wait(until("p1dongle/remake/telegram", 1), what="a message after it")
+    finally:
+        run.stop()
+        sub.close()
+    assert sub.payloads("p1dongle/remake/state") == [b"state 9"] and made == [b"state 9"]
 
 
 class ClientThread:

@@ -13,8 +13,11 @@
 #                                                    and counts what it dropped
 #   client.publish(topic, payload, latest=True)      QoS 0, and a message of that topic still
 #                                                    waiting is replaced: only the newest counts
-#   client.publish(topic, view, transient=True)      the payload is a buffer its owner reuses: it
-#                                                    is copied only if it cannot be sent at once
+#   client.publish(topic, view, latest=True, remake=f)
+#                                                    the payload is a buffer its owner reuses (the
+#                                                    state JSON): when it cannot be sent at once,
+#                                                    what waits is f, called when it is sent, which
+#                                                    writes the newest payload there again
 #   client.publish(topic, payload, retain=True, qos=1)
 #                                                    retained: the latest payload per topic is kept
 #                                                    apart (never dropped) and sent again after
@@ -73,8 +76,6 @@ class MqttClient:
         self._retained = {}               # topic -> (payload, qos): the latest, sent once more
         self._dirty = []                  # retained topics not yet sent on this connection
         self._inflight = {}               # packet id -> (topic, payload, retain), until its PUBACK
-        self._spare = {}                  # topic -> the buffer its waiting payload is kept in
-                                          # (transient, latest: see _copy)
         self._topics = {}                 # topic -> its bytes as a PUBLISH writes them (the few a
                                           # telegram uses, made once, not per message)
         self._subscriptions = []          # (topic, on_message)
@@ -92,24 +93,9 @@ class MqttClient:
     def describe(self):
         return "mqtt://%s:%d" % (self.host, self.port)
 
-    def _copy(self, topic, payload):
-        # A transient payload that must wait, and of which only the newest counts (the state):
-        # copied into a buffer kept for its topic, not into a new block per telegram. While the
-        # broker is away that is a 1-2 KB block a telegram, and a heap broken up by everything
-        # else cannot always give one (make soak: MemoryErrors). It is safe to reuse: a newer one
-        # takes the older's place in the queue, and the stream takes a payload when it is written.
-        n = len(payload)
-        spare = self._spare.get(topic)
-        if spare is None or len(spare) < n:
-            spare = None
-            self._spare[topic] = None           # the old one may go before the new one is made
-            spare = self._spare[topic] = bytearray(n + 256)
-        spare[:n] = payload
-        return memoryview(spare)[:n]
-
     # -- what the rest of the dongle calls; never waits ------------------------------------------
 
-    def publish(self, topic, payload, retain=False, qos=0, latest=False, transient=False, ref=None):
+    def publish(self, topic, payload, retain=False, qos=0, latest=False, remake=None, ref=None):
         if isinstance(payload, str):
             payload = payload.encode()
         if retain:
@@ -132,9 +118,11 @@ class MqttClient:
                     if q[i][0] == topic:
                         q.pop(i)            # superseded: only the newest of this topic counts
                         break
-            if transient:
-                # (after the superseded one has gone: its buffer may then make room for this one)
-                payload = self._copy(topic, payload) if latest and not qos else bytes(payload)
+            if remake is not None and not qos:
+                # A view of a buffer its owner writes again: not copied (a 2 KB block kept for the
+                # state while the broker was away, which a broken-up heap could not always give),
+                # but made again when it goes, the newest then (only the newest counts).
+                payload = remake
             if len(q) >= self.queue_len:
                 q.pop(0)                    # keep the newest: an old reading is worth least
                 self.dropped += 1
@@ -333,6 +321,8 @@ class MqttClient:
             if payload is None:                 # overwritten by newer ones while it waited
                 self.dropped += 1
                 return
+        elif callable(payload):                 # made now (publish's remake)
+            payload = payload()
         if isinstance(payload, str):
             payload = payload.encode()
         if qos:

@@ -179,6 +179,7 @@ class MqttOutput(Output):
         self._seen_ms = ticks_ms()      # when the latest rows were last marked as seen
         self._gone = []                 # config topics of readings the meter stopped sending
         self._latest = None             # the Telegram (telegram.py) discovery is made from
+        self._remake = self._state      # (made once: a bound method is a new object each time)
         self._diag_keys = []            # the diagnostics this platform has (no Wi-Fi on a PC)
         self.writer = Writer()          # the state JSON's buffers, kept from telegram to telegram
         self._last_ms = None            # when the latest telegram came, and the one before
@@ -282,20 +283,22 @@ class MqttOutput(Output):
         c = self.client
         self._heard()
         c.publish(self._telegram_topic, t.data, ref=t.number)
-        w = self.writer
-        # A view of the writer's buffer: the client copies it only if it cannot send it at once.
-        if t.pushed is None:
-            doc = telegram_json(t.data, w, view=True)
-            if self.discovery_prefix:
-                self._track(w.rows)
-        else:
-            if self.discovery_prefix:
-                self._track([row for row, _ in t.pushed])
-            if self._first_ms is None:
-                self._first_ms = ticks_ms()
-            doc = state_json(t.readings(), w, view=True)
         self._latest = t
-        c.publish(self._state_topic, doc, latest=True, transient=True)
+        doc = self._state()
+        if self.discovery_prefix:
+            self._track(self.writer.rows if t.pushed is None else [row for row, _ in t.pushed])
+        if t.pushed is not None and self._first_ms is None:
+            self._first_ms = ticks_ms()
+        # A view of the writer's buffer: when the client cannot send it at once, what waits is
+        # _state, which writes the newest state there again when it goes.
+        c.publish(self._state_topic, doc, latest=True, remake=self._remake)
+
+    def _state(self):
+        """The state JSON of the latest telegram, in the writer's buffer (a view of it)."""
+        t = self._latest
+        if t.pushed is None:
+            return telegram_json(t.data, self.writer, view=True)
+        return state_json(t.readings(), self.writer, view=True)
 
     def _track(self, rows):
         """Which readings the meter sends: a new one is announced to Home Assistant at once (one

@@ -134,7 +134,7 @@ class Client:
         self.source = None
         self.connected = True
 
-    def publish(self, topic, payload, retain=False, qos=0, latest=False, transient=False, ref=None):
+    def publish(self, topic, payload, retain=False, qos=0, latest=False, remake=None, ref=None):
         # (ref: a telegram's number in the backlog; payload is its bytes, recorded as they are now)
         self.messages.append((topic, bytes(payload.encode() if isinstance(payload, str) else payload)))
 
