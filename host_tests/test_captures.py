@@ -214,8 +214,12 @@ def test_a_flipped_bit_never_gives_a_telegram_the_meter_did_not_send(e):
 
 
 def _unnamed(t):
-    """The telegram as it is rendered before the meter has named itself."""
-    lines = [line for line in t.split(b"\r\n")[:-2] if not line.startswith(b"0-0:42.0.0(")]
+    """The telegram as it is rendered before the meter has named itself: without its identifier
+    (0-0:42.0.0, and the same under 0-0:96.1.1)."""
+    lines = t.split(b"\r\n")[:-2]
+    named = [line[10:] for line in lines if line.startswith(b"0-0:42.0.0(")]
+    lines = [line for line in lines if not line.startswith(b"0-0:42.0.0(")
+             and not (line.startswith(b"0-0:96.1.1(") and line[10:] in named)]
     body = b"\r\n".join(lines) + b"\r\n!"
     return body + b"%04X\r\n" % meter.crc16_arc(body)
 

@@ -304,8 +304,10 @@ def test_the_meter_is_silent_after_three_of_its_intervals(monkeypatch):
 @pytest.mark.parametrize("e", CAPTURES, ids=[e["file"] for e in CAPTURES])
 def test_home_assistants_dsmr_integration_reads_every_rendered_telegram_as_5L(e):
     """The DSMR config flow with version 5L waits for LUXEMBOURG_EQUIPMENT_IDENTIFIER (0-0:42.0.0);
-    its sensors for 5L read the energy totals from 1-0:1.8.0 and 1-0:2.8.0."""
+    its sensors for 5L read the energy totals from 1-0:1.8.0 and 1-0:2.8.0. A user who picks 5
+    gets the same meter: version 5 waits for EQUIPMENT_IDENTIFIER (0-0:96.1.1), the same id."""
     parser = TelegramParser(telegram_specifications.LUXEMBOURG_SMARTY)
+    parser5 = TelegramParser(telegram_specifications.V5)
     telegrams = capture_telegrams(e)
     assert telegrams
     for t, _ in telegrams:
@@ -322,6 +324,12 @@ def test_home_assistants_dsmr_integration_reads_every_rendered_telegram_as_5L(e)
         if "1-0:1.8.0" in codes:
             assert telegram.ELECTRICITY_IMPORTED_TOTAL.unit == "kWh"
         ident = bytes.fromhex(telegram.LUXEMBOURG_EQUIPMENT_IDENTIFIER.value).decode()
+        as5 = parser5.parse(t.decode())
+        assert obis_ref.EQUIPMENT_IDENTIFIER in as5, t
+        if not any(row[obis.CODE].endswith(":96.1.1") for row, _ in readings):
+            # (else the meter's own: an E450's 0-0:96.1.1; or, as dsmr_parser's pattern takes any
+            # A-B, a Kamstrup's meter type 1-0:96.1.1, later in the telegram, is what it keeps)
+            assert as5.EQUIPMENT_IDENTIFIER.value == telegram.LUXEMBOURG_EQUIPMENT_IDENTIFIER.value
         ids |= {v for row, v in readings if row[obis.NAME] in ("logicalDeviceName", "meterNumber", "gs1Number",
                                                                "meterSerial", "meterId") and v}
         if ids:

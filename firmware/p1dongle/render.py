@@ -7,6 +7,8 @@
 #   1-3:0.2.8(50)                     DSMR 5.0
 #   0-0:1.0.0(210927094715S)          the meter's clock, YYMMDDhhmmss, S in summer time else W
 #   0-0:42.0.0(3138313232...)         the equipment identifier, in hex (what DSMR 5L asks for)
+#   0-0:96.1.1(3138313232...)         the same, where DSMR 5 has it (Home Assistant's DSMR
+#                                     integration keys the meter by it when the user picks 5)
 #   0-0:96.1.0(<meter number>)        when the meter sends one (hex when it is not printable)
 #   1-0:1.8.0(000012.937*kWh)         energy: kWh with 3 decimals      (W, Wh -> kW, kWh)
 #   1-0:1.7.0(00.000*kW)              power: kW with 3 decimals
@@ -51,19 +53,21 @@ def telegram(readings, meter_clock=None, maker="DLM", ident="", name=None):
     """The bytes of a DSMR telegram, CRC included, for the given readings [(row, value)].
 
     Beside the readings it carries what Home Assistant's DSMR integration needs to take it as
-    DSMR 5L (the version line, and the equipment identifier 0-0:42.0.0 in hex, as Luxembourg's
-    meters write it): the meter's own identifier when it sends one (name: the one it sent last),
-    else its system title."""
+    DSMR 5L or 5, whichever the user picks (the version line, and the equipment identifier in hex
+    under both codes: 0-0:42.0.0 as Luxembourg's meters write it, 0-0:96.1.1 as DSMR 5 does; with
+    5 and no 0-0:96.1.1 the integration waits 60 s and gives up): the meter's own identifier when
+    it sends one (name: the one it sent last), else its system title."""
     lines = ["/%s5%s" % (maker, ident), ""]
     if not _has(readings, "1-3:0.2.8"):
         lines.append("1-3:0.2.8(50)")
     stamp = dsmr_time(meter_clock)
     if stamp:
         lines.append("0-0:1.0.0(%s)" % stamp)
-    if not _has(readings, "0-0:42.0.0"):
-        name = identifier(readings) or name or (maker + ident if maker != "DLM" else "")
-        if name:
-            lines.append("0-0:42.0.0(%s)" % hex_digits(name))
+    name = identifier(readings) or name or (maker + ident if maker != "DLM" else "")
+    if name:
+        for code in ("0-0:42.0.0", "0-0:96.1.1"):
+            if not _has(readings, code):
+                lines.append("%s(%s)" % (code, hex_digits(name)))
     for row, value in readings:
         if row[obis.KIND] == obis.TIME:
             continue                # the meter's clock: written above, in DSMR form
