@@ -209,3 +209,13 @@ def test_a_save_never_keeps_a_source_its_target_cannot_open(tmp_path, target, go
     assert not (tmp_path / "p1dongle.json").exists() and store.raw == {}
     store.save({"source": good})
     assert config.read(path) == {"source": good}
+
+
+def test_the_led_identify_blinks_is_a_gpio_off_the_meters_line():
+    assert config.check({})["led_pin"] is None
+    assert config.check({"led_pin": 2})["led_pin"] == 2
+    for bad, why in ((49, "from 0 to 48"), ("2", "from 0 to 48"), (True, "from 0 to 48"),
+                     (16, "rx and request_pin"), (4, "rx and request_pin")):
+        raw = {"led_pin": bad, "uart": {"request_pin": 4}}
+        with pytest.raises(ConfigError, match=why):
+            config.check(raw)

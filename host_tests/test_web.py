@@ -106,8 +106,9 @@ def homewizard(port, *calls):
             api = HomeWizardEnergyV1("127.0.0.1:%d" % port, clientsession=session)
             out = []
             for name in calls:
+                name, kwargs = name if isinstance(name, tuple) else (name, {})
                 try:
-                    out.append(await getattr(api, name)())
+                    out.append(await getattr(api, name)(**kwargs))
                 except (UnsupportedError, RequestError) as e:
                     out.append(e)
             return out
@@ -219,14 +220,34 @@ def test_homewizard_reads_a_belgian_meter_with_its_peaks_and_gas(dongle):
     assert m.unique_id == bytes.fromhex(p.BELGIUM_EQUIPMENT_IDENTIFIER.value).decode()
 
 
+def test_homewizard_system_and_identify_as_home_assistant_calls_them(dongle):
+    """The cloud switch and the Identify button Home Assistant shows for a HomeWizard P1: the
+    system says there is no cloud (and stays so when asked to switch it on), identify answers and
+    the dongle says what it did; the device takes a HomeWizard's name, not the MQTT device's."""
+    dongle.send(meter.NL_TELEGRAM)
+    device, system, switched, identified, combined = homewizard(
+        dongle.port, "device", "system", ("system", {"cloud_enabled": True}), "identify", "combined")
+    assert device.product_name == "P1 meter" and device.product_type == "HWE-P1"
+    assert system.cloud_enabled is False and switched.cloud_enabled is False
+    assert identified is True
+    dongle.proc.expect(r"web: identify: no LED set \(led_pin\)")
+    assert combined.system.cloud_enabled is False and combined.system.wifi_ssid == ""
+    # what HomeWizard's v1 takes in a PUT, and nothing else
+    for body in (b"not json", b"[]", b'{"cloud_enabled": "yes"}', b'{"api_v1_enabled": false}'):
+        status, _, answer = request(dongle.port, "PUT", "/api/v1/system", body, {"Content-Type": "application/json"})
+        assert status == 400 and json.loads(answer)["error"]["description"], body
+    assert get_json(dongle.port, "/api/v1/system") == {"cloud_enabled": False}
+
+
 def test_what_a_homewizard_p1_does_not_have_is_not_found(dongle):
     # Home Assistant's config flow asks first for the v2 API (HTTPS, a 401 without a token): the
     # dongle is a v1 device, and its HTTP server answers a TLS hello with a 400 and closes
     assert asyncio.run(has_v2_api("127.0.0.1:%d" % dongle.port)) is False
-    for path in ("/api/v1/system", "/api/v1/state", "/api/v2/nothing", "/nothing"):
+    for path in ("/api/v1/state", "/api/v2/nothing", "/nothing"):
         assert request(dongle.port, "GET", path)[0] == 404
-    assert request(dongle.port, "PUT", "/api/v1/data")[0] == 404
-    assert request(dongle.port, "POST", "/api/v1/data")[0] == 405
+    for method in ("PUT", "POST", "DELETE"):
+        assert request(dongle.port, method, "/api/v1/data")[0] == 405       # there, but not for that
+    assert request(dongle.port, "GET", "/api/v1/identify")[0] == 405
     status, headers, body = request(dongle.port, "HEAD", "/api")
     assert status == 200 and body == b"" and int(headers["content-length"]) > 0
 
@@ -401,10 +422,13 @@ def test_the_dongle_twin_serves_the_page_and_the_api(micropython, tmp_path):
         reader.send(meter.frame(meter.NL_TELEGRAM))
         assert read_telegrams(client, 1) == [meter.NL_TELEGRAM]       # the app has it now
         client.close()
-        device, m, telegram = homewizard(port, "device", "measurement", "telegram")
-        assert device.product_type == "HWE-P1"
+        device, m, telegram, switched, identified = homewizard(
+            port, "device", "measurement", "telegram", ("system", {"cloud_enabled": True}), "identify")
+        assert device.product_type == "HWE-P1" and device.product_name == "P1 meter"
         assert m.energy_import_t1_kwh == 4.426 and m.power_w == 244 and m.external_devices
         assert telegram == meter.NL_TELEGRAM.decode()
+        assert switched.cloud_enabled is False and identified is True
+        app.expect(r"web: identify: no LED set")
         status, _, page = request(port, "GET", "/")
         assert status == 200 and b"<html" in page.lower()
         status, answer = post_json(port, "/api/settings", {"key": "0" * 31})

@@ -38,6 +38,7 @@ class View:
         self.backlog = app.backlog
         self.log = app.log
         self.info = app.info
+        self.identify = app.identify
         self.updates = app.updates
         self.settings = settings    # the settings file (the web page edits it), or None
         self.serial = serial        # the dongle's MAC as 12 hex digits
@@ -62,7 +63,7 @@ def _make(name, view):
 
 class App:
     def __init__(self, cfg, source, log=print, info=None, save_status=None, settings=None, serial=None,
-                 updates=None):
+                 updates=None, identify=None):
         self.cfg = cfg
         self.updates = updates    # update.Updates: receiving a new firmware, its probation; or None
         self.source = source
@@ -78,6 +79,7 @@ class App:
         self.backlog = Backlog(cfg["max_frame"], max(cfg["queue_len"], mqtt["queue_len"] if mqtt else 0) + 2)
         self.subscribers = []     # callables(telegram: a view of the backlog, good during the call): the simulator's console
         self.info = info          # () -> {"free_heap": ..., "wifi_rssi": ...} from the platform
+        self.identify = identify  # (cfg) -> whether the board shows itself (its LED blinks), or None
         self.save_status = save_status  # (line) -> None: keep the last status line for flash.py
         self.latest = Telegram()  # the latest telegram passed on and its readings, for every output
         self.restarting = False   # the settings changed: run() ends, main.py starts it again

@@ -39,6 +39,8 @@ DEFAULTS = {
                                # null: no web server
     "web_password": None,      # asked (HTTP Basic, any user name) for the settings; none: open
     "web_private": False,      # true: the status page and the API want the password too
+    "led_pin": None,           # GPIO of a LED on the board, which HomeWizard's identify blinks
+                               # (Home Assistant's Identify button); null: none
     "update_probation_s": 300,  # a new firmware is kept once it passes a telegram on or serves
                                # the web page within this many seconds (update.py)
 }
@@ -198,6 +200,8 @@ def check(raw):
         raise ConfigError("http_port must differ from tcp_port and raw_port")
     if cfg["web_password"] is not None and not isinstance(cfg["web_password"], str):
         raise ConfigError("web_password must be a string")
+    if cfg["led_pin"] is not None:
+        _int(cfg, "led_pin", 0, 48)
     if not isinstance(cfg["web_private"], bool):
         raise ConfigError("web_private must be true or false")
     if not _ipv4(cfg["host"]):
@@ -210,6 +214,8 @@ def check(raw):
                              or not isinstance(wifi.get("password", ""), str)):
         raise ConfigError('wifi must be {"ssid": "...", "password": "..."}')
     cfg["uart"] = _uart(cfg["uart"] or {}, prof)
+    if cfg["led_pin"] is not None and cfg["led_pin"] in (cfg["uart"]["rx"], cfg["uart"]["request_pin"]):
+        raise ConfigError("led_pin must differ from the UART's rx and request_pin (blinking would be the meter's line)")
     if not _name(cfg["device_id"], 1, 64, "/+#"):
         raise ConfigError("device_id must be a name of 1 to 64 characters without / + # or control characters")
     if cfg["mqtt"] is not None:

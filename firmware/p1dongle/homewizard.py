@@ -6,6 +6,9 @@
 #   GET /api/v1/data      the readings under HomeWizard's names (below); a value the meter does
 #                         not send is left out, as HomeWizard does
 #   GET /api/v1/telegram  the latest plain telegram
+#   GET /api/v1/system    {"cloud_enabled": false}: the dongle has no cloud
+#   PUT /api/v1/system    {"cloud_enabled": ...}: answered as GET (there is no cloud to switch on)
+#   PUT /api/v1/identify  {"identify": "ok"}: the board's LED blinks, where it has one (led_pin)
 #
 # (homewizard/api-documentation, docs/v1). Every number is written from the reading's own
 # digits, in the unit HomeWizard uses (kW -> W is a shift of the exponent, not a float).
@@ -64,9 +67,38 @@ EXTERNAL = {3: "gas_meter", 4: "heat_meter", 6: "warm_water_meter", 7: "water_me
 _SHIFT = {("kWh", "kWh"): 0, ("Wh", "kWh"): -3, ("kW", "W"): 3, ("W", "W"): 0}
 
 
-def device(serial, name="p1dongle"):
+def device(serial, name="P1 meter"):
+    # "P1 meter", as a HomeWizard P1 names itself: Home Assistant names the device (and its entity
+    # ids) after it, so that they are a HomeWizard's (sensor.p1_meter_...), and they do not take
+    # the MQTT device's name p1dongle, which gave one of the two sets ids ending in _2
     return json.dumps({"product_type": "HWE-P1", "product_name": name, "serial": serial,
                        "firmware_version": VERSION, "api_version": "v1"})
+
+
+SYSTEM = '{"cloud_enabled":false}'
+IDENTIFIED = '{"identify":"ok"}'
+
+
+def system_update(body):
+    """PUT /api/v1/system's body checked as HomeWizard's v1 takes it: a JSON object whose keys are
+    among the ones it knows, cloud_enabled a boolean. None when it is so, else what is wrong."""
+    try:
+        update = json.loads(body)
+    except ValueError:
+        return "the body must be a JSON object"
+    if not isinstance(update, dict):
+        return "the body must be a JSON object"
+    for name in update:
+        if name != "cloud_enabled":
+            return "unknown field %s" % json.dumps(name)
+    if "cloud_enabled" in update and not isinstance(update["cloud_enabled"], bool):
+        return "cloud_enabled must be true or false"
+    return None
+
+
+def error(description):
+    # HomeWizard's v1 error answer
+    return json.dumps({"error": {"id": 2, "description": description}})
 
 
 def data(readings, wifi_ssid="", wifi_rssi=None):

@@ -139,6 +139,23 @@ def load_status(path):
     return bytes(m).decode() if m else None
 
 
+def identify(cfg):
+    """HomeWizard's identify (Home Assistant's Identify button): the board's LED (led_pin) blinks
+    for 5 s. False when the board has none set."""
+    if cfg["led_pin"] is None:
+        return False
+    asyncio.create_task(_blink(Pin(cfg["led_pin"], Pin.OUT), 10))
+    return True
+
+
+async def _blink(led, times):
+    for _ in range(times):
+        led.value(1)
+        await asyncio.sleep_ms(250)
+        led.value(0)
+        await asyncio.sleep_ms(250)
+
+
 def on_started(app):
     """Tasks the dongle runs beside the app: keep Wi-Fi up, and the hardware watchdog. Made for
     every start: after an error main.py drops every task the old app left (compat.new_loop)."""

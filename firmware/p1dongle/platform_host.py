@@ -41,6 +41,11 @@ def info():
     return {}
 
 
+def identify(cfg):
+    """HomeWizard's identify: a PC has no LED to blink."""
+    return False
+
+
 def on_started(app):
     pass
 

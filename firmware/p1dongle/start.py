@@ -178,7 +178,7 @@ def _run_app(platform, run, path, save_status, updates=None):
         platform.on_started(app)
 
     app = App(run.cfg, run.source, info=platform.info, save_status=save_status, settings=run.settings,
-              serial=platform.serial(), updates=updates)
+              serial=platform.serial(), updates=updates, identify=platform.identify)
     app.notice = run.notice
     try:
         asyncio.run(app.run(on_started))

@@ -73,6 +73,8 @@ class Web(Output):
             ("GET", "/api/backup"): self._backup, ("POST", "/api/restore"): self._restore,
             ("GET", "/api"): self._hw_device, ("GET", "/api/v1/data"): self._hw_data,
             ("GET", "/api/v1/telegram"): self._hw_telegram,
+            ("GET", "/api/v1/system"): self._hw_system, ("PUT", "/api/v1/system"): self._hw_system_put,
+            ("PUT", "/api/v1/identify"): self._hw_identify,
             ("GET", "/api/update"): self._get_update, ("POST", "/api/update"): self._post_update,
         }
 
@@ -101,8 +103,9 @@ class Web(Output):
             if method == "GET" and req.path != "/api/update":
                 self._proves(self.app.updates)
             return page(req)
-        if (("GET" if method == "POST" else "POST"), req.path) in self.routes:
-            return Response("method not allowed\n", 405)
+        for _, path in self.routes:
+            if path == req.path:
+                return Response("method not allowed\n", 405)
         return Response("not found\n", 404)
 
     def _proves(self, updates):
@@ -246,6 +249,20 @@ class Web(Output):
         ssid = wifi.get("ssid", "") if isinstance(wifi, dict) else ""
         rssi = self.app.info().get("wifi_rssi") if self.app.info else None
         return Response(homewizard.pieces(self.app.latest.readings(), ssid, rssi), content_type=_JSON)
+
+    def _hw_system(self, req):
+        return Response(homewizard.SYSTEM, content_type=_JSON)
+
+    def _hw_system_put(self, req):
+        wrong = homewizard.system_update(req.body)
+        if wrong:
+            return Response(homewizard.error(wrong), 400, content_type=_JSON)
+        return Response(homewizard.SYSTEM, content_type=_JSON)     # no cloud to switch on
+
+    def _hw_identify(self, req):
+        shown = self.app.identify(self.app.cfg) if self.app.identify else False
+        self.log("web: identify: %s" % ("the LED blinks" if shown else "no LED set (led_pin)"))
+        return Response(homewizard.IDENTIFIED, content_type=_JSON)
 
     def _hw_telegram(self, req):
         telegram = self.app.latest.data
