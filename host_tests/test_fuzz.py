@@ -333,9 +333,9 @@ def test_http_a_request_that_is_no_http_held(monkeypatch):
 
 
 def test_http_an_answer_that_is_no_http(monkeypatch):
-    async def sloppy(writer, res, head_only=False):
+    def sloppy(writer, res, head_only=False):
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n{}")
-    monkeypatch.setattr(httpd, "write_response", sloppy)
+    monkeypatch.setattr(httpd, "start_response", sloppy)
     assert finding("http", http_input(b"GET / HTTP/1.0\r\n\r\n"))[0] == "answer"
 
 
@@ -352,9 +352,9 @@ def test_http_no_answer(monkeypatch):
 
 
 def test_http_an_error_of_the_server_itself(monkeypatch):
-    async def broken(writer, res, head_only=False):
+    async def broken(writer, body, head_only=False):
         raise RuntimeError("broken on purpose")
-    monkeypatch.setattr(httpd, "write_response", broken)
+    monkeypatch.setattr(httpd, "finish_response", broken)
     assert finding("http", http_input(b"GET / HTTP/1.0\r\n\r\n"))[0] == "server"
 
 

@@ -24,7 +24,7 @@ from . import memory
 from .compat import close_stream, flushed, listening_port, send, small_send_buffer, wait_for
 
 MAX_HEAD = 2048         # the request line and headers (a phone's browser sends ~500 bytes)
-_WRITE = 512            # a page is written this much at a time (see write_response)
+_WRITE = 512            # a page is written this much at a time (see finish_response)
 _READ = 256             # a read of the head: each is a new block of this size, which a heap broken up
                         # by everything else finds more easily than one of 512 (make soak lost requests)
 MAX_BODY = 4096         # settings, a backup
@@ -127,8 +127,7 @@ class HttpServer:
         self._waiting.append(task)
         try:
             await self._exchange(reader, writer, task)
-        except MemoryError as e:             # this request is lost; the meter side never noticed
-            import sys, micropython, gc; sys.print_exception(e); micropython.mem_info(1)  # DEBUG
+        except MemoryError:             # this request is lost; the meter side never noticed
             memory.lost(self.log, "web: out of memory, a request lost")
         except Exception:   # noqa: BLE001 - a client that stalled or reset: its request only
             self.errors += 1
@@ -157,7 +156,11 @@ class HttpServer:
                 self.log("web: %s %s failed: %r" % (req.method, req.path, e))
                 res = Response("internal error\n", 500)
             head_only = req.method == "HEAD"
-        await wait_for(write_response(writer, res, head_only), self.timeout_s)
+        # The head, and a body that is a view of a buffer written again (the outputs' backlog), go
+        # to the stream now: MicroPython's wait_for runs what it waits for as a task of its own,
+        # and the RX task could put a newer telegram where the view points before that task ran.
+        body = start_response(writer, res, head_only)
+        await wait_for(finish_response(writer, body, head_only), self.timeout_s)
 
 
 async def read_request(reader, streams=()):
@@ -224,7 +227,10 @@ def _may_be_request(head):
     return nl < 0 or line.count(b" ") == 2 and line[line.rfind(b" ") + 1:].startswith(b"HTTP/")
 
 
-async def write_response(writer, res, head_only=False):
+def start_response(writer, res, head_only=False):
+    """Hand the head to the stream, and a body that is a view of a buffer written again (the
+    outputs' backlog) with it: nothing here waits, so nothing can write that buffer first (what
+    the socket does not take at once the stream copies). Returns the body for finish_response."""
     body = res.body
     if isinstance(body, str):
         body = body.encode()
@@ -236,6 +242,14 @@ async def write_response(writer, res, head_only=False):
         for name in res.headers:
             lines.append("%s: %s" % (name, res.headers[name]))
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    if isinstance(body, (bytearray, memoryview)) and len(body) and not head_only:
+        send(writer, body)
+    return body
+
+
+async def finish_response(writer, body, head_only=False):
+    """The rest of an answer start_response began: a page a piece at a time, a generator's pieces
+    as they come; done once the socket took it all."""
     if isinstance(body, bytes) and not head_only:
         # A page (bytes frozen into flash) a piece at a time: what the socket does not take at
         # once the stream copies, and lwIP takes about 5.7 KB, so the 9.6 KB settings page whole
@@ -245,13 +259,7 @@ async def write_response(writer, res, head_only=False):
         for i in range(0, len(body), _WRITE):
             writer.write(view[i:i + _WRITE])
             await writer.drain()
-    elif isinstance(body, (bytearray, memoryview)):
-        # head and body handed over before the first await: a body that is a view of a buffer
-        # the next telegram or request writes into (the outputs' backlog, homewizard.Writer) is
-        # taken (sent, or copied by the stream) while it still holds this answer
-        if len(body) and not head_only:
-            send(writer, body)
-    elif not head_only and not isinstance(body, bytes):
+    elif body is not None and not head_only and not isinstance(body, (bytes, bytearray, memoryview)):
         await writer.drain()
         for piece in body:
             writer.write(piece.encode() if isinstance(piece, str) else piece)

@@ -268,8 +268,8 @@ class Web(Output):
         telegram = self.app.latest.data
         if telegram is None:
             return Response("no telegram yet\n", 503)
-        # the telegram itself, a view of the outputs' backlog: the answer hands it to the stream
-        # before its first wait (httpd.write_response), so a newer telegram cannot overwrite it
+        # the telegram itself, a view of the outputs' backlog: the server hands it to the stream
+        # before anything waits (httpd.start_response), so a newer telegram cannot overwrite it
         # first; what the socket does not take at once the stream copies
         return Response(telegram, content_type="text/plain; charset=ascii")
 
