@@ -57,3 +57,25 @@ def test_every_interpreter_holds_the_same(run_job):
     got = run_job({"job": "backlog", "size": 8192, "slots": 10, "lengths": lengths})
     assert [tuple(step[:3]) for step in got] == put_all(8192, 10, lengths)
     assert all(step[3] for step in got)
+
+
+def test_a_put_that_finds_no_memory_leaves_every_telegram_as_it_was():
+    """The view of the new telegram is made before anything changes: a MemoryError there (the
+    one allocation a put makes) leaves the held telegrams readable and intact, and none that was
+    dropped readable."""
+    class NoRoom:
+        def __init__(self, view):
+            self.view = view
+
+        def __getitem__(self, s):
+            raise MemoryError
+
+    b = Backlog(100, 4)
+    b.put(b"A" * 60)
+    real = b._view
+    b._view = NoRoom(real)
+    with pytest.raises(MemoryError):
+        b.put(b"B" * 70)
+    assert (b.first, b.next) == (0, 1) and bytes(b.view(0)) == b"A" * 60 and bytes(b.latest) == b"A" * 60
+    b._view = real
+    assert b.put(b"C" * 70) == 1 and b.view(0) is None and bytes(b.view(1)) == b"C" * 70

@@ -39,6 +39,8 @@ class Backlog:
         wrapped = at + n > size
         if wrapped:
             at = 0
+        # (made before anything changes: a MemoryError here leaves every telegram as it was)
+        latest = self._view[at:at + n]
         slots = len(self._starts)
         while self.first < self.next:
             k = self.first % slots
@@ -52,16 +54,16 @@ class Backlog:
         self._starts[k] = at
         self._ends[k] = at + n
         self._head = at + n
-        self.latest = self._view[at:at + n]
+        self.latest = latest
         self.next += 1
         return self.next - 1
 
     def view(self, number):
         """The telegram numbered `number`, or None when it has been dropped for newer ones."""
-        if number == self.next - 1:
-            return self.latest
         if not self.first <= number < self.next:
             return None
+        if number == self.next - 1:
+            return self.latest
         k = number % len(self._starts)
         return self._view[self._starts[k]:self._ends[k]]
 
