@@ -358,6 +358,31 @@ def test_a_state_that_must_wait_is_made_again_when_it_goes_never_copied(broker):
     assert sub.payloads("p1dongle/remake/state") == [b"state 9"] and made == [b"state 9"]
 
 
+def test_a_state_that_finds_no_memory_when_it_goes_costs_that_message_not_the_session(broker):
+    from p1dongle import memory
+    from p1dongle.mqtt import MqttClient
+
+    def no_room():
+        raise MemoryError
+
+    lines = []
+    lost = memory.count()
+    client = MqttClient("127.0.0.1", broker.port, "noroom", log=lines.append)
+    client.publish("p1dongle/noroom/state", b"{}", latest=True, remake=no_room)    # waits: not connected
+    sub = Subscriber(broker.port)
+    assert sub.subscribed.wait(30)
+    run = ClientThread(client)
+    try:
+        run.call(client.publish, "p1dongle/noroom/telegram", b"after")
+        sub.wait(until("p1dongle/noroom/telegram", 1), what="the message after it")
+        assert run.call(lambda: (client.connects, client.dropped)) == (1, 1), lines
+    finally:
+        run.stop()
+        sub.close()
+    assert sub.payloads("p1dongle/noroom/state") == [] and memory.count() == lost + 1
+    assert "mqtt: out of memory, a state lost" in lines
+
+
 class ClientThread:
     """The firmware's MqttClient run by its own event loop in a thread, as the app runs it; the
     test talks to it only through the loop (call), and watches the broker with a Subscriber."""

@@ -322,7 +322,13 @@ class MqttClient:
                 self.dropped += 1
                 return
         elif callable(payload):                 # made now (publish's remake)
-            payload = payload()
+            try:
+                payload = payload()
+            except MemoryError:
+                # this message is lost, not the session (as it was where it was made before)
+                memory.lost(self.log, "mqtt: out of memory, a state lost")
+                self.dropped += 1
+                return
         if isinstance(payload, str):
             payload = payload.encode()
         if qos:
