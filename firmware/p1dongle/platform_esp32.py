@@ -139,20 +139,31 @@ def load_status(path):
     return bytes(m).decode() if m else None
 
 
+_blinking = [None]  # type: list  # the identify blink in progress: asked again meanwhile, no second one
+
+
 def identify(cfg):
     """HomeWizard's identify (Home Assistant's Identify button): the board's LED (led_pin) blinks
-    for 5 s. False when the board has none set."""
+    for 5 s and is left as it was. False when the board has none set, or the pin takes no output
+    (an input-only or flash pin)."""
     if cfg["led_pin"] is None:
         return False
-    asyncio.create_task(_blink(Pin(cfg["led_pin"], Pin.OUT), 10))
+    if _blinking[0] is not None and not _blinking[0].done():
+        return True
+    try:
+        led = Pin(cfg["led_pin"], Pin.OUT)
+    except (ValueError, OSError):
+        return False
+    _blinking[0] = asyncio.create_task(_blink(led, 10))
     return True
 
 
 async def _blink(led, times):
+    was = led.value()
     for _ in range(times):
-        led.value(1)
+        led.value(not was)
         await asyncio.sleep_ms(250)
-        led.value(0)
+        led.value(was)
         await asyncio.sleep_ms(250)
 
 
