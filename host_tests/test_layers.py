@@ -63,8 +63,10 @@ def imports(module, path):
                 found.add(top(".".join(base + [node.module])))
             else:
                 found.update(top(".".join(base + [a.name])) for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("p1dongle"):
-            found.add(top(node.module[len("p1dongle."):]) if node.module != "p1dongle" else "__init__")
+        elif isinstance(node, ast.ImportFrom) and node.module == "p1dongle":
+            found.update(a.name for a in node.names)    # modules, or __init__'s names (VERSION)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("p1dongle."):
+            found.add(top(node.module[len("p1dongle."):]))
         elif isinstance(node, ast.Import):
             found.update(top(a.name[len("p1dongle."):]) for a in node.names if a.name.startswith("p1dongle."))
     found.discard(top(module))
@@ -90,8 +92,9 @@ def test_imports_only_reach_down():
 
 def test_the_checker_sees_an_import_that_reaches_up(tmp_path):
     p = tmp_path / "frames.py"
-    p.write_text("from .compat import loops\nfrom .mqtt import MqttClient\nimport p1dongle.web\n")
-    assert imports("frames", str(p)) == {"compat", "mqtt", "web"}
+    p.write_text("from .compat import loops\nfrom .mqtt import MqttClient\nimport p1dongle.web\n"
+                 "from p1dongle import app, VERSION\nfrom p1dongle.state import Writer\n")
+    assert imports("frames", str(p)) == {"compat", "mqtt", "web", "app", "VERSION", "state"}
     assert LEVEL["mqtt"] > LEVEL["frames"] and LEVEL["web"] > LEVEL["frames"]
     q = tmp_path / "kaifa.py"
     q.write_text("from ..axdr import Tree\nfrom .common import u32\n")

@@ -72,11 +72,13 @@ class App:
                                  cfg["replay_check"], raw_frames=bool(cfg["raw_port"]), emit=self._event,
                                  layout=cfg.get("layout", "auto"), shared=True)
         # The telegrams the outputs may still send: as many bytes as the longest frame (a telegram
-        # is not longer: three of Luxembourg's 1.1 KB, more of the Austrian meters'), a slot for
-        # every telegram a client or the broker may fall behind (their queue_len) and two more.
-        # Twice that held more for a stalled client, at a cost the 96 KB heap could not bear.
+        # is not longer: three of Luxembourg's 1.1 KB, more of the Austrian meters'), 4 KB at the
+        # least (a push's rendered text is longer than its frame), a slot for every telegram a
+        # client or the broker may fall behind (their queue_len) and two more. Twice that held
+        # more for a stalled client, at a cost the 96 KB heap could not bear.
         mqtt = cfg["mqtt"]
-        self.backlog = Backlog(cfg["max_frame"], max(cfg["queue_len"], mqtt["queue_len"] if mqtt else 0) + 2)
+        self.backlog = Backlog(max(cfg["max_frame"], 4096),
+                               max(cfg["queue_len"], mqtt["queue_len"] if mqtt else 0) + 2)
         self.subscribers = []     # callables(telegram: a view of the backlog, good during the call): the simulator's console
         self.info = info          # () -> {"free_heap": ..., "wifi_rssi": ...} from the platform
         self.identify = identify  # (cfg) -> whether the board shows itself (its LED blinks), or None
