@@ -79,7 +79,8 @@ class App:
         mqtt = cfg["mqtt"]
         self.backlog = Backlog(max(cfg["max_frame"], 4096),
                                max(cfg["queue_len"], mqtt["queue_len"] if mqtt else 0) + 2)
-        self.subscribers = []     # callables(telegram: a view of the backlog, good during the call): the simulator's console
+        self.subscribers = []     # callables(telegram): the simulator's console; the telegram is a
+                                  # view of the backlog, good during the call
         self.info = info          # () -> {"free_heap": ..., "wifi_rssi": ...} from the platform
         self.identify = identify  # (cfg) -> whether the board shows itself (its LED blinks), or None
         self.save_status = save_status  # (line) -> None: keep the last status line for flash.py

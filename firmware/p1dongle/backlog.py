@@ -66,7 +66,3 @@ class Backlog:
             return self.latest
         k = number % len(self._starts)
         return self._view[self._starts[k]:self._ends[k]]
-
-    def held(self):
-        """How many telegrams it holds."""
-        return self.next - self.first

@@ -92,9 +92,7 @@ def canonical(t):
     tail = n - bang - 1                        # the CRC's digits, what trails them not counted
     while tail and t[bang + tail] in _TRAILING:
         tail -= 1
-    first = 0                                  # a meter ends all its lines alike: the first tells
-    while first < n and t[first] != 0x0A:
-        first += 1
+    first = line_end(t, 0, n)                  # a meter ends all its lines alike: the first tells
     lf_alone = 0 < first < n and t[first - 1] != 0x0D
     if not lf_alone and tail in (0, 4):
         return t
@@ -166,7 +164,7 @@ def read(telegram, sink):
     if not t or t[0] != 0x2F:
         raise TelegramError("does not start with '/'")
     n = len(t)
-    eol = _line_end(t, 0, n)
+    eol = line_end(t, 0, n)
     memo = getattr(sink, "memo", None)      # a sink that keeps lines from telegram to telegram
     hit = _recall(memo, t, 1, eol, -1)
     sink.value(obis.HEADER, hit[1] if hit else _kept(memo, t, 1, eol, -1, text(t, 1, eol).strip()))
@@ -198,7 +196,7 @@ def read(telegram, sink):
                 sink.number(r, o[4], -o[5], unit)
             else:
                 while kind == SLOW and nxt < n and t[nxt] == 0x28:     # continuation lines: '(...)'
-                    nxt = _line_end(t, nxt, n) + 1
+                    nxt = line_end(t, nxt, n) + 1
                 # (a line without a code of its own is read every time: its key, -1, is the header's)
                 kept = memo if k >= 0 else None
                 hit = _recall(kept, t, i, nxt - 1, k)
@@ -212,7 +210,7 @@ def read(telegram, sink):
                     _groups(text(t, o[1], o[0]).strip(), 0, groups)
                     e = o[0] + 1
                     while e < nxt:
-                        f = _line_end(t, e, n)
+                        f = line_end(t, e, n)
                         _groups(text(t, e, f).strip(), 0, groups)
                         e = f + 1
                     sink.value(r, _kept(kept, t, i, nxt - 1, k, _value(r, groups)))
@@ -245,8 +243,8 @@ def _kept(memo, t, start, end, k, value):
     return value
 
 
-def _line_end(t, i, n):
-    # where the line from t[i] ends: its LF, or n (t may be a memoryview: no find())
+def line_end(t, i, n):
+    """Where the line from t[i] ends: its LF, or n (t may be a memoryview: no find())."""
     while i < n and t[i] != 0x0A:
         i += 1
     return i

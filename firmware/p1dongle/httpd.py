@@ -250,7 +250,9 @@ def start_response(writer, res, head_only=False):
 async def finish_response(writer, body, head_only=False):
     """The rest of an answer start_response began: a page a piece at a time, a generator's pieces
     as they come; done once the socket took it all."""
-    if isinstance(body, bytes) and not head_only:
+    if head_only or body is None or isinstance(body, (bytearray, memoryview)):
+        pass                            # start_response handed over all there is
+    elif isinstance(body, bytes):
         # A page (bytes frozen into flash) a piece at a time: what the socket does not take at
         # once the stream copies, and lwIP takes about 5.7 KB, so the 9.6 KB settings page whole
         # would leave a block of 4 KB to find in the heap.
@@ -259,7 +261,7 @@ async def finish_response(writer, body, head_only=False):
         for i in range(0, len(body), _WRITE):
             writer.write(view[i:i + _WRITE])
             await writer.drain()
-    elif body is not None and not head_only and not isinstance(body, (bytes, bytearray, memoryview)):
+    else:
         await writer.drain()
         for piece in body:
             writer.write(piece.encode() if isinstance(piece, str) else piece)

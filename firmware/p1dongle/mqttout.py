@@ -42,6 +42,7 @@ import json
 
 from . import VERSION, memory, obis
 from .compat import ticks_diff, ticks_ms
+from .dsmr import line_end
 from .jsonbuf import JsonBuffer
 from .output import Output
 from .reading import IDENTIFIERS, find, identifier
@@ -519,9 +520,6 @@ def _water(readings, name):
 
 
 def _header(telegram):
-    # the identification line of a telegram the dongle rendered, without its '/' (what its
-    # discovery says made it); telegram: a view of the backlog's bytes
-    k = 1
-    while k < len(telegram) and telegram[k] != 0x0D:
-        k += 1
-    return bytes(telegram[1:k]).decode()
+    # the identification line of a telegram the dongle rendered, without its '/' and CR LF (what
+    # its discovery says made it); telegram: a view of the backlog's bytes
+    return bytes(telegram[1:line_end(telegram, 0, len(telegram))]).decode().rstrip("\r")
