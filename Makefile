@@ -56,8 +56,10 @@ MICROPY_TARBALL ?= $(firstword $(wildcard ../shared/vendor/micropython-$(MICROPY
 	/work/shared/vendor/micropython-$(MICROPY_VERSION).tar.gz))
 MICROPY_SRC ?= build/micropython-$(MICROPY_VERSION)
 P1_MICROPYTHON := build/micropython-p1dongle
+# (hashlib.sha1 from mbedTLS, as the ESP32 port has it: the Shelly face's WebSocket handshake)
 LIKE_ESP32 := MICROPY_FORCE_32BIT=1 MICROPY_PY_FFI=0 MICROPY_PY_SSL=0 MICROPY_PY_BTREE=0 \
-	CFLAGS_EXTRA=-DMICROPY_FLOAT_IMPL=MICROPY_FLOAT_IMPL_FLOAT MPY_CROSS_FLAGS=-march=x86
+	CFLAGS_EXTRA="-DMICROPY_FLOAT_IMPL=MICROPY_FLOAT_IMPL_FLOAT -DMICROPY_PY_HASHLIB_SHA1=1 -DMICROPY_SSL_MBEDTLS=1" \
+	LDFLAGS_EXTRA=-lmbedcrypto MPY_CROSS_FLAGS=-march=x86
 TWIN_FLAGS := $(LIKE_ESP32) FROZEN_MANIFEST=$(CURDIR)/boards/twin/manifest.py USER_C_MODULES=$(CURDIR)/boards/usermod BUILD=build-twin
 FROZEN := $(shell find firmware/p1dongle -name '*.py') firmware/main.py boards/manifest.py boards/twin/manifest.py
 

@@ -26,7 +26,7 @@ LAYERS = (
      ("config", "chips", "sources", "wifiplan", "update", "ota", "bundle", "fakeflash")),
     ("outputs", "everything that passes a telegram on, behind one contract",
      ("output", "backlog", "tcpserver", "mqttpacket", "mqtt", "mqttout", "state", "jsonbuf", "httpd", "web",
-      "homewizard", "pages", "captive")),
+      "homewizard", "pages", "udp", "captive", "shelly", "websocket", "mdns")),
     ("hub", "the data path and the app that runs the outputs; each board's glue",
      ("pipeline", "app", "start", "platform_esp32", "platform_host")),
 )

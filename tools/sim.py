@@ -190,6 +190,9 @@ def cmd_run(args):
         "device_id": args.device_id,
         "http_port": args.http_port if args.http_port >= 0 else None,
         "web_password": os.environ.get(WEB_PASSWORD_ENV) or None,
+        "mdns": args.mdns,
+        "shelly": args.shelly is not None,
+        "shelly_udp": args.shelly or [],
     }
     broker = None
     if args.mqtt:
@@ -486,6 +489,12 @@ def build_parser():
     r.add_argument("--http-port", type=int, default=8080, metavar="N",
                    help="the web page and the HomeWizard API (default: 8080; 0: any free port; -1: off); "
                         "a password for its settings in $%s" % WEB_PASSWORD_ENV)
+    r.add_argument("--mdns", action="store_true",
+                   help="announce the dongle by mDNS (HomeWizard's _hwenergy._tcp; with --shelly "
+                        "_shelly._tcp) at --host, which must then be this PC's address on the network")
+    r.add_argument("--shelly", type=int, nargs="*", metavar="UDP_PORT",
+                   help="answer as a Shelly Pro 3EM too: on the web port, and JSON-RPC on these UDP "
+                        "ports (a battery polls 1010 and 2220, which want root on a PC)")
     r.add_argument("--settings", metavar="FILE",
                    help="settings file the web page saves to and the next run starts from (as the "
                         "dongle's /p1dongle.json); default: kept in memory")

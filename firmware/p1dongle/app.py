@@ -19,7 +19,10 @@ from .telegram import Telegram
 
 # The outputs, in the order they are told of a telegram: each a module whose make(view) gives
 # them (output.py). A new output is a module and its name here.
-OUTPUTS = ("tcpserver", "mqttout", "web")
+# Each output's module, and the setting that leaves it off when null or false (None: always on):
+# a module that is off is not even imported, so that its code costs the heap nothing.
+OUTPUTS = (("tcpserver", None), ("mqttout", "mqtt"), ("web", "http_port"), ("shelly", "shelly"),
+           ("mdns", "mdns"))
 
 # A heap figure is a full collection (milliseconds on the dongle, while the UART waits): one is
 # measured at most this often and reused in between, whoever asks (a client that sends "status"
@@ -102,8 +105,10 @@ class App:
         self._heap_at = None
         view = View(self, settings, serial or "000000000000")
         self.outputs = []
-        for name in OUTPUTS:
-            self.outputs += _make(name, view)
+        for name, setting in OUTPUTS:
+            on = cfg.get(setting) if setting else True
+            if on is not None and on is not False:      # (http_port 0 is on: any free port)
+                self.outputs += _make(name, view)
 
     def output(self, name):
         """The output of that name ("plaintext", "raw", "mqtt", "web"), or None."""

@@ -10,7 +10,7 @@
 # they would make a reply no resolver reads). Responses are made in one buffer kept for good.
 import socket
 
-from .compat import udp_recvfrom
+from . import udp
 
 TTL = 60          # seconds; short, so that a phone asks again once the dongle has joined Wi-Fi
 _MAX = 512        # a DNS message over UDP
@@ -80,22 +80,16 @@ class DnsResponder:
         self.port = s.getsockname()[1] if hasattr(s, "getsockname") else port
         return self
 
-    async def serve(self):
-        s = self.sock
-        while True:
-            try:
-                query, peer = await udp_recvfrom(s, _MAX)
-                reply = answer(query, self.ip, self._out)
-                if reply is None:
-                    self.ignored += 1
-                    continue
-                s.sendto(reply, peer)
-                self.answered += 1
-            except OSError as e:            # a peer that went away; the next query comes
-                self.ignored += 1
-                self.log("dns: %r" % e)
-            except (MemoryError, ValueError, IndexError):
-                self.ignored += 1           # this query is lost; the next one is answered
+    def serve(self):
+        return udp.serve(self.sock, self._answer, self, _MAX, "dns", self.log)
+
+    def _answer(self, sock, query, peer):
+        reply = answer(query, self.ip, self._out)
+        if reply is None:
+            return False
+        sock.sendto(reply, peer)
+        self.answered += 1
+        return True
 
     def close(self):
         if self.sock is not None:

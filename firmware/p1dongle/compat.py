@@ -32,6 +32,8 @@
 #                  loops_viper.py where MicroPython has the native emitter, else plain loops.py
 #   native_gcm   - the board build's GCM module (_p1gcm, mbedTLS: hardware AES on the ESP32), or
 #                  None: gcm.py then does GCM itself
+#   sha1(data)   - the SHA-1 digest (a WebSocket's handshake): hashlib's (the ESP32 port's is
+#                  mbedTLS's; the twins are built with it too)
 #   heap()       - (bytes in use, bytes free) of the heap after a collection, or None (CPython)
 #   print_exception(e) - the exception's traceback on the console
 #   new_loop()   - drop every task an app left behind before it is started again (MicroPython's
@@ -234,6 +236,11 @@ def resolve(host, port):
     if len(info) >= 8 and info[0] == 2:   # MicroPython's unix port: a raw sockaddr_in
         return "%d.%d.%d.%d" % (info[4], info[5], info[6], info[7])
     return host
+
+
+def sha1(data):
+    import hashlib
+    return hashlib.sha1(data).digest()
 
 
 def heap():

@@ -41,6 +41,13 @@ DEFAULTS = {
     "web_private": False,      # true: the status page and the API want the password too
     "led_pin": None,           # GPIO of a LED on the board, which HomeWizard's identify blinks
                                # (Home Assistant's Identify button); null: none
+    "mdns": True,              # announce the dongle by mDNS (mdns.py): p1dongle-XXXX.local, HomeWizard's
+                               # _hwenergy._tcp, the Shelly face's _shelly._tcp (the p1dongle image;
+                               # a PC and a stock image leave it off)
+    "shelly": False,           # answer as a Shelly Pro 3EM too, for batteries (shelly.py): HTTP RPC
+                               # on the web port, JSON-RPC on the shelly_udp ports
+    "shelly_udp": [1010, 2220],  # where batteries poll a Shelly (Marstek: 1010, a B2500 from
+                               # firmware 226 2220); [] none
     "update_probation_s": 300,  # a new firmware is kept once it passes a telegram on or serves
                                # the web page within this many seconds (update.py)
 }
@@ -202,8 +209,13 @@ def check(raw):
         raise ConfigError("web_password must be a string")
     if cfg["led_pin"] is not None:
         _int(cfg, "led_pin", 0, 48)
-    if not isinstance(cfg["web_private"], bool):
-        raise ConfigError("web_private must be true or false")
+    for name in ("web_private", "mdns", "shelly"):
+        if not isinstance(cfg[name], bool):
+            raise ConfigError("%s must be true or false" % name)
+    ports = cfg["shelly_udp"]
+    if not isinstance(ports, list) or len(ports) > 4 or not all(
+            isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports):
+        raise ConfigError("shelly_udp must be a list of up to 4 UDP ports, e.g. [1010, 2220]")
     if not _ipv4(cfg["host"]):
         raise ConfigError("host must be an IPv4 address of the dongle, e.g. 0.0.0.0 (every interface)")
     source_parts(cfg["source"])

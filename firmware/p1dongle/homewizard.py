@@ -20,7 +20,7 @@
 import json
 
 from . import VERSION
-from .reading import exact, find, hex_digits, identifier
+from .reading import exact, find, hex_digits, identifier, in_unit, net, register_total
 
 # HomeWizard's field, the reading it is, the unit HomeWizard writes it in (None: a count)
 FIELDS = (
@@ -64,7 +64,6 @@ NET = (
 )
 # M-Bus device types (EN 13757-3) and HomeWizard's names for them
 EXTERNAL = {3: "gas_meter", 4: "heat_meter", 6: "warm_water_meter", 7: "water_meter", 12: "inlet_heat_meter"}
-_SHIFT = {("kWh", "kWh"): 0, ("Wh", "kWh"): -3, ("kW", "W"): 3, ("W", "W"): 0}
 
 
 def device(serial, name="P1 meter"):
@@ -128,13 +127,13 @@ def pieces(readings, wifi_ssid="", wifi_rssi=None):
                     if stamp:
                         yield ',"montly_power_peak_timestamp":' + stamp
     for field, total, tariff in TOTALS:
-        number = _total(readings, total, tariff)
-        if number is not None:
-            yield ',"%s":%s' % (field, number)
+        value = register_total(readings, total, tariff, "kWh")
+        if value is not None:
+            yield ',"%s":%s' % (field, exact(value[0], value[1]))
     for field, used, given in NET:
-        number = _net(find(readings, used), find(readings, given))
-        if number is not None:
-            yield ',"%s":%s' % (field, number)
+        value = net(readings, used, given, "W")
+        if value is not None:
+            yield ',"%s":%s' % (field, exact(value[0], value[1]))
     for piece in _external(readings):
         yield "," + piece
     yield "}"
@@ -159,45 +158,8 @@ def _number(value, unit):
     """The value in HomeWizard's unit, as JSON digits; None when it is in a unit that is not."""
     if unit is None:
         return exact(value[0], value[1]) if value[2] is None else None
-    value = _in(value, unit)
+    value = in_unit(value, unit)
     return None if value is None else exact(value[0], value[1])
-
-
-def _in(value, unit):
-    # (mantissa, exponent) in unit, or None
-    if not isinstance(value, tuple):
-        return None
-    shift = _SHIFT.get((value[2], unit), 0 if value[2] == unit else None)
-    return None if shift is None else (value[0], value[1] + shift)
-
-
-def _total(readings, total, tariff):
-    # the register, else the sum of the tariff registers (what a Dutch meter sends)
-    value = _in(find(readings, total), "kWh")
-    if value is not None:
-        return exact(value[0], value[1])
-    parts = [_in(find(readings, tariff + str(t)), "kWh") for t in (1, 2, 3, 4)]
-    parts = [p for p in parts if p is not None]
-    if not parts:
-        return None
-    return exact(*_sum(parts))
-
-
-def _net(used, given):
-    used, given = _in(used, "W"), _in(given, "W")
-    if used is None and given is None:
-        return None
-    if given is None:
-        return exact(used[0], used[1])
-    if used is None:
-        return exact(-given[0], given[1])
-    return exact(*_sum([used, (-given[0], given[1])]))
-
-
-def _sum(parts):
-    # exact: every part brought to the smallest exponent, then integers added
-    e = min(p[1] for p in parts)
-    return sum(p[0] * 10 ** (p[1] - e) for p in parts), e
 
 
 def _external(readings):

@@ -28,7 +28,9 @@ _WRITE = 512            # a page is written this much at a time (see finish_resp
 _READ = 256             # a read of the head: each is a new block of this size, which a heap broken up
                         # by everything else finds more easily than one of 512 (make soak lost requests)
 MAX_BODY = 4096         # settings, a backup
-_KEEP = ("host", "authorization", "content-length", "content-type", "x-sha256")
+_KEEP = ("host", "authorization", "content-length", "content-type", "x-sha256", "upgrade", "sec-websocket-key")
+MAX_SESSIONS = 1        # upgraded connections (a WebSocket: ~2 KB of the heap each) at a time, beside
+                        # max_connections: Home Assistant keeps one
 REASONS = {200: "OK", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
            405: "Method Not Allowed", 409: "Conflict", 411: "Length Required", 413: "Payload Too Large", 415: "Unsupported Media Type",
            431: "Request Header Fields Too Large",
@@ -47,13 +49,17 @@ class Request:
 
 class Response:
     """body: bytes (or a memoryview: sent without a copy), str, or a generator of str/bytes pieces
-    (sent as they come, without a Content-Length)."""
+    (sent as they come, without a Content-Length). session: the coroutine function (reader,
+    writer) that takes over the connection (an upgrade: it writes its own 101 answer), for as long
+    as it likes."""
 
-    def __init__(self, body=b"", status=200, content_type="text/plain; charset=utf-8", headers=None):
+    def __init__(self, body=b"", status=200, content_type="text/plain; charset=utf-8", headers=None,
+                 session=None):
         self.body = body
         self.status = status
         self.content_type = content_type
         self.headers = headers
+        self.session = session
 
 
 def redirect(location):
@@ -102,6 +108,7 @@ class HttpServer:
                                         # oldest first
         self.errors = 0                 # requests that ended without their answer (one lost
                                         # for want of heap is counted by memory.lost())
+        self.sessions = 0               # upgraded connections open (they leave max_connections)
 
     async def start(self, host, port):
         self.server = await asyncio.start_server(self._serve, host, port)
@@ -159,8 +166,28 @@ class HttpServer:
         # The head, and a body that is a view of a buffer written again (the outputs' backlog), go
         # to the stream now: MicroPython's wait_for runs what it waits for as a task of its own,
         # and the RX task could put a newer telegram where the view points before that task ran.
+        if res.session is not None:
+            session = res.session
+            req = res = None            # (not held for as long as the session lasts)
+            await self._session(reader, writer, session)
+            return
         body = start_response(writer, res, head_only)
         await wait_for(finish_response(writer, body, head_only), self.timeout_s)
+
+    async def _session(self, reader, writer, session):
+        # an upgraded connection (its 101 answer is in the session's hands): no longer one of the
+        # requests max_connections bounds, nor under their timeout; MAX_SESSIONS at most
+        if self.sessions >= MAX_SESSIONS:
+            start_response(writer, Response("too many connections\n", 503))
+            await wait_for(finish_response(writer, None), self.timeout_s)
+            return
+        self.sessions += 1
+        self.connections -= 1
+        try:
+            await session(reader, writer)
+        finally:
+            self.sessions -= 1
+            self.connections += 1       # (taken off again by _serve's finally)
 
 
 async def read_request(reader, streams=()):

@@ -211,6 +211,11 @@ class MqttClient:
             # Looked up once, not on every attempt: MicroPython's lookup blocks the whole event
             # loop (and with it the UART) for as long as the name server takes.
             self._address = resolve(self.host, self.port)
+            if self._address == self.host and self.host.endswith(".local"):
+                # not found by the firmware (the p1dongle image answers mDNS itself, its own
+                # resolver off): asked of the network once (mdns.py)
+                from .mdns import lookup
+                self._address = lookup(self.host) or self.host
         reader, writer = await wait_for(asyncio.open_connection(self._address, self.port), 10)  # type: ignore
         self._writer = writer
         self._broken = None

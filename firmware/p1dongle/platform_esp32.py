@@ -10,7 +10,7 @@ from machine import UART, Pin
 
 from . import config
 from .chips import uart_pins
-from .compat import ticks_add, ticks_diff, ticks_ms
+from .compat import native_gcm, ticks_add, ticks_diff, ticks_ms
 from .errors import ConfigError
 from .sources import parse_source
 from .wifiplan import WifiPlan, name
@@ -68,9 +68,15 @@ def _mac():
 
 def defaults():
     """What the dongle calls itself unless told otherwise: p1dongle-XXXX (from its MAC); the UART
-    and GPIO its chip takes for P1 (chips.py)."""
+    and GPIO its chip takes for P1 (chips.py); whether it answers mDNS itself (OWN_MDNS)."""
     uart, rx = uart_pins(os.uname().machine)
-    return {"device_id": name(_mac()), "uart": {"id": uart, "rx": rx}}
+    return {"device_id": name(_mac()), "uart": {"id": uart, "rx": rx}, "mdns": OWN_MDNS}
+
+
+# The p1dongle image (the one with our _p1gcm module) is built without ESP-IDF's mDNS responder
+# (boards/*/mpconfigboard.h), which holds port 5353 and announces the host name only: mdns.py
+# answers instead. A stock image keeps its own, and the dongle is found by its address.
+OWN_MDNS = native_gcm is not None
 
 
 def serial():
@@ -115,15 +121,16 @@ _RESET_CAUSES = {
 
 
 def info():
-    """For the diagnostics topic: the Wi-Fi signal (the app adds the free heap itself)."""
+    """For the diagnostics topic: the Wi-Fi signal and address (the app adds the free heap itself)."""
     wlan = network.WLAN(network.STA_IF)
-    rssi = None
+    rssi = ip = None
     if wlan.isconnected():
         try:
             rssi = wlan.status("rssi")
+            ip = wlan.ifconfig()[0]
         except (OSError, ValueError):
             pass
-    return {"wifi_rssi": rssi, "reset_cause": reset_cause()}
+    return {"wifi_rssi": rssi, "ip": ip, "reset_cause": reset_cause()}
 
 
 _wdt = [None]  # type: list  # the hardware watchdog, once started (it cannot be stopped)

@@ -21,7 +21,8 @@ SOURCES = SOURCE_KINDS["host"]
 
 
 def defaults():
-    return {}
+    # a PC does not announce itself by mDNS (a simulator would pass for a HomeWizard on the LAN)
+    return {"mdns": False}
 
 
 def serial():

@@ -187,6 +187,50 @@ def find(readings, name):
     return None
 
 
+# How a value's exponent moves to write it in another unit (kW -> W is a shift, not a float)
+_SHIFT = {("Wh", "kWh"): -3, ("kWh", "Wh"): 3, ("kW", "W"): 3, ("W", "kW"): -3, ("kVA", "VA"): 3,
+          ("VA", "kVA"): -3}
+
+
+def in_unit(value, unit):
+    """The value (mantissa, exponent, unit...) as (mantissa, exponent) in unit; None when it is no
+    number or in a unit that is not one of unit's."""
+    if not isinstance(value, tuple):
+        return None
+    shift = 0 if value[UNIT] == unit else _SHIFT.get((value[UNIT], unit))
+    return None if shift is None else (value[MANTISSA], value[EXPONENT] + shift)
+
+
+def added(parts):
+    """The exact sum of (mantissa, exponent) numbers: each brought to the smallest exponent."""
+    e = min(p[1] for p in parts)
+    return sum(p[0] * 10 ** (p[1] - e) for p in parts), e
+
+
+def register_total(readings, total, tariff, unit):
+    """An energy total in unit: the register called total, else the sum of the tariff registers
+    tariff1..4 (what a Dutch meter sends); None when there is neither."""
+    value = in_unit(find(readings, total), unit)
+    if value is not None:
+        return value
+    parts = [in_unit(find(readings, tariff + str(t)), unit) for t in (1, 2, 3, 4)]
+    parts = [p for p in parts if p is not None]
+    return added(parts) if parts else None
+
+
+def net(readings, used, given, unit):
+    """Import minus export (the readings called used and given) in unit: negative while the house
+    delivers; None when the meter sends neither."""
+    used, given = in_unit(find(readings, used), unit), in_unit(find(readings, given), unit)
+    if used is None and given is None:
+        return None
+    if given is None:
+        return used
+    if used is None:
+        return -given[0], given[1]
+    return added([used, (-given[0], given[1])])
+
+
 # The readings that name a meter, the most telling first: Luxembourg's and DLMS meters' logical
 # device name, the DSMR equipment identifier, a meter number, a Kamstrup's GS1 number, a serial.
 IDENTIFIERS = ("logicalDeviceName", "meterId", "meterNumber", "gs1Number", "meterSerial")

@@ -16,6 +16,8 @@
 #                           written as it comes, checked, then the dongle restarts into it on
 #                           probation; a bad one: 400 and its one line, nothing changed
 #   GET  /api, /api/v1/data, /api/v1/telegram   the HomeWizard v1 local API (homewizard.py)
+#   GET  /shelly, /rpc/<Method>, POST /rpc, a WebSocket on /rpc   the Shelly face, when it is on
+#                           (shelly.py)
 #
 # With a web_password the settings want it (HTTP Basic, any user name); with web_private every
 # page does. While the dongle is its own access point (first setup), the phones' connectivity
@@ -30,7 +32,7 @@ import json
 from binascii import a2b_base64
 
 from . import VERSION, config, homewizard, meters, pages
-from .compat import loops, stream_readinto, wait_for
+from .compat import loops, sleep_ms, stream_readinto, wait_for
 from .errors import ConfigError, UpdateError
 from .httpd import HttpServer, Response, redirect
 from .output import Output
@@ -77,6 +79,13 @@ class Web(Output):
             ("PUT", "/api/v1/identify"): self._hw_identify,
             ("GET", "/api/update"): self._get_update, ("POST", "/api/update"): self._post_update,
         }
+        self.shelly = None
+        if app.cfg.get("shelly"):
+            from .shelly import Face
+            self.shelly = Face(app)
+            self.routes[("GET", "/shelly")] = self._shelly_info
+            self.routes[("GET", "/rpc")] = self._shelly_socket
+            self.routes[("POST", "/rpc")] = self._shelly_post
 
     @property
     def port(self):
@@ -99,6 +108,8 @@ class Web(Output):
                             headers={"WWW-Authenticate": 'Basic realm="p1dongle"'})
         method = "GET" if req.method == "HEAD" else req.method
         page = self.routes.get((method, req.path))
+        if page is None and method == "GET" and self.shelly and req.path.startswith("/rpc/"):
+            page = self._shelly_get
         if page is not None:
             if method == "GET" and req.path != "/api/update":
                 self._proves(self.app.updates)
@@ -272,6 +283,82 @@ class Web(Output):
         # before anything waits (httpd.start_response), so a newer telegram cannot overwrite it
         # first; what the socket does not take at once the stream copies
         return Response(telegram, content_type="text/plain; charset=ascii")
+
+
+    # -- the Shelly face -------------------------------------------------------------------------
+
+    def _shelly_info(self, req):
+        return Response(self.shelly.call("Shelly.GetDeviceInfo"), content_type=_JSON)
+
+    def _shelly_get(self, req):
+        # GET /rpc/EM.GetStatus?id=0: the bare result, as a Shelly answers it
+        params = {}
+        for pair in req.query.split("&"):
+            name, _, value = pair.partition("=")
+            if name == "id":
+                params["id"] = int(value) if value.isdigit() else value
+        result = self.shelly.call(req.path[5:], params)
+        if isinstance(result, tuple):
+            return Response(json.dumps({"code": result[0], "message": result[1]}),
+                            404 if result[0] == 404 else 400, content_type=_JSON)
+        return Response(result, content_type=_JSON)     # (pieces, sent one by one)
+
+    def _shelly_post(self, req):
+        try:
+            request = json.loads(req.body)
+        except ValueError:
+            request = None
+        answer = self.shelly.frame(request) if isinstance(request, dict) else None
+        if answer is None:
+            return Response(json.dumps({"code": -32600, "message": "not a JSON-RPC request"}), 400, content_type=_JSON)
+        return Response(answer, content_type=_JSON)
+
+    def _shelly_socket(self, req):
+        key = req.headers.get("sec-websocket-key")
+        if req.headers.get("upgrade", "").lower() != "websocket" or not key:
+            return Response("Gen2 RPC: a WebSocket, or POST a JSON-RPC frame\n", 400)
+        return Response(session=lambda reader, writer: self._rpc_session(reader, writer, key))
+
+    async def _rpc_session(self, reader, writer, key):
+        # aioshelly's connection (Home Assistant keeps it open): every request answered; once the
+        # client has said who it is (its src), a NotifyStatus after each new telegram
+        from . import websocket         # (imported with the face on only: no heap for it otherwise)
+        websocket.accept(writer, key)
+        client = []  # type: list  # its src, once it said it
+        pusher = asyncio.create_task(self._notify(writer, client))
+        try:
+            while True:
+                try:
+                    message = await websocket.read_message(reader, writer)
+                except EOFError:
+                    break               # the client went away
+                if message is None:
+                    break
+                try:
+                    request = json.loads(message)
+                except ValueError:
+                    break
+                message = None
+                if not isinstance(request, dict):
+                    break
+                if isinstance(request.get("src"), str) and not client:
+                    client.append(request["src"])
+                answer = self.shelly.frame(request)
+                request = None
+                if answer is not None:
+                    await websocket.send_text(writer, answer)
+            await writer.drain()
+        finally:
+            pusher.cancel()
+
+    async def _notify(self, writer, client):
+        from . import websocket
+        seen = self.app.latest.number
+        while True:
+            await sleep_ms(1000)        # at most one a second, whatever the meter's pace
+            if client and self.app.latest.number != seen:
+                seen = self.app.latest.number
+                await websocket.send_text(writer, self.shelly.notify(client[0]))
 
 
 async def _drain(body, left, most=4 << 20):
