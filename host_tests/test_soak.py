@@ -1,9 +1,11 @@
 """`make soak`, run short: firmware/main.py on the dongle twin in a 96 KB heap, with the emulated
-meter's faults, 7 reading TCP clients, a stalled one, clients that come and go, and MQTT to a
-mosquitto killed and restarted: no MemoryError, no restart, every reading client gets every
-telegram, the heap stays flat; the same from .mpy files on the stock-image twin in the heap
+meter's faults, 7 reading TCP clients, a stalled one, clients that come and go, MQTT to a
+mosquitto killed and restarted, and the faces polled (HomeWizard, Shelly over HTTP, UDP and a
+WebSocket, mDNS; 3 clients each): no MemoryError, no restart, every reading client gets every
+telegram, every face's poll answered, the heap stays flat; the same from .mpy files on the stock-image twin in the heap
 install asks for. And the application bench runs (figures, no pass/fail)."""
 import os
+import re
 import sys
 
 from conftest import ROOT
@@ -18,6 +20,9 @@ def test_the_whole_app_holds_in_the_dongles_heap(micropython, capsys):
     print(out)
     assert rc == 0, out
     assert "soak: held" in out and "MemoryErrors: 0, restarts: 0" in out
+    for face in soak.FACES:
+        answered = re.search(r"  %s: (\d+) answered \((\d+) wrong, (\d+) not answered\)" % face, out)
+        assert answered and int(answered.group(1)) > 0 and answered.group(2) == "0", (face, out)
 
 
 def test_from_files_the_app_holds_in_the_heap_install_asks_for(stock_micropython, capsys):

@@ -13,6 +13,9 @@ FILES_HEAP that install asks of a board). Against:
     it), and clients that connect and leave (close, reset, or send "status");
   - MQTT with Home Assistant discovery to a real mosquitto, killed and restarted several times;
   - the web server: the HomeWizard API polled every second, the status page's requests every 3 s;
+  - the faces batteries and Home Assistant read: 3 clients each polling every second the HomeWizard
+    API, the Shelly face over HTTP and over UDP (a battery's request) and mDNS (a legacy unicast
+    query), and a WebSocket session as Home Assistant's Shelly library keeps open;
   - updates over Wi-Fi (frozen: the image way, over a fake flash): --updates times a 1.4 MB image
     streamed in at Wi-Fi pace (100 KB/s), written block by block into the other slot, and refused
     at its end (its SHA-256 does not match: an update taken would reset the dongle, which the soak
@@ -216,6 +219,7 @@ class Soak:
         self.emulated = None
         self.reference = None
         self.web = {"ok": 0, "bad": 0, "failed": 0}     # web requests answered right, wrong, not at all
+        self.faces = {}                 # {face: {"ok": n, "bad": n, "failed": n}}
         self.updates = []               # (start, end) seconds of each update streamed in, as refused
         self.update_failures = []       # what went wrong with one (an answer not the expected one)
 
@@ -336,6 +340,114 @@ class Soak:
                     good = b'"total_power_import_kwh":' in body
                 self.web["ok" if good else "bad"] += 1
 
+    # -- the faces: HomeWizard, Shelly (HTTP, UDP, WebSocket), mDNS ------------------------------
+
+    def _face(self, name, outcome):
+        self.faces.setdefault(name, {"ok": 0, "bad": 0, "failed": 0})[outcome] += 1
+
+    async def face_clients(self, http_port, udp_port, stop):
+        # Three clients of each face, each on its own beat within the second (clients that do not
+        # know one another): of the HomeWizard API two besides web_client's; of the Shelly face a
+        # battery on UDP, evcc over HTTP and Home Assistant's WebSocket; of mDNS three queriers.
+        polls = [self._shelly_session(http_port, stop)]
+        for k, at in enumerate((0.2, 0.55, 0.9)):
+            polls.append(self._poll_mdns(stop, at))
+            if k < 2:
+                polls.append(self._poll_http(http_port, "/api/v1/data", "homewizard", b'"total_power_import_kwh":',
+                                             stop, at))
+        polls.append(self._poll_udp(udp_port, 0, stop, 0.4))
+        polls.append(self._poll_http(http_port, "/rpc/EM.GetStatus?id=0", "shelly http", b'"total_act_power":', stop, 0.7))
+        await asyncio.gather(*polls)
+
+    async def _poll_http(self, port, path, name, needs, stop, at):
+        await asyncio.sleep(at)
+        while not stop.is_set():
+            await asyncio.sleep(1)
+            try:
+                status, body = await asyncio.wait_for(http_get(port, path), 10)
+            except (OSError, asyncio.TimeoutError, ValueError, IndexError):
+                self._face(name, "failed")
+                continue
+            self._face(name, "ok" if status == 200 and _json_object(body) and (self.frames < 5 or needs in body)
+                       else "bad")
+
+    async def _poll_udp(self, port, k, stop, at):
+        # a Marstek battery's request, as its firmware writes it
+        await asyncio.sleep(at)
+        loop = asyncio.get_running_loop()
+        n = 0
+        while not stop.is_set():
+            await asyncio.sleep(1)
+            n = (n + 1) % 65536
+            got = loop.create_future()
+            try:
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _Datagram(got), remote_addr=("127.0.0.1", port))
+            except OSError:
+                self._face("shelly udp", "failed")
+                continue
+            try:
+                transport.sendto(b'{"id":%d,"method":"EM.GetStatus","params":{"id":0}}' % n)
+                answer = json.loads(await asyncio.wait_for(got, 5))
+                good = answer.get("id") == n and "." in str(answer["result"]["total_act_power"])
+                self._face("shelly udp", "ok" if good else "bad")
+            except (asyncio.TimeoutError, ValueError, KeyError, TypeError):
+                self._face("shelly udp", "failed")
+            finally:
+                transport.close()
+
+    async def _poll_mdns(self, stop, at):
+        # a legacy unicast query (dig -p 5353) for the dongle's HomeWizard service
+        await asyncio.sleep(at)
+        import dns.exception
+        import dns.message
+        import dns.rdatatype
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            await asyncio.sleep(1)
+            got = loop.create_future()
+            try:
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _Datagram(got), remote_addr=("127.0.0.1", 5353))
+            except OSError:
+                self._face("mdns", "failed")
+                continue
+            try:
+                q = dns.message.make_query("_hwenergy._tcp.local", dns.rdatatype.PTR)
+                transport.sendto(q.to_wire())
+                answer = dns.message.from_wire(await asyncio.wait_for(got, 5))
+                kinds = {dns.rdatatype.to_text(rr.rdtype) for rr in answer.answer}
+                self._face("mdns", "ok" if answer.id == q.id and kinds == {"PTR", "SRV", "TXT", "A"} else "bad")
+            except (asyncio.TimeoutError, ValueError, dns.exception.DNSException):
+                self._face("mdns", "failed")
+            finally:
+                transport.close()
+
+    async def _shelly_session(self, port, stop):
+        # Home Assistant's Shelly connection: one WebSocket kept open, Shelly.GetStatus every
+        # second, the NotifyStatus the dongle pushes after telegrams
+        import aiohttp
+        while not stop.is_set():
+            try:
+                async with aiohttp.ClientSession() as session:
+                    async with session.ws_connect("http://127.0.0.1:%d/rpc" % port, heartbeat=55) as ws:
+                        n = 0
+                        while not stop.is_set():
+                            n += 1
+                            await ws.send_str(json.dumps({"id": n, "src": "soak", "method": "Shelly.GetStatus"}))
+                            while True:
+                                frame = json.loads(await asyncio.wait_for(ws.receive_str(), 10))
+                                if frame.get("method") == "NotifyStatus":
+                                    self._face("shelly websocket notify", "ok")
+                                    continue
+                                good = frame.get("id") == n and "em:0" in frame.get("result", {})
+                                self._face("shelly websocket", "ok" if good else "bad")
+                                break
+                            await asyncio.sleep(1)
+            except (OSError, asyncio.TimeoutError, ValueError, TypeError, aiohttp.ClientError):
+                self._face("shelly websocket", "failed")
+                await asyncio.sleep(1)
+
     # -- updates over Wi-Fi -----------------------------------------------------------------------
 
     async def update_streams(self, port, t0, stop):
@@ -405,9 +517,12 @@ class Soak:
         tcp_port = free_port()
         http_port = free_port()
         settings = {"key": KEY.hex(), "meter": self.args.meter, "source": "tcp:127.0.0.1:%d" % await meter_port, "host": "127.0.0.1",
-                    "tcp_port": tcp_port, "status_interval": args.status_interval, "max_clients": READERS + 4,
+                    "tcp_port": tcp_port, "status_interval": args.status_interval, "max_clients": args.readers + 4,
                     "device_id": "soak", "mqtt": {"host": "127.0.0.1", "port": broker.port},
                     "http_port": http_port if args.web else None}
+        udp_port = free_udp_port()
+        if args.web and args.faces:
+            settings.update({"shelly": True, "shelly_udp": [udp_port], "mdns": True})
         if args.queue_len:
             settings["queue_len"] = args.queue_len
         files = flash.build(flash.native_arch(args.micropython)) if args.load == "files" else None
@@ -425,18 +540,20 @@ class Soak:
         try:
             wait = console.wait_async
             await wait(r"plain telegrams on port %d" % tcp_port)
-            for _ in range(READERS):
+            for _ in range(args.readers):
                 got = []
                 self.readers.append(got)
                 tasks.append(asyncio.create_task(self.reader(tcp_port, got)))
-            await wait(r"connected \(%d clients\)" % READERS)
+            await wait(r"connected \(%d clients\)" % args.readers)
             tasks.append(asyncio.create_task(self.stalled_client(tcp_port, stop, console)))
-            await wait(r"connected \(%d clients\)" % (READERS + 1))
+            await wait(r"connected \(%d clients\)" % (args.readers + 1))
             self.start_sending.set()
             tasks.append(asyncio.create_task(self.churn(tcp_port, stop)))
             tasks.append(asyncio.create_task(self.broker_outages(broker, stop)))
             if args.web:
                 tasks.append(asyncio.create_task(self.web_client(http_port, stop)))
+                if args.faces:
+                    tasks.append(asyncio.create_task(self.face_clients(http_port, udp_port, stop)))
                 if args.updates and args.load == "frozen":
                     tasks.append(asyncio.create_task(self.update_streams(http_port, t0, stop)))
             await asyncio.sleep(args.seconds)
@@ -489,6 +606,7 @@ class Soak:
             "memory_lines": [line for line in console.lines if line and ("out of memory" in line or "MemoryError" in line)],
             "web_requests_ok": self.web["ok"], "web_requests_bad": self.web["bad"],
             "web_requests_failed": self.web["failed"], "web": self.args.web,
+            "faces": self.faces, "faces_on": self.args.web and self.args.faces,
             "heap_used_kb": heap,
             "reference_error": self.reference_error,
             "hostile_every": self.args.hostile, "attacks": self.attacks, "broker_attacks": self.broker_attacks,
@@ -518,12 +636,40 @@ class Soak:
                    and r["heap_flat"] and r["mqtt_telegrams_genuine"] == r["mqtt_telegrams"] > 0
                    and r["mqtt_bad_states"] == 0 and not r["update_failures"]
                    and (not self.args.web or (r["web_requests_ok"] > 0 and r["web_requests_bad"] == 0
-                                              and r["web_requests_failed"] == 0)))
+                                              and r["web_requests_failed"] == 0))
+                   and (not r["faces_on"] or _faces_held(self.faces)))
         r["console_tail"] = console.tail(12)
         return r
 
 
 UPDATE_KB = 1400
+FACE_CLIENTS = 3
+FACES = ("homewizard", "shelly http", "shelly udp", "mdns", "shelly websocket", "shelly websocket notify")
+
+
+def _faces_held(faces):
+    # every face answered, and never wrongly; a poll not answered is allowed one in a hundred (a
+    # connection refused while every one of the web server's three was taken)
+    for name in FACES:
+        f = faces.get(name, {"ok": 0, "bad": 0, "failed": 0})
+        if f["ok"] == 0 or f["bad"] or f["failed"] * 100 > f["ok"] + f["failed"]:
+            return False
+    return True
+
+
+class _Datagram(asyncio.DatagramProtocol):
+    def __init__(self, got):
+        self.got = got
+
+    def datagram_received(self, data, addr):
+        if not self.got.done():
+            self.got.set_result(data)
+
+
+def free_udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def update_image(size):
@@ -618,6 +764,9 @@ def print_report(r):
     if r["web"]:
         print("  web: %d requests answered (%d wrong, %d not answered)" % (
             r["web_requests_ok"], r["web_requests_bad"], r["web_requests_failed"]))
+    for name in FACES if r["faces_on"] else ():
+        f = r["faces"].get(name, {"ok": 0, "bad": 0, "failed": 0})
+        print("  %s: %d answered (%d wrong, %d not answered)" % (name, f["ok"], f["bad"], f["failed"]))
     if r["hostile_every"]:
         print("  hostile meter input before every %dth frame: %s" % (
             r["hostile_every"], ", ".join("%s x%d" % kv for kv in sorted(r["attacks"].items()))))
@@ -668,6 +817,10 @@ def main(argv=None):
     p.add_argument("--find-min", action="store_true", help="step the heap down from --heap: the smallest that holds")
     p.add_argument("--no-web", dest="web", action="store_false",
                    help="without the web server (default: on, the HomeWizard API polled every second)")
+    p.add_argument("--no-faces", dest="faces", action="store_false",
+                   help="without the faces batteries and Home Assistant read (default: mDNS and the Shelly "
+                        "face on, 3 clients of each face: HomeWizard, Shelly, mDNS)")
+    p.add_argument("--readers", type=int, default=READERS, help="TCP clients reading every telegram (default: %d)" % READERS)
     p.add_argument("--updates", type=int, default=1, metavar="N",
                    help="update images streamed in over the run (frozen, with the web server; default 1)")
     p.add_argument("--json", help="write the figures here")
