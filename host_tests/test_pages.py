@@ -5,6 +5,7 @@ app restarts with it); no key ever reaches the browser. (The settings page's Fir
 test_update_page.py.) Screenshots of each page are kept in
 build/screenshots (the README's come from there)."""
 import json
+import urllib.request
 import os
 import shutil
 
@@ -125,18 +126,25 @@ def test_the_settings_form_refuses_a_bad_key_and_saves_a_new_broker(browser, don
     page.fill("#mqtt\\.host", "127.0.0.1")
     page.fill("#mqtt\\.port", str(port))
     page.fill("#mqtt\\.user", "p1")
+    expect(page.locator("#shelly")).not_to_be_checked()
+    expect(page.locator("#mdns")).not_to_be_checked()                  # (a PC announces nothing)
+    page.check("#shelly")
     page.click("#save")
     expect(page.locator("#msg")).to_contain_text("restarts with the new settings")
     dongle.proc.expect(r"restarting with the new settings")
     dongle.started()
     s = json.loads(dongle.settings_file.read_text())
     assert s["mqtt"] == {"host": "127.0.0.1", "port": port, "user": "p1"}
+    assert s["shelly"] is True and s["mdns"] is False
+    with urllib.request.urlopen("http://127.0.0.1:%d/shelly" % dongle.port, timeout=10) as r:
+        assert json.loads(r.read())["model"] == "SPEM-003CEBEU"        # the face is on
     assert s["key"].upper() == KEY_HEX                                  # kept: the field was left empty
     # the restarted app publishes to that broker (which is not there: it says so and goes on)
     dongle.proc.expect(r"mqtt.*127\.0\.0\.1:%d" % port)
     page.goto("http://127.0.0.1:%d/settings" % dongle.port)
     expect(page.locator("#mqtt\\.host")).to_have_value("127.0.0.1")
     expect(page.locator("#mqtt\\.port")).to_have_value(str(port))
+    expect(page.locator("#shelly")).to_be_checked()
 
     # the backup: a download without the key
     with page.expect_download() as download:

@@ -87,7 +87,9 @@ SETTINGS = b"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <label for="tcp_port">Telegram port (telnet, Home Assistant's DSMR integration)</label><input id="tcp_port" type="number" min="0" max="65535">
 <label for="raw_port">Raw frames port (0: off)</label><input id="raw_port" type="number" min="0" max="65535">
 <label for="web_password">Password for these settings</label><input id="web_password" type="password">
-<label><input id="web_private" type="checkbox"> the status page and the API want the password too</label></section>
+<label><input id="web_private" type="checkbox"> the status page and the API want the password too</label>
+<label><input id="mdns" type="checkbox"> found by itself on the network (mDNS: Home Assistant offers it as a HomeWizard P1 meter)</label>
+<label><input id="shelly" type="checkbox"> answers as a Shelly Pro 3EM too (home batteries: Marstek Venus, B2500)</label></section>
 <button id="save" type="submit">Save and restart</button>
 <section><h2>Backup</h2><p class="muted">The backup leaves the keys and passwords out: a restore keeps the ones set here.</p>
 <a href="/api/backup" download="p1dongle-settings.json">Download the settings</a>
@@ -117,6 +119,7 @@ async function load() {
   if ($("tcp_port").value == "") $("tcp_port").value = s.defaults.tcp_port;
   if ($("raw_port").value == "") $("raw_port").value = 0;
   $("web_private").checked = !!s.settings.web_private;
+  for (const id of ["mdns", "shelly"]) $(id).checked = s.settings[id] == null ? s.defaults[id] : s.settings[id];
   for (const id of SECRETS) $(id).placeholder = s.secrets[id] ? "set (leave empty to keep it)" : "not set";
   if (s.setup) say("First setup: enter your Wi-Fi, your meter's key and a password for these settings, then save.", true, true);
 }
@@ -132,7 +135,7 @@ $("form").addEventListener("submit", e => {
   c.meter = $("meter").value; c.device_id = $("device_id").value || null;
   for (const id of ["tcp_port", "raw_port"]) c[id] = $(id).value === "" ? null : Number($(id).value);
   for (const id of SECRETS) { const v = $(id).value; const p = id.split("."); if (p.length == 1) c[id] = v; else c[p[0]][p[1]] = v; }
-  c.web_private = $("web_private").checked;
+  c.web_private = $("web_private").checked; c.mdns = $("mdns").checked; c.shelly = $("shelly").checked;
   if ($("mqtt.host").value) {
     c.mqtt.host = $("mqtt.host").value; c.mqtt.port = Number($("mqtt.port").value || 1883); c.mqtt.user = $("mqtt.user").value || null;
   } else c.mqtt = null;

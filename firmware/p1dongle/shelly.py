@@ -244,7 +244,7 @@ class UdpFace(Output):
         return tuple(udp.serve(s, self._reply, self, _MAX, "shelly", self.log) for s in self.socks)
 
     def start_part(self):
-        return "shelly (udp %s)" % "/".join(str(p) for p in self.ports)
+        return "shelly" + (" (udp %s)" % "/".join(str(p) for p in self.ports) if self.ports else "")
 
     def count(self, d):
         d["shelly_answered"] = self.answered

@@ -176,7 +176,9 @@ class Web(Output):
     def _get_settings(self, req):
         settings, secrets = config.public(self.settings.raw)
         return Response(json.dumps({"settings": settings, "secrets": secrets, "meters": meters.names(),
-                                    "defaults": {"tcp_port": config.DEFAULTS["tcp_port"]},
+                                    # (mdns's: what this dongle runs with, its platform's unless set)
+                                    "defaults": {"tcp_port": config.DEFAULTS["tcp_port"], "mdns": self.app.cfg["mdns"],
+                                                 "shelly": False},
                                     "setup": self.setup is not None}), content_type=_JSON)
 
     def _post_settings(self, req):
