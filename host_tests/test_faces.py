@@ -152,6 +152,44 @@ def test_a_battery_and_the_http_rpc_read_the_telegrams_values():
         app.stop()
 
 
+def test_without_a_telegram_a_battery_gets_no_power():
+    """No telegram (none yet, or none for 30 s): a battery's UDP request gets no answer (it sees its
+    meter gone, as with a Shelly switched off), and em:0 over HTTP says power_meter_failure: never a
+    0 W made up, on which a battery would steer."""
+    udp = free_port()
+    nobody = free_port()                # a P1 reader that is not there
+    app = sim("run", "--source", "tcp:127.0.0.1:%d" % nobody, "--tcp-port", "0", "--shelly", str(udp))
+    try:
+        port = int(app.expect(r"web page on port (\d+), shelly \(udp %d\)" % udp).group(1))
+        with pytest.raises(socket.timeout):
+            udp_call(udp, BATTERY % 1, timeout=2)
+        for path in ("/rpc/EM.GetStatus?id=0", "/rpc/EM1.GetStatus?id=0"):
+            status, text = http_get(port, path)
+            assert status == 200 and json.loads(text) == {"id": 0, "errors": ["power_meter_failure"]}, text
+        status, text = http_get(port, "/rpc/Shelly.GetStatus")
+        assert json.loads(text)["em:0"]["errors"] == ["power_meter_failure"]
+        assert http_get(port, "/shelly")[0] == 200         # what it is, it still says
+    finally:
+        app.stop()
+
+
+def test_a_websocket_from_another_web_site_is_refused():
+    app, port = _sim_with_shelly(free_port())
+    try:
+        async def main():
+            async with aiohttp.ClientSession() as session:
+                with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                    await session.ws_connect("http://127.0.0.1:%d/rpc" % port, origin="http://evil.example")
+                assert refused.value.status == 403
+                async with session.ws_connect("http://127.0.0.1:%d/rpc" % port,
+                                              origin="http://127.0.0.1:%d" % port) as ws:   # its own page
+                    await ws.send_str('{"id":1,"src":"page","method":"Shelly.GetDeviceInfo"}')
+                    assert json.loads(await ws.receive_str(timeout=10))["result"]["gen"] == 2
+        asyncio.run(main())
+    finally:
+        app.stop()
+
+
 def test_the_face_is_off_unless_asked():
     app = sim("run", "--key", DEMO_KEY, "--tcp-port", "0", "--interval", "60")
     try:
@@ -187,6 +225,7 @@ async def _aioshelly(port, updates):
 def test_home_assistants_shelly_library_reads_the_face():
     app, port = _sim_with_shelly(free_port(), interval="1")
     try:
+        app.expect(r"telegram \d", timeout=30)
         (info, supported, model, name, em, status), seen = asyncio.run(_aioshelly(port, 2))
         assert info["gen"] == 2 and supported and model == "SPEM-003CEBEU" and name == "p1dongle Shelly"
         assert set(status) >= {"sys", "wifi", "em:0", "emdata:0"}
@@ -267,9 +306,10 @@ def _check_found(lan, found, http_port, serial="000000000000"):
 def test_zeroconf_finds_the_simulator_as_a_homewizard_and_a_shelly():
     with Lan() as lan:
         app = Proc(lan.in_dongle([sys.executable, SIM, "run", "--key", DEMO_KEY, "--host", lan.dongle_ip,
-                                  "--http-port", "8080", "--interval", "60", "--mdns", "--shelly", "1010", "2220"]))
+                                  "--http-port", "8080", "--interval", "2", "--mdns", "--shelly", "1010", "2220"]))
         try:
             app.expect(r"mdns p1dongle.local")
+            app.expect(r"telegram \d", timeout=30)
             found = _browse(lan, ["_hwenergy._tcp.local.", "_shelly._tcp.local."])
             _check_found(lan, found, 8080)
             # and a battery on the home network polls the face's UDP as it does a Shelly
@@ -372,6 +412,22 @@ def test_answers_are_read_by_a_dns_library():
 ])
 def test_what_is_not_a_query_is_left(msg):
     assert mdns.questions(msg) is None
+
+
+def test_the_dongles_name_is_one_dns_label():
+    assert mdns.label("p1dongle-ab12") == "p1dongle-ab12"
+    assert mdns.label("Mijn P1.dongle \u00e9") == "MijnP1dongle"
+    assert mdns.label("///") == "p1dongle" and len(mdns.label("x" * 64)) == 63
+    # the longest name still gives answers that fit, legacy ones too
+    cfg = config.check({"device_id": "y" * 64, "http_port": 80})
+    r = mdns.Responder(mdns.label(cfg["device_id"]) + ".local",
+                       mdns.services(cfg, "aabbccddeeff", shelly.device_id("aabbccddeeff")), lambda: "10.0.0.2")
+    r.joined = "10.0.0.2"
+    msg = _query(("y" * 63 + "._hwenergy._tcp.local", 33), qid=5)
+    asked, end = mdns.questions(msg)
+    wanted = r._wanted(*asked[0][:2])
+    assert wanted and all(dns.message.from_wire(bytes(r._answer(msg, end, bits, 10))).id == 5 for bits in r._each(wanted))
+    assert all(len(r._answer(None, 0, bits)) <= mdns._MAX for bits in r._each(r._all()))
 
 
 def test_the_settings_say_what_is_wrong():

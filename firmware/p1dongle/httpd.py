@@ -28,10 +28,12 @@ _WRITE = 512            # a page is written this much at a time (see finish_resp
 _READ = 256             # a read of the head: each is a new block of this size, which a heap broken up
                         # by everything else finds more easily than one of 512 (make soak lost requests)
 MAX_BODY = 4096         # settings, a backup
-_KEEP = ("host", "authorization", "content-length", "content-type", "x-sha256", "upgrade", "sec-websocket-key")
-MAX_SESSIONS = 1        # upgraded connections (a WebSocket: ~2 KB of the heap each) at a time, beside
-                        # max_connections: Home Assistant keeps one
-REASONS = {200: "OK", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+_KEEP = ("host", "authorization", "content-length", "content-type", "x-sha256", "upgrade", "sec-websocket-key",
+         "origin")
+MAX_SESSIONS = 1        # upgraded connections (a WebSocket: 1.5 KB of the heap each) at a time, beside
+                        # max_connections: Home Assistant keeps one; a new one makes the oldest give
+                        # way (a half-open one, its client gone with the Wi-Fi, would hold it)
+REASONS = {200: "OK", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 409: "Conflict", 411: "Length Required", 413: "Payload Too Large", 415: "Unsupported Media Type",
            431: "Request Header Fields Too Large",
            500: "Internal Server Error", 503: "Service Unavailable"}
@@ -108,13 +110,15 @@ class HttpServer:
                                         # oldest first
         self.errors = 0                 # requests that ended without their answer (one lost
                                         # for want of heap is counted by memory.lost())
-        self.sessions = 0               # upgraded connections open (they leave max_connections)
+        self._sessions = []             # the tasks of upgraded connections (outside max_connections)
 
     async def start(self, host, port):
         self.server = await asyncio.start_server(self._serve, host, port)
         self.port = listening_port(self.server, port)
 
     async def stop(self):
+        for task in self._sessions:
+            task.cancel()               # (a WebSocket would keep the server's connections open)
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
@@ -169,24 +173,23 @@ class HttpServer:
         if res.session is not None:
             session = res.session
             req = res = None            # (not held for as long as the session lasts)
-            await self._session(reader, writer, session)
+            await self._session(reader, writer, session, task)
             return
         body = start_response(writer, res, head_only)
         await wait_for(finish_response(writer, body, head_only), self.timeout_s)
 
-    async def _session(self, reader, writer, session):
+    async def _session(self, reader, writer, session, task):
         # an upgraded connection (its 101 answer is in the session's hands): no longer one of the
-        # requests max_connections bounds, nor under their timeout; MAX_SESSIONS at most
-        if self.sessions >= MAX_SESSIONS:
-            start_response(writer, Response("too many connections\n", 503))
-            await wait_for(finish_response(writer, None), self.timeout_s)
-            return
-        self.sessions += 1
+        # requests max_connections bounds, nor under their timeout
+        if len(self._sessions) >= MAX_SESSIONS:
+            self._sessions.pop(0).cancel()
+        self._sessions.append(task)
         self.connections -= 1
         try:
             await session(reader, writer)
         finally:
-            self.sessions -= 1
+            if task in self._sessions:
+                self._sessions.remove(task)
             self.connections += 1       # (taken off again by _serve's finally)
 
 

@@ -68,7 +68,7 @@ def services(cfg, serial, shelly_id=None):
     its device id) when it is on. The same list make() announces and the tests check."""
     found = []
     if cfg.get("http_port"):
-        found.append(service("_hwenergy._tcp", cfg["device_id"], cfg["http_port"], txt((
+        found.append(service("_hwenergy._tcp", label(cfg["device_id"]), cfg["http_port"], txt((
             ("api_enabled", "1"), ("path", "/api/v1"), ("serial", serial),
             ("product_type", "HWE-P1"), ("product_name", "P1 meter")))))
         if shelly_id:
@@ -87,8 +87,15 @@ def make(view):
     if cfg.get("shelly"):
         from . import shelly
         shelly_id = shelly.device_id(view.serial)
-    return (Responder(cfg["device_id"] + ".local", services(cfg, view.serial, shelly_id),
+    return (Responder(label(cfg["device_id"]) + ".local", services(cfg, view.serial, shelly_id),
                       lambda: _address(view), view.log),)
+
+
+def label(name):
+    """The dongle's name (device_id: any 64 characters) as one DNS label: letters, digits and '-',
+    63 at most (a host name's; a dot would make it several labels), else p1dongle."""
+    out = "".join(c for c in name if "a" <= c.lower() <= "z" or "0" <= c <= "9" or c == "-")[:63].strip("-")
+    return out or "p1dongle"
 
 
 def _address(view):
@@ -105,26 +112,30 @@ def lookup(host, timeout_s=2):
     """The IPv4 address of a .local name (the MQTT broker's, homeassistant.local), asked of the
     network as a legacy unicast query (RFC 6762 6.7: any responder answers it to the asker): the
     p1dongle image has no other way to it, its firmware's mDNS being off. None when nobody
-    answers in time. It blocks, as every name lookup on MicroPython does: callers do it once."""
+    answers in time. It blocks (timeout_s at most), as every name lookup on MicroPython does:
+    callers do it once."""
+    import os
+    host = host.rstrip(".").lower()
+    qid = os.urandom(2)                 # (an answer to another query is not taken for this one's)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        s.settimeout(timeout_s)
-        query = b"\x12\x34\x00\x00\x00\x01" + bytes(6) + _name(host) + b"\x00\x01\x00\x01"
-        s.sendto(query, socket.getaddrinfo(GROUP, PORT)[0][-1])
-        for _ in range(8):              # (other answers may come first)
-            found = address_in(s.recv(_MAX), host.lower())
+        s.settimeout(timeout_s / 4)
+        s.sendto(qid + b"\x00\x00\x00\x01" + bytes(6) + _name(host) + b"\x00\x01\x00\x01",
+                 socket.getaddrinfo(GROUP, PORT)[0][-1])
+        for _ in range(4):              # (other answers may come first)
+            found = address_in(s.recv(_MAX), host, qid)
             if found:
                 return found
-    except OSError:
-        pass                            # nobody answered in time
+    except (OSError, ValueError):
+        pass                            # nobody answered in time; a name not to be asked
     finally:
         s.close()
     return None
 
 
-def address_in(msg, host):
-    """The A record's address for host (lower case) in a DNS response to our query, or None."""
-    if len(msg) < 12 or msg[0:2] != b"\x12\x34" or not msg[2] & 0x80:
+def address_in(msg, host, qid):
+    """The A record's address for host (lower case) in a DNS response to query qid, or None."""
+    if len(msg) < 12 or msg[0:2] != qid or not msg[2] & 0x80:
         return None
     i = 12
     for _ in range((msg[4] << 8) | msg[5]):         # the questions, repeated
@@ -163,8 +174,9 @@ def questions(msg):
 
 
 def read_name(msg, i):
-    """The name at msg[i:] in lower case, compression pointers followed (back only, so no loop),
-    and the index after it; (None, 0) for one that is malformed."""
+    """The name at msg[i:] in lower case, compression pointers followed, and the index after it;
+    (None, 0) for one that is malformed. Pointers only go back, so a run of them ends, and a loop
+    through labels grows the name past its 255 bytes, where the reading stops."""
     labels = []  # type: list
     end = None
     size = 0
@@ -301,7 +313,7 @@ class Responder(Output):
                 for _ in range(2):
                     try:
                         self._send_all()
-                    except OSError as e:
+                    except (OSError, ValueError) as e:
                         self.log("mdns: announce: %r" % e)
                     await sleep_ms(1000)
             await sleep_ms(_WATCH_MS)

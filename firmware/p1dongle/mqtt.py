@@ -211,7 +211,7 @@ class MqttClient:
             # Looked up once, not on every attempt: MicroPython's lookup blocks the whole event
             # loop (and with it the UART) for as long as the name server takes.
             self._address = resolve(self.host, self.port)
-            if self._address == self.host and self.host.endswith(".local"):
+            if self._address == self.host and self.host.lower().rstrip(".").endswith(".local"):
                 # not found by the firmware (the p1dongle image answers mDNS itself, its own
                 # resolver off): asked of the network once (mdns.py)
                 from .mdns import lookup

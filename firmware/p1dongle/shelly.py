@@ -23,7 +23,7 @@
 import json
 
 from . import udp
-from .compat import const
+from .compat import const, ticks_diff, ticks_ms
 from .output import Output
 from .reading import added, find, fixed, in_unit, net, register_total
 
@@ -32,6 +32,7 @@ MODEL = "SPEM-003CEBEU"
 # GEN2_MIN_FIRMWARE_DATE), and before 2024-02-13 it does not ask for dynamic components
 FW_ID = "20231219-134001/1.1.0-g34b5d4f"
 VERSION = "1.1.0"
+STALE_MS = const(30000)     # no telegram for this long: the meter is gone (a meter sends every 1-10 s)
 _MAX = const(256)           # a request datagram's bytes (a battery's is ~50): each read allocates it
 _PHASES = ("a", "1"), ("b", "2"), ("c", "3")
 # em:0's per-phase fields: (Shelly's, the reading, Shelly's unit)
@@ -84,33 +85,48 @@ def decimal(value):
     return fixed(value[0], value[1], max(1, -value[1]))
 
 
+def powers(readings):
+    """([a, b, c], total) active powers in W, import minus export, from the readings; a meter that
+    sends no power per phase has its total on phase a, a phase it has not got 0; None when the
+    meter sends no power at all (no number is better than a made-up 0 for a battery)."""
+    per = [net(readings, "currentUsageL" + n, "currentDeliveryL" + n, "W") for _, n in _PHASES]
+    total = net(readings, "currentUsage", "currentDelivery", "W")
+    known = [p for p in per if p is not None]
+    if not known:
+        if total is None:
+            return None
+        per[0] = total
+    elif total is None:
+        total = added(known)
+    return [p if p is not None else (0, 0) for p in per], total
+
+
+# em:0 with no telegram from the meter for STALE_MS, or none with a power: no values, the error a
+# Shelly gives when its meter fails (a battery then stops steering by it)
+NO_METER = '{"id":0,"errors":["power_meter_failure"]}'
+
+
 def em_status(readings):
     """EM.GetStatus's result (em:0): per phase and total, from the readings ([(row, value)])."""
-    readings = readings or ()
+    found = powers(readings) if readings else None
+    if found is None:
+        return NO_METER
+    per, total = found
     out = ['"id":0']
-    powers = [net(readings, "currentUsageL" + n, "currentDeliveryL" + n, "W") for _, n in _PHASES]
-    total = net(readings, "currentUsage", "currentDelivery", "W")
-    if powers == [None, None, None] and total is not None:
-        powers[0] = total               # no power per phase: the total on phase a
     frequency = in_unit(find(readings, "frequency"), "Hz")
     currents = []
-    for (p, n), power in zip(_PHASES, powers):
-        there = power is not None
+    for (p, n), power in zip(_PHASES, per):
         for field, name, unit in _PER_PHASE:
             value = in_unit(find(readings, name + n), unit)
             if value is not None:
-                there = True
                 out.append('"%s_%s":%s' % (p, field, decimal(value)))
                 if field == "current":
                     currents.append(value)
-        out.append('"%s_act_power":%s' % (p, decimal(power) if power is not None else "0.0"))
-        if frequency is not None and there:
+        out.append('"%s_act_power":%s' % (p, decimal(power)))
+        if frequency is not None:
             out.append('"%s_freq":%s' % (p, decimal(frequency)))
     if currents:
         out.append('"total_current":' + decimal(added(currents)))
-    if total is None:
-        known = [p for p in powers if p is not None]
-        total = added(known) if known else (0, 0)
     out.append('"total_act_power":' + decimal(total))
     apparent = net(readings, "currentApparentUsage", "currentApparentDelivery", "VA")
     if apparent is not None:
@@ -140,27 +156,32 @@ class Face:
         self.serial = view.serial
         self.name = view.cfg["device_id"] + " Shelly"   # not the MQTT device's name (no _2 ids in HA)
 
+    def fresh(self):
+        """A telegram came from the meter within STALE_MS: its values may steer a battery."""
+        t = self.view.latest
+        return t.data is not None and 0 <= ticks_diff(ticks_ms(), t.at) < STALE_MS
+
     def call(self, method, params=None):
         """The result of a call (pieces of JSON text); an error as Shelly gives it: (code, message)."""
-        readings = self.view.latest.readings()
         if method in ("EM.GetStatus", "EMData.GetStatus", "EM.GetConfig", "EM1.GetStatus"):
             which = params.get("id", 0) if isinstance(params, dict) else 0
             if which != 0:
                 return -105, "Argument 'id', value %s not found!" % ascii_json(which)
         if method == "EM.GetStatus":
-            return [em_status(readings)]
+            return [em_status(self._live())]
         if method == "EM1.GetStatus":
-            total = net(readings or (), "currentUsage", "currentDelivery", "W")
-            return ['{"id":0,"act_power":%s}' % decimal(total or (0, 0))]
+            found = powers(self._live() or ())
+            return [('{"id":0,"act_power":%s}' % decimal(found[1])) if found else NO_METER]
         if method == "EMData.GetStatus":
-            return [emdata_status(readings)]
+            return [emdata_status(self.view.latest.readings())]
         if method == "EM.GetConfig":
             return [EM_CONFIG]
         if method == "Shelly.GetDeviceInfo":
             return [device_info(self.serial, self.name)]
         if method == "Shelly.GetStatus":
-            return ['{"sys":', self._sys(), ',"wifi":', self._wifi(), ',"em:0":', em_status(readings),
-                    ',"emdata:0":', emdata_status(readings), "}"]
+            readings = self.view.latest.readings()
+            return ['{"sys":', self._sys(), ',"wifi":', self._wifi(), ',"em:0":',
+                    em_status(readings if self.fresh() else None), ',"emdata:0":', emdata_status(readings), "}"]
         if method == "Shelly.GetConfig":
             return ['{"sys":{"device":{"name":%s,"mac":"%s","fw_id":"%s","discoverable":true}},'
                     % (ascii_json(self.name), self.serial.upper(), FW_ID),
@@ -186,6 +207,10 @@ class Face:
         if isinstance(result, tuple):
             return [head, '"error":{"code":%d,"message":%s}}' % (result[0], ascii_json(result[1]))]
         return [head, '"result":'] + result + ["}"]
+
+    def _live(self):
+        # the readings, while they are fresh
+        return self.view.latest.readings() if self.fresh() else None
 
     def notify(self, dst):
         """NotifyStatus with em:0 and emdata:0, for a WebSocket client (its src as dst)."""
@@ -263,7 +288,11 @@ class UdpFace(Output):
         return True
 
     def answer(self, data):
-        """A request datagram's answer datagram (bytes: an EM.GetStatus is ~400), or None."""
+        """A request datagram's answer datagram (bytes: an EM.GetStatus is ~400), or None: also
+        while the meter is silent (STALE_MS), so that a battery sees its meter gone, as when a
+        Shelly is off, and stops steering by the last power it had."""
+        if not self.face.fresh():
+            return None
         try:
             request = json.loads(data)
         except ValueError:

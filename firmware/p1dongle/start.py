@@ -21,9 +21,9 @@ RESTART_MAX_S = 300
 # a collection after every this many bytes allocated, not only when the heap is full. By then the
 # garbage of everything answered meanwhile is spread over the whole heap, and what is made to
 # last among it splits what is freed: in make soak with every face polled, requests of 250 bytes
-# failed with 8 KB free; collected every 8 KB, none did (12 KB: one run in two lost a request).
-# It costs the CPU ~3 points of make bench's app figures, so the face pays for it, not everyone.
-GC_EVERY = 8 * 1024
+# failed with 8 KB free. Collected every 4 KB, no run lost one (8 KB: one run in four; 12 KB: one
+# in two). It costs ~6 points of make bench's app figures, so the face pays for it, not everyone.
+GC_EVERY = 4 * 1024
 
 
 def frozen():

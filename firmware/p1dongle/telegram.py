@@ -34,6 +34,7 @@ class Telegram:
                                 # of the backlog's, good until the next telegram
         self.number = -1        # its number in the backlog (backlog.py), which outputs that
                                 # queue it keep
+        self.at = ticks_ms()    # ms (ticks) it came
         self.pushed = None      # a DLMS meter's readings of this push [(row, value)]; None: DSMR
         self.count = 0          # telegrams taken
         self.longest = 0        # ms: the longest the meter took to send a reading again
@@ -58,6 +59,7 @@ class Telegram:
         self.data = data
         self.number = number
         self.pushed = pushed
+        self.at = ticks_ms() if now is None else now
         self.count += 1
         if pushed is None:
             if self._names:

@@ -18,7 +18,8 @@ async def serve(sock, answer, server, size, name, log=print):
             data, peer = await udp_recvfrom(sock, size)
             if not answer(sock, data, peer):
                 server.ignored += 1
-            continue
+            await sleep_ms(0)           # a flood of datagrams (the LAN may send any) still lets
+            continue                    # the UART's task run between two
         except MemoryError:
             server.ignored += 1
             memory.lost(log, "%s: out of memory, a datagram lost" % name)

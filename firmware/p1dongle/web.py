@@ -319,21 +319,23 @@ class Web(Output):
         key = req.headers.get("sec-websocket-key")
         if req.headers.get("upgrade", "").lower() != "websocket" or not key:
             return Response("Gen2 RPC: a WebSocket, or POST a JSON-RPC frame\n", 400)
+        # A browser lets any web site open a WebSocket to any address: one from a page served by
+        # another host is refused (aioshelly sends no Origin)
+        origin = req.headers.get("origin")
+        if origin and origin.split("//")[-1].split("/")[0].lower() != req.headers.get("host", "").lower():
+            return Response("not from another web site\n", 403)
         return Response(session=lambda reader, writer: self._rpc_session(reader, writer, key))
 
     async def _rpc_session(self, reader, writer, key):
         # aioshelly's connection (Home Assistant keeps it open): every request answered; once the
         # client has said who it is (its src), a NotifyStatus after each new telegram
-        from . import websocket         # (imported with the face on only: no heap for it otherwise)
-        websocket.accept(writer, key)
+        from .websocket import WebSocket    # (imported with the face on only)
+        ws = WebSocket(reader, writer, key)
         client = []  # type: list  # its src, once it said it
-        pusher = asyncio.create_task(self._notify(writer, client))
+        pusher = asyncio.create_task(self._notify(ws, client))
         try:
             while True:
-                try:
-                    message = await websocket.read_message(reader, writer)
-                except EOFError:
-                    break               # the client went away
+                message = await ws.receive()
                 if message is None:
                     break
                 try:
@@ -348,19 +350,17 @@ class Web(Output):
                 answer = self.shelly.frame(request)
                 request = None
                 if answer is not None:
-                    await websocket.send_text(writer, answer)
-            await writer.drain()
+                    await ws.send(answer)
         finally:
             pusher.cancel()
 
-    async def _notify(self, writer, client):
-        from . import websocket
+    async def _notify(self, ws, client):
         seen = self.app.latest.number
         while True:
             await sleep_ms(1000)        # at most one a second, whatever the meter's pace
-            if client and self.app.latest.number != seen:
+            if client and self.app.latest.number != seen and self.shelly.fresh():
                 seen = self.app.latest.number
-                await websocket.send_text(writer, self.shelly.notify(client[0]))
+                await ws.send(self.shelly.notify(client[0]))
 
 
 async def _drain(body, left, most=4 << 20):

@@ -43,7 +43,8 @@ DONGLE = {"device_id": "p1dongle-a1b2c3", "uart": {"id": 2, "rx": 16}}
 
 
 class App:
-    """What the web page asks of the app when settings change."""
+    """What the web page asks of the app when settings change (and the settings it runs with)."""
+    cfg = {"mdns": True, "shelly": False}
 
     def restart_soon(self):
         pass
