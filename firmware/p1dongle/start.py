@@ -21,9 +21,10 @@ RESTART_MAX_S = 300
 # a collection after every this many bytes allocated, not only when the heap is full. By then the
 # garbage of everything answered meanwhile is spread over the whole heap, and what is made to
 # last among it splits what is freed: in make soak with every face polled, requests of 250 bytes
-# failed with 8 KB free. Collected every 4 KB, no run lost one (8 KB: one run in four; 12 KB: one
-# in two). It costs ~6 points of make bench's app figures, so the face pays for it, not everyone.
-GC_EVERY = 4 * 1024
+# failed with 8 KB free. Collected every 2 KB, a 10-minute run lost none (4 KB: one request in 10
+# minutes; 8 KB: one 60-s run in four lost one; 12 KB: one in two). It costs CPU (make bench's app
+# figures, with it), so the face pays for it, not everyone.
+GC_EVERY = 2 * 1024
 
 
 def frozen():
