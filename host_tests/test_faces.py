@@ -21,7 +21,7 @@ from aioshelly.common import ConnectionOptions, get_info
 from aioshelly.rpc_device import RpcDevice
 from conftest import FIRMWARE, MICROPYPATH, ROOT
 from netns import Lan
-from procs import DEMO_KEY, SIM, Proc, free_port, sim
+from procs import DEMO_KEY, SIM, Proc, connect, free_port, read_telegrams, sim
 
 sys.path.insert(0, FIRMWARE)
 from p1dongle import config, mdns, shelly  # noqa: E402
@@ -253,6 +253,9 @@ def test_the_dongle_twin_answers_as_a_shelly(micropython, tmp_path):
     try:
         app.expect(r"shelly \(udp %d\)" % udp)
         app.expect(r"connected", timeout=30)
+        # the face answers a battery only while a telegram is fresh: wait for the first one
+        with connect(tcp_port) as client:
+            read_telegrams(client, 1, timeout=30)
         for _ in range(100):
             frame = json.loads(udp_call(udp, BATTERY % 1))
             if frame["result"]["total_act_power"] != 0:
