@@ -20,8 +20,9 @@ LAYERS = (
     ("link", "bytes to frames, frames to APDUs, APDUs opened",
      ("ringbuf", "frames", "link", "gcm", "dlms")),
     ("meter", "what a meter says: readings, DSMR, A-XDR and the families' layouts, a telegram written "
-              "from them, the latest of each",
-     ("obis", "reading", "dsmr", "axdr", "layouts", "dlmstime", "render", "meters", "telegram")),
+              "from them, the latest of each, its history kept in flash",
+     ("obis", "reading", "dsmr", "axdr", "layouts", "dlmstime", "render", "meters", "telegram", "meterclock",
+      "history")),
     ("device", "the settings, where the bytes come from, Wi-Fi's plan, updates",
      ("config", "chips", "sources", "wifiplan", "update", "ota", "bundle", "fakeflash")),
     ("outputs", "everything that passes a telegram on, behind one contract",

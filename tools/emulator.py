@@ -37,6 +37,7 @@ FAULTS = ("noise", "bad tag", "truncated")
 # profile: (link framing, security byte, content, system title, the meter's time zone)
 PROFILES = {
     "lux": ("p1", 0x30, "dsmr", SYSTEM_TITLE, "Europe/Luxembourg"),
+    "fluvius": ("plain", None, "dsmr", None, "Europe/Brussels"),
     "steiermark": ("p1", 0x30, "dsmr", b"SAG5" + bytes.fromhex("00033FE2"), "Europe/Vienna"),
     "netznoe": ("mbus", 0x20, "obis", b"KFM" + bytes.fromhex("6750000009"), "Europe/Vienna"),
     "tinetz": ("mbus", 0x30, "obis", b"KFM" + bytes.fromhex("1020000777"), "Europe/Vienna"),
@@ -62,13 +63,16 @@ def ber_length(n):
 
 def describe(profile):
     link, sc, content, _, _ = PROFILES[profile]
+    if link == "plain":
+        return "%s (plain DSMR 5 telegrams with the Belgian peak registers)" % profile
     return "%s (%s, security %02X, %s)" % (
         profile, {"p1": "DB frames on P1", "mbus": "M-Bus", "hdlc": "HDLC", "hdlc-blocks": "HDLC, block transfer"}[link],
         sc, "DSMR telegram" if content == "dsmr" else content + " data-notification")
 
 
 class EmulatedMeter:
-    def __init__(self, key, auth_key=LUX_AUTH_KEY, title=None, counter=1, faults=0, seed=None, profile="lux"):
+    def __init__(self, key, auth_key=LUX_AUTH_KEY, title=None, counter=1, faults=0, seed=None, profile="lux",
+                 start=None, step=None):
         if profile not in PROFILES:
             raise ValueError("no emulated meter for profile %r (have: %s)" % (profile, ", ".join(sorted(PROFILES))))
         self.link, self.sc, self.content, default_title, self.zone = PROFILES[profile]
@@ -86,14 +90,32 @@ class EmulatedMeter:
         self.last = None
         self.frames = 0
         self.intact = []                  # the DSMR telegrams of the frames sent whole (content dsmr)
+        # A fast clock (history's tests: days in minutes): the meter's clock starts at `start`
+        # (UTC seconds) and moves `step` seconds with each telegram, its energy with it.
+        self.start = start
+        self.step = step
+        self.tariffs = [7849.193, 16100.0]       # the Belgian profile's import registers, day and night (kWh)
+        self.quarter = None               # ... its open quarter (UTC minute // 15) and import then (Wh)
+        self.quarter_wh = 0
+        self.month_peak = None            # ... (W, its DSMR time, its month) this month
+
+    def clock(self, now=None):
+        """The meter's time: now, else its fast clock's next tick, else the PC's."""
+        if now is not None:
+            return now
+        if self.start is not None:
+            return self.start if self.last is None else self.last + self.step
+        return time.time()
 
     def telegram(self, now=None):
         """The next DSMR 5 telegram, registers advanced by the time since the last one."""
-        now = time.time() if now is None else now
+        now = self.clock(now)
         if self.last is not None:
             hours = max(0.0, now - self.last) / 3600
             if self.power >= 0:
                 self.imported += self.power * hours
+                t = local_time(now, self.zone)
+                self.tariffs[0 if t[6] < 5 and 7 <= t[3] < 22 else 1] += self.power * hours
             else:
                 self.exported -= self.power * hours
             self.reactive_in += 0.05 * abs(self.power) * hours
@@ -136,7 +158,57 @@ class EmulatedMeter:
         lines += ["1-0:%d.7.0(%06.3f*kW)" % (c, give * s) for c, s in zip((22, 42, 62), share)]
         lines += ["1-0:%d.7.0(00.000*kvar)" % c for c in (23, 43, 63)]
         lines += ["1-0:%d.7.0(%06.3f*kvar)" % (c, 0.1 * abs(self.power) * s) for c, s in zip((24, 44, 64), share)]
+        if self.link == "plain":
+            return self._fluvius(now, stamp, use, give, volts)
         body = (HEADER + "\r\n\r\n" + "".join(line + "\r\n" for line in lines) + "!").encode()
+        return body + ("%04X\r\n" % crc16(body)).encode()
+
+    def _fluvius(self, now, stamp, use, give, volts):
+        """A Belgian (Fluvius e-MUCS) telegram: day and night tariff registers, and the meter's own
+        15-minute average (1-0:1.4.0: the quarter's energy so far times four, from 0 at each
+        quarter) and this month's highest quarter (1-0:1.6.0, with the time its quarter ended)."""
+        registers = ["%010.3f" % t for t in self.tariffs]
+        wh = sum(int(r.replace(".", "")) for r in registers)
+        minute = int(now) // 60
+        q = minute // 15
+        if q != self.quarter:
+            if self.quarter is not None and q == self.quarter + 1:
+                avg = (wh - self.quarter_wh) * 4
+                t = local_time(self.quarter * 900, self.zone)      # the quarter's month: its start's
+                ended = local_time(q * 900, self.zone)
+                when = "%02d%02d%02d%02d%02d00%s" % (ended[0] % 100, ended[1], ended[2], ended[3], ended[4],
+                                                     "S" if ended[7] else "W")
+                if self.month_peak is None or self.month_peak[2] != t[:2] or avg > self.month_peak[0]:
+                    self.month_peak = (avg, when, t[:2])
+            self.quarter, self.quarter_wh = q, wh
+        average = (wh - self.quarter_wh) * 4
+        lines = [
+            "0-0:96.1.4(50217)",
+            "0-0:96.1.1(%s)" % "3153414731313035343430333031",
+            "0-0:1.0.0(%s)" % stamp,
+            "1-0:1.8.1(%s*kWh)" % registers[0],
+            "1-0:1.8.2(%s*kWh)" % registers[1],
+            "1-0:2.8.1(%010.3f*kWh)" % self.exported,
+            "1-0:2.8.2(000000.000*kWh)",
+            "0-0:96.14.0(0001)",
+            "1-0:1.4.0(%02d.%03d*kW)" % divmod(average, 1000),
+        ]
+        t = local_time(now, self.zone)
+        if self.month_peak is not None and self.month_peak[2] == t[:2]:
+            lines.append("1-0:1.6.0(%s)(%02d.%03d*kW)" % ((self.month_peak[1],) + divmod(self.month_peak[0], 1000)))
+        lines += [
+            "1-0:1.7.0(%06.3f*kW)" % use,
+            "1-0:2.7.0(%06.3f*kW)" % give,
+            "1-0:21.7.0(%06.3f*kW)" % use,
+            "1-0:22.7.0(%06.3f*kW)" % give,
+            "1-0:32.7.0(%05.1f*V)" % volts[0],
+            "1-0:31.7.0(%06.2f*A)" % (abs(self.power) * 1000 / volts[0]),
+            "0-0:96.3.10(1)",
+            "0-0:17.0.0(999.9*kW)",
+            "1-0:31.4.0(999*A)",
+            "0-0:96.13.0()",
+        ]
+        body = ("/FLU5\\253770234_A\r\n\r\n" + "".join(line + "\r\n" for line in lines) + "!").encode()
         return body + ("%04X\r\n" % crc16(body)).encode()
 
     def notification(self, now=None):
@@ -181,7 +253,7 @@ class EmulatedMeter:
         """One reading, encrypted and wrapped in the profile's link framing."""
         if self.content == "dsmr":
             self.plain = self.telegram(now)
-            return self.encrypt(self.plain)
+            return self.plain if self.link == "plain" else self.encrypt(self.plain)
         apdu = self.encrypt(self.notification(now))
         if self.link == "mbus":
             return mbus_frames(apdu)

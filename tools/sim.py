@@ -38,6 +38,18 @@ _HEXDIGITS = "0123456789abcdefABCDEF"
 KEY_ONLY = "none"      # --auth-key none: decrypt without checking tags (never the default)
 
 
+def iso_seconds(text):
+    """An ISO 8601 time with its offset -> UTC seconds (argparse type)."""
+    import datetime
+    try:
+        t = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not an ISO 8601 time: %r" % text)
+    if t.tzinfo is None:
+        raise argparse.ArgumentTypeError("give the time's offset, e.g. %s+01:00" % text)
+    return t.timestamp()
+
+
 def key_type(what, none_ok=False):
     def parse(text):
         if none_ok and text.strip().lower() == KEY_ONLY:
@@ -290,7 +302,7 @@ async def _run(args, cfg, source, store):
     dns = None
     try:
         while True:
-            app = App(cfg, source, _log, settings=store)
+            app = App(cfg, source, _log, settings=store, history_dir=_history_dir(args))
             if args.setup:
                 dns = dns or _portal(args)
             if not await _run_app(args, app, dns):
@@ -309,6 +321,22 @@ async def _run(args, cfg, source, store):
         if dns:
             dns[0].close()
             dns[1].cancel()
+
+
+def _history_dir(args):
+    """The folder the history files go in: --history, else beside --settings, else a temporary
+    one for this run (made once, whatever the restarts)."""
+    if args.history:
+        os.makedirs(args.history, exist_ok=True)
+        return os.path.join(args.history, "")
+    if args.settings:
+        return os.path.join(os.path.dirname(os.path.abspath(args.settings)), "")
+    if not getattr(args, "_history_tmp", None):
+        import atexit
+        import tempfile
+        args._history_tmp = tempfile.mkdtemp(prefix="p1dongle-history-")
+        atexit.register(shutil.rmtree, args._history_tmp, True)
+    return os.path.join(args._history_tmp, "")
 
 
 def _portal(args):
@@ -366,7 +394,7 @@ async def _run_app(args, app, dns):
 
 def cmd_meter(args):
     meter = emulator.EmulatedMeter(args.key or bytes.fromhex(DEMO_KEY), args.auth_key, faults=args.faults,
-                                   profile=args.profile)
+                                   profile=args.profile, start=args.start, step=args.step)
     if args.stdout:
         out = sys.stdout.buffer
         try:
@@ -495,6 +523,9 @@ def build_parser():
     r.add_argument("--shelly", type=int, nargs="*", metavar="UDP_PORT",
                    help="answer as a Shelly Pro 3EM too: on the web port, and JSON-RPC on these UDP "
                         "ports (a battery polls 1010 and 2220, which want root on a PC)")
+    r.add_argument("--history", metavar="DIR",
+                   help="where the history is kept (history.hours, .days, .months; default: beside "
+                        "--settings, else a folder of this run's, gone when it ends)")
     r.add_argument("--settings", metavar="FILE",
                    help="settings file the web page saves to and the next run starts from (as the "
                         "dongle's /p1dongle.json); default: kept in memory")
@@ -515,7 +546,7 @@ def build_parser():
         epilog="example: sim.py meter --port 3000 --interval 1 &\n"
                "         sim.py run --source tcp:localhost:3000 --key %s" % DEMO_KEY)
     m.add_argument("--profile", default="lux", choices=sorted(emulator.PROFILES),
-                   help="which meter: lux (DSMR in DB frames, default), steiermark, netznoe (M-Bus, 0x20), "
+                   help="which meter: lux (DSMR in DB frames, default), fluvius (plain, Belgian), steiermark, netznoe (M-Bus, 0x20), "
                         "tinetz (M-Bus, GCM), wienernetze (HDLC, compact), linz (HDLC, block transfer)")
     m.add_argument("--key", type=key_type("--key"), help="encryption key (default: the demo key %s)" % DEMO_KEY)
     m.add_argument("--auth-key", type=key_type("--auth-key"), help="authentication key (default: Luxembourg's)")
@@ -527,6 +558,11 @@ def build_parser():
     m.add_argument("--faults", type=int, default=0, metavar="N",
                    help="every Nth frame comes with noise, a bad tag or a cut (default: 0, never)")
     m.add_argument("--count", type=int, default=0, metavar="N", help="stop after N frames (default: never)")
+    m.add_argument("--start", type=iso_seconds, metavar="TIME",
+                   help="a fast clock: the meter's clock starts at TIME (ISO 8601 with its offset, e.g. "
+                        "2026-10-24T12:00:00+02:00) and moves --step seconds with each frame")
+    m.add_argument("--step", type=float, default=60.0, metavar="S",
+                   help="with --start: the meter's seconds per frame (default: 60), its energy with them")
     m.set_defaults(func=cmd_meter, parser=m)
     return p
 

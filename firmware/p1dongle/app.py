@@ -43,6 +43,7 @@ class View:
         self.info = app.info
         self.identify = app.identify
         self.updates = app.updates
+        self.history = app.history  # history.History: hours, days, months and the peaks; or None
         self.settings = settings    # the settings file (the web page edits it), or None
         self.serial = serial        # the dongle's MAC as 12 hex digits
         self.status = app.status
@@ -66,7 +67,7 @@ def _make(name, view):
 
 class App:
     def __init__(self, cfg, source, log=print, info=None, save_status=None, settings=None, serial=None,
-                 updates=None, identify=None):
+                 updates=None, identify=None, history_dir=None):
         self.cfg = cfg
         self.updates = updates    # update.Updates: receiving a new firmware, its probation; or None
         self.source = source
@@ -88,6 +89,12 @@ class App:
         self.identify = identify  # (cfg) -> whether the board shows itself (its LED blinks), or None
         self.save_status = save_status  # (line) -> None: keep the last status line for flash.py
         self.latest = Telegram()  # the latest telegram passed on and its readings, for every output
+        # The history kept in flash (history.py), beside the settings: one model that every
+        # output reads, told of each telegram before they are. None: off, or nowhere to keep it.
+        self.history = None
+        if cfg.get("history", True) and history_dir is not None:
+            from .history import History
+            self.history = History(history_dir, log)
         self.restarting = False   # the settings changed: run() ends, main.py starts it again
         self.rebooting = False    # ... and the dongle resets (a new firmware, a failed probation)
         self.heard = False        # the meter has sent something since the start
@@ -336,6 +343,8 @@ class App:
                 self.log("offset %d: %s: not passed on" % (pos, e))
                 return
             self.latest.take(self.backlog.latest, self.pipeline.readings, number=number)
+            if self.history is not None:
+                self._output(self.history.telegram, self.latest)
             for out in self.outputs:
                 self._output(out.telegram, self.latest)
             for sub in self.subscribers:

@@ -48,6 +48,8 @@ DEFAULTS = {
                                # on the web port, JSON-RPC on the shelly_udp ports
     "shelly_udp": [1010, 2220],  # where batteries poll a Shelly (Marstek: 1010, a B2500 from
                                # firmware 226 2220); [] none
+    "history": True,           # keep hours, days and months of energy and the peaks in flash
+                               # (history.py: three small files beside the settings)
     "update_probation_s": 300,  # a new firmware is kept once it passes a telegram on or serves
                                # the web page within this many seconds (update.py)
 }
@@ -209,7 +211,7 @@ def check(raw):
         raise ConfigError("web_password must be a string")
     if cfg["led_pin"] is not None:
         _int(cfg, "led_pin", 0, 48)
-    for name in ("web_private", "mdns", "shelly"):
+    for name in ("web_private", "mdns", "shelly", "history"):
         if not isinstance(cfg[name], bool):
             raise ConfigError("%s must be true or false" % name)
     ports = cfg["shelly_udp"]

@@ -100,14 +100,15 @@ def error(description):
     return json.dumps({"error": {"id": 2, "description": description}})
 
 
-def data(readings, wifi_ssid="", wifi_rssi=None):
+def data(readings, wifi_ssid="", wifi_rssi=None, history=None):
     """GET /api/v1/data for the readings [(row, value)] (None before the first telegram)."""
-    return "".join(pieces(readings, wifi_ssid, wifi_rssi))
+    return "".join(pieces(readings, wifi_ssid, wifi_rssi, history))
 
 
-def pieces(readings, wifi_ssid="", wifi_rssi=None):
+def pieces(readings, wifi_ssid="", wifi_rssi=None, history=None):
     """data() a few bytes at a time, as the web server sends it: on the dongle no block of the
-    heap need hold the whole answer."""
+    heap need hold the whole answer. history (history.History): the 15-minute average and the
+    month's peak for a meter that does not send its own (every meter but a Belgian one)."""
     yield '{"wifi_ssid":' + json.dumps(wifi_ssid or "")
     if wifi_rssi is not None:
         yield ',"wifi_strength":%d' % max(0, min(100, 2 * (wifi_rssi + 100)))
@@ -126,6 +127,9 @@ def pieces(readings, wifi_ssid="", wifi_rssi=None):
                     stamp = _stamp(value)
                     if stamp:
                         yield ',"montly_power_peak_timestamp":' + stamp
+    if history is not None:
+        for piece in _peaks(readings, history):
+            yield piece
     for field, total, tariff in TOTALS:
         value = register_total(readings, total, tariff, "kWh")
         if value is not None:
@@ -137,6 +141,19 @@ def pieces(readings, wifi_ssid="", wifi_rssi=None):
     for piece in _external(readings):
         yield "," + piece
     yield "}"
+
+
+def _peaks(readings, history):
+    # the dongle's own figures, from the import register, where the meter sends none
+    if not isinstance(find(readings, "currentAverageDemand"), tuple):
+        average = history.average()
+        if average is not None:
+            yield ',"active_power_average_w":%d' % average
+    if not isinstance(find(readings, "maximumDemandMonth"), tuple):
+        month = history.month()
+        if month is not None and month[1]:
+            from .meterclock import homewizard as stamp
+            yield ',"montly_power_peak_w":%d,"montly_power_peak_timestamp":%s' % (month[0], str(int(stamp(month[1]))))
 
 
 def _meter(readings):

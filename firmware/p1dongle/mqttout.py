@@ -9,6 +9,10 @@
 #                          before every clean stop)
 #   <prefix>/meter         the meter: "online" while telegrams come, "offline" once it has been
 #                          silent for 3 of its intervals, at least 30 s (retained)
+#   <prefix>/peaks         JSON: the dongle's own peaks from the import register (history.py),
+#                          for every meter: {"average_w", "month_peak_w", "month_peak_time",
+#                          "hour_peaks_average_w", "hour_peak_time"} (null: not known yet), at
+#                          most every PEAKS_EVERY_MS and when an hour ends (retained)
 #   <prefix>/diagnostics   JSON: uptime, telegrams, tag and CRC failures, dropped bytes, TCP
 #                          clients, free heap, Wi-Fi RSSI, MQTT messages dropped (retained)
 #   <prefix>/firmware      JSON: the firmware as Home Assistant's update entity reads it,
@@ -76,6 +80,14 @@ SILENT_MIN_MS = 30000     # the meter is silent after 3 of its intervals, never 
 GONE_MS = 3 * 3600 * 1000  # a reading not seen for 3 hours is one the meter no longer sends (some
                            # push lists only hourly)
 SEEN_EVERY_MS = 60000      # how often the readings of a steady telegram are marked as seen
+PEAKS_EVERY_MS = 10000    # the peaks' topic at most this often (a 15-minute average needs no more)
+# The peaks as sensors on the meter's device: key in the peaks JSON, label, device class, state class
+PEAKS = (
+    ("average_w", "Power average 15 min", "power", "measurement"),
+    ("month_peak_w", "Peak this month", "power", "measurement"),
+    ("month_peak_time", "Peak this month time", "timestamp", None),
+    ("hour_peaks_average_w", "Hour peaks average", "power", "measurement"),
+)
 NAME_WAIT_MS = 60000       # how long a DLMS meter's readings wait for its identifier (meters that
                            # push several lists name themselves in the second, 10 s after the first)
 
@@ -191,6 +203,7 @@ class MqttOutput(Output):
         self._firmware = (VERSION, None, None)  # the last firmware() call: online() says it again
         self._view = None               # app.View, when it runs as the app's output
         self._json = None               # the buffer discovery configs are written into, once used
+        self._peaks_ms = None           # when the peaks were last published
         if discovery_prefix:
             client.announce(self._announcements)
             client.subscribe(discovery_prefix + "/status", self._birth)
@@ -293,6 +306,17 @@ class MqttOutput(Output):
         # A view of the writer's buffer: when the client cannot send it at once, what waits is
         # _state, which writes the newest state there again when it goes.
         c.publish(self._state_topic, doc, latest=True, remake=self._remake)
+        self._peaks()
+
+    def _peaks(self):
+        history = self._view.history if self._view is not None else None
+        if history is None:
+            return
+        now = ticks_ms()
+        if self._peaks_ms is not None and 0 <= ticks_diff(now, self._peaks_ms) < PEAKS_EVERY_MS:
+            return
+        self._peaks_ms = now
+        self.client.publish(self.prefix + "/peaks", history.peaks_json(), retain=True)
 
     def _state(self):
         """The state JSON of the latest telegram, in the writer's buffer (a view of it)."""
@@ -420,8 +444,12 @@ class MqttOutput(Output):
                     return                  # its ids would change once it names itself
                 rendered = _header(t.data)
             # (a DSMR telegram's are read from its text: once per announcement, not per telegram)
-            for item in self.configs(t.readings(), rendered):
+            readings = t.readings()
+            for item in self.configs(readings, rendered):
                 yield item
+            if self._view is not None and self._view.history is not None:
+                for item in self.peak_configs(readings, rendered):
+                    yield item
 
     def _waiting_for_name(self, now):
         """For a DLMS meter: True while its identifier may still come (some lists carry none);
@@ -452,6 +480,18 @@ class MqttOutput(Output):
                 continue
             seen.append(name)
             yield self._topic(name), config
+
+    def peak_configs(self, readings, rendered=None):
+        """(topic, config) of the dongle's peaks (PEAKS) as sensors on the meter's device."""
+        device = meter_device(readings, self.node, self.dongle["ids"], rendered)
+        ident = "%s_%s" % (self.node, slug(meter_id(readings)))
+        for key, label, device_class, state_class in PEAKS:
+            config = self._sensor(label, "p1dongle_%s_peaks_%s" % (ident, key), "/peaks",
+                                  "{{ value_json['%s'] }}" % key, device, "W" if device_class == "power" else None,
+                                  device_class, state_class)
+            config["avty"] = [{"t": self.prefix + "/status"}, {"t": self.prefix + "/meter"}]
+            config["avty_mode"] = "all"
+            yield self._topic("peaks_" + key), config
 
     def _config(self, readings, row, value, device, ident, availability):
         kind = row[obis.HA]

@@ -18,6 +18,11 @@ input[type=checkbox]{width:auto}button{font-size:1em;padding:.55em 1.2em;margin:
 #msg{padding:.6em;border-radius:.3em;margin:.6em 0}#msg.err{background:#fde2e2;color:#8a1111}#msg.ok{background:#dff5e3;color:#135c24}
 .muted{color:#777;font-size:.85em}.warn{background:#fff3d6;color:#6b4700;padding:.5em;border-radius:.3em}
 progress{width:80%;vertical-align:middle}code{overflow-wrap:anywhere}button:disabled{opacity:.5}
+svg.plot{width:100%;height:auto;display:block}.plot text{font-size:11px;fill:#4a5468}.plot .axis{stroke:#999;stroke-width:1}
+.imp{fill:#2563eb}.exp{fill:#16a34a}.part{opacity:.45}.pk{fill:#dc2626}.hpk{fill:#f59e0b}
+.plot polyline{fill:none;stroke-width:2}.plot .net{stroke:#1d2330}.plot .l1{stroke:#2563eb;stroke-width:1}
+.plot .l2{stroke:#16a34a;stroke-width:1}.plot .l3{stroke:#f59e0b;stroke-width:1}.key{font-size:.8em;color:#4a5468}
+.key i{display:inline-block;width:.8em;height:.8em;margin:0 .3em 0 .8em;vertical-align:middle}
 """
 
 STATUS = b"""<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -29,6 +34,18 @@ STATUS = b"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <div class="tiles"><div class="tile"><span>Power import</span><b id="import">-</b> <span id="import-unit"></span></div>
 <div class="tile"><span>Power export</span><b id="export">-</b> <span id="export-unit"></span></div></div>
 <p class="muted">Meter time <span id="time">-</span></p></section>
+<section id="history" hidden><h2>Peaks (what capacity tariffs bill)</h2>
+<div class="tiles"><div class="tile"><span>Average this quarter hour</span><b id="avg">-</b> W</div>
+<div class="tile"><span>Highest quarter hour this month</span><b id="mpeak">-</b> W <span id="mpeak-t"></span></div>
+<div class="tile"><span>3 highest hours on different days, average</span><b id="hpeak">-</b> W <span id="hpeak-t"></span></div></div>
+<h2>Energy</h2><div class="tiles"><div class="tile"><span>Today, import / export</span><b id="today">-</b> kWh</div>
+<div class="tile"><span>This month</span><b id="month">-</b> kWh</div><div class="tile"><span>This year</span><b id="year">-</b> kWh</div></div>
+<p class="key"><i class="imp" style="background:#2563eb"></i>import (up)<i style="background:#16a34a"></i>export (down)<i style="background:#dc2626"></i>the month's highest quarter hour<i style="background:#f59e0b"></i>its 3 highest hours</p>
+<h2>Power, the last minutes</h2><svg id="live" class="plot" role="img" aria-label="power, the last minutes"></svg>
+<p class="key"><i style="background:#1d2330"></i>net (import up, export down)<i style="background:#2563eb"></i>L1<i style="background:#16a34a"></i>L2<i style="background:#f59e0b"></i>L3</p>
+<h2>Per hour, the last 48 hours</h2><svg id="hours" class="plot" role="img" aria-label="energy per hour"></svg>
+<h2>Per day</h2><svg id="days" class="plot" role="img" aria-label="energy per day"></svg>
+<h2>Per month</h2><svg id="months" class="plot" role="img" aria-label="energy per month"></svg></section>
 <section><h2>Readings</h2><table id="values"><tr><td>Waiting for the first telegram</td></tr></table></section>
 <section><h2>Dongle</h2><table id="status"></table><p class="muted" id="line"></p></section>
 <section><h2>Latest telegram</h2><pre id="telegram">-</pre></section>
@@ -61,6 +78,84 @@ async function refresh() {
   } catch (e) { $("line").textContent = "the dongle does not answer (" + e + ")"; }
 }
 refresh(); setInterval(refresh, 3000);
+// The history's plots, drawn here as SVG from /api/p1dongle/history (history.py): energy in Wh,
+// power in W, the meter's local times.
+const SVG = "http://www.w3.org/2000/svg", W = 600, H = 170, TOP = 14, BOTTOM = 18;
+function el(name, attrs, parent) {
+  const e = document.createElementNS(SVG, name); for (const k in attrs) e.setAttribute(k, attrs[k]);
+  if (parent) parent.appendChild(e); return e; }
+const kwh = wh => (wh / 1000).toFixed(3);
+function scale(svg, up, down) {
+  svg.replaceChildren(); svg.setAttribute("viewBox", "0 0 " + W + " " + H);
+  up = Math.max(up, 0); down = Math.max(down, 0); const span = (up + down) || 1, h = H - TOP - BOTTOM;
+  return {zero: TOP + h * up / span, k: h / span}; }
+function bars(id, rows, label, month) {
+  const svg = $(id), up = Math.max(0, ...rows.map(r => r.import)), down = Math.max(0, ...rows.map(r => r.export));
+  const s = scale(svg, up, down), bw = W / Math.max(rows.length, 1), top3 = month.top3 || [];
+  rows.forEach((r, i) => {
+    const g = el("g", {class: "bar", "data-import": r.import, "data-export": r.export}, svg), x = i * bw;
+    let t = label(r, true) + ": import " + kwh(r.import) + " kWh, export " + kwh(r.export) + " kWh";
+    if (r.peak_w !== undefined) t += ", highest quarter hour " + r.peak_w + " W";
+    if (r.hour_peak_w !== undefined) t += ", highest hour " + r.hour_peak_w + " W";
+    if (r.hour_peaks_average_w !== undefined) t += ", 3 highest hours " + r.hour_peaks_average_w + " W";
+    if (r.flags) t += " (" + r.flags.join(", ") + ": not all of it seen)";
+    el("title", {}, g).textContent = t;
+    const cls = r.flags ? " part" : "";
+    el("rect", {class: "imp" + cls, x: x + bw * .1, width: bw * .8, y: s.zero - r.import * s.k, height: r.import * s.k}, g);
+    if (r.export) el("rect", {class: "exp" + cls, x: x + bw * .1, width: bw * .8, y: s.zero, height: r.export * s.k}, g);
+    const cx = x + bw / 2, ty = s.zero - r.import * s.k - 2;
+    if (month.peak && r.peak_time == month.peak) el("path", {class: "pk", d: "M" + (cx - 5) + " " + (ty - 8) + "h10l-5 8z"}, g);
+    if (top3.includes(r.hour_peak_time) || (id == "hours" && top3.includes(r.start.slice(0, 16) + ":00" + r.start.slice(16))))
+      el("circle", {class: "hpk", cx: cx, cy: ty - 12, r: 3.5}, g);
+    if (rows.length <= 16 || i % Math.ceil(rows.length / 12) == 0)
+      el("text", {x: cx, y: H - 4, "text-anchor": "middle"}, svg).textContent = label(r, false);
+  });
+  el("line", {class: "axis", x1: 0, x2: W, y1: s.zero, y2: s.zero}, svg);
+  el("text", {x: 2, y: 11}, svg).textContent = kwh(up) + " kWh";
+  if (down) el("text", {x: 2, y: H - BOTTOM - 2}, svg).textContent = "-" + kwh(down) + " kWh";
+}
+function lines(live) {
+  const svg = $("live"), ages = live.age_s || [], sets = ["power_w", "l1_w", "l2_w", "l3_w"].filter(k => live[k]);
+  const all = [].concat(...sets.map(k => live[k])).filter(v => v !== null);
+  const s = scale(svg, Math.max(0, ...all), -Math.min(0, ...all)), most = Math.max(60, ...ages);
+  sets.forEach((k, j) => {
+    const pts = ages.map((a, i) => live[k][i] === null ? "" : (W - a * W / most).toFixed(1) + "," + (s.zero - live[k][i] * s.k).toFixed(1));
+    el("polyline", {class: ["net", "l1", "l2", "l3"][j], points: pts.join(" ").trim(), "data-points": pts.filter(p => p).length}, svg);
+  });
+  el("line", {class: "axis", x1: 0, x2: W, y1: s.zero, y2: s.zero}, svg);
+  el("text", {x: 2, y: 11}, svg).textContent = Math.max(0, ...all) + " W";
+  el("text", {x: W - 2, y: H - 4, "text-anchor": "end"}, svg).textContent = "now";
+  el("text", {x: 2, y: H - 4}, svg).textContent = "-" + Math.round(most / 60) + " min";
+}
+let month = {};
+function peaks(h) {
+  const p = h.peaks; $("history").hidden = false;
+  $("avg").textContent = p.average_w ?? "-"; $("mpeak").textContent = p.month_peak_w ?? "-";
+  $("mpeak-t").textContent = p.month_peak_time ? "at " + p.month_peak_time.slice(5, 16).replace("T", " ") : "";
+  $("hpeak").textContent = p.hour_peaks_average_w ?? "-";
+  month.peak = p.month_peak_time; lines(h.live);
+}
+async function history() {
+  try {
+    const r = await fetch("/api/p1dongle/history"); if (!r.ok) return; const h = await r.json();
+    peaks(h);
+    const thisMonth = h.days.filter(d => h.months.length && d.date.startsWith(h.months[h.months.length - 1].month));
+    month.top3 = thisMonth.filter(d => d.hour_peak_time).sort((a, b) => b.hour_peak_w - a.hour_peak_w).slice(0, 3).map(d => d.hour_peak_time);
+    const last = a => a.length ? a[a.length - 1] : {import: 0, export: 0};
+    const today = last(h.days), mo = last(h.months), year = mo.month ? mo.month.slice(0, 4) : "";
+    const ym = h.months.filter(m => m.month.startsWith(year));
+    $("today").textContent = kwh(today.import) + " / " + kwh(today.export);
+    $("month").textContent = kwh(mo.import) + " / " + kwh(mo.export);
+    $("year").textContent = kwh(ym.reduce((a, m) => a + m.import, 0)) + " / " + kwh(ym.reduce((a, m) => a + m.export, 0));
+    bars("hours", h.hours, (r, long) => long ? r.start.slice(0, 16).replace("T", " ") : r.start.slice(11, 13), month);
+    bars("days", h.days, (r, long) => long ? r.date : r.date.slice(8), month);
+    bars("months", h.months, (r, long) => r.month.slice(long ? 0 : 2), month);
+  } catch (e) {}
+}
+async function live() {
+  try { const r = await fetch("/api/p1dongle/history?live"); if (r.ok) peaks(await r.json()); } catch (e) {}
+}
+history(); setInterval(history, 60000); setInterval(live, 10000);
 </script></body></html>
 """
 

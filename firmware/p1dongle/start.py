@@ -188,7 +188,8 @@ def _run_app(platform, run, path, save_status, updates=None):
         platform.on_started(app)
 
     app = App(run.cfg, run.source, info=platform.info, save_status=save_status, settings=run.settings,
-              serial=platform.serial(), updates=updates, identify=platform.identify)
+              serial=platform.serial(), updates=updates, identify=platform.identify,
+              history_dir=path[:path.rfind("/") + 1])    # beside the settings
     app.notice = run.notice
     try:
         asyncio.run(app.run(on_started))

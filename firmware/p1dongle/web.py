@@ -16,6 +16,7 @@
 #                           written as it comes, checked, then the dongle restarts into it on
 #                           probation; a bad one: 400 and its one line, nothing changed
 #   GET  /api, /api/v1/data, /api/v1/telegram   the HomeWizard v1 local API (homewizard.py)
+#   GET  /api/p1dongle/history  hours, days, months and the peaks (history.py), the status page's plots
 #   GET  /shelly, /rpc/<Method>, POST /rpc, a WebSocket on /rpc   the Shelly face, when it is on
 #                           (shelly.py)
 #
@@ -77,6 +78,7 @@ class Web(Output):
             ("GET", "/api/v1/telegram"): self._hw_telegram,
             ("GET", "/api/v1/system"): self._hw_system, ("PUT", "/api/v1/system"): self._hw_system_put,
             ("PUT", "/api/v1/identify"): self._hw_identify,
+            ("GET", "/api/p1dongle/history"): self._history,
             ("GET", "/api/update"): self._get_update, ("POST", "/api/update"): self._post_update,
         }
         self.shelly = None
@@ -261,7 +263,16 @@ class Web(Output):
         wifi = self.settings.raw.get("wifi")
         ssid = wifi.get("ssid", "") if isinstance(wifi, dict) else ""
         rssi = self.app.info().get("wifi_rssi") if self.app.info else None
-        return Response(homewizard.pieces(self.app.latest.readings(), ssid, rssi), content_type=_JSON)
+        return Response(homewizard.pieces(self.app.latest.readings(), ssid, rssi, self.app.history),
+                        content_type=_JSON)
+
+    def _history(self, req):
+        history = self.app.history
+        if history is None:
+            return Response('{"error":"the history is off (setting history)"}', 404, content_type=_JSON)
+        # ?live: the peaks and the live power only (the status page asks for them every 10 s)
+        return Response(history.pieces(() if req.query == "live" else ("hours", "days", "months")),
+                        content_type=_JSON)
 
     def _hw_system(self, req):
         return Response(homewizard.SYSTEM, content_type=_JSON)
