@@ -394,7 +394,7 @@ async def _run_app(args, app, dns):
 
 def cmd_meter(args):
     meter = emulator.EmulatedMeter(args.key or bytes.fromhex(DEMO_KEY), args.auth_key, faults=args.faults,
-                                   profile=args.profile, start=args.start, step=args.step)
+                                   profile=args.profile, start=args.start, step=args.step, seed=args.seed)
     if args.stdout:
         out = sys.stdout.buffer
         try:
@@ -558,6 +558,7 @@ def build_parser():
     m.add_argument("--faults", type=int, default=0, metavar="N",
                    help="every Nth frame comes with noise, a bad tag or a cut (default: 0, never)")
     m.add_argument("--count", type=int, default=0, metavar="N", help="stop after N frames (default: never)")
+    m.add_argument("--seed", type=int, metavar="N", help="the same telegrams every time (the power's wander)")
     m.add_argument("--start", type=iso_seconds, metavar="TIME",
                    help="a fast clock: the meter's clock starts at TIME (ISO 8601 with its offset, e.g. "
                         "2026-10-24T12:00:00+02:00) and moves --step seconds with each frame")

@@ -19,7 +19,8 @@
 #
 # Flash: three files beside the settings (history.hours, .days, .months), each written whole or
 # not at all (a new file, then a rename: a power cut keeps the previous one) and at most once an
-# hour, when an hour ends. The hours file also holds the open hour's start (series, registers,
+# hour, when an hour ends: the days and months first, then the hours file, which says the hour
+# is booked (a cut between them books it again, and the day and month take it only once). The hours file also holds the open hour's start (series, registers,
 # its peak so far), so a restart within the hour goes on where it was. In RAM: the open hour and
 # quarter, the month's peaks, and the live power of the last minutes. Answers are read from the
 # files a record at a time (pieces()).
@@ -36,7 +37,7 @@ HOURS = const(48)
 DAYS = const(62)
 MONTHS = const(60)
 
-# A record (an hour, a day or a month): 11 int32 fields
+# A record (an hour, a day or a month): 12 int32 fields
 KEY = const(0)          # hour: UTC minute // 60; day: local day number; month: year * 12 + month - 1
 FLAGS = const(1)
 IMPORT = const(2)       # Wh
@@ -49,9 +50,10 @@ HPEAK = const(8)        # W: hour: its import if whole (no flag); day: its highe
                         # month: the average of the three highest days' HPEAK (Norway)
 HPEAK_AT = const(9)     # local minute that hour began
 HPEAK_OFF = const(10)
-FIELDS = const(11)
-_REC = "<11i"
-_SIZE = const(44)
+BOOKED = const(11)      # day, month: the number of the last hour's close booked into it (CLOSES)
+FIELDS = const(12)
+_REC = "<12i"
+_SIZE = const(48)
 EMPTY = -1
 
 GAP = const(1)          # holds energy of a time after its end that the dongle did not see
@@ -73,8 +75,10 @@ EVERY = const(9)        # minutes between the meter's register readings (an hour
 HPK = const(10)         # the open hour's highest quarter so far, W, its local end and offset
 HPK_AT = const(11)
 HPK_OFF = const(12)
-_STATE = "<13q"
-_STATE_SIZE = const(104)
+CLOSES = const(13)      # hours closed so far: each close's number marks the day and month it
+                        # went to (BOOKED), so that one redone after a power cut is not taken twice
+_STATE = "<14q"
+_STATE_SIZE = const(112)
 
 MAGIC = {"hours": b"P1H1", "days": b"P1D1", "months": b"P1M1"}
 SLOTS = {"hours": HOURS, "days": DAYS, "months": MONTHS}
@@ -169,7 +173,7 @@ class History:
         self.folder = folder
         self.log = log
         self.writes = {"hours": 0, "days": 0, "months": 0}
-        self.state = [0] * 13
+        self.state = [0] * 14
         self.state[HKEY] = -1
         self.state[GAS0] = -1
         self.last = [0, 0, -1]          # the latest registers read: import, export, gas
@@ -252,6 +256,9 @@ class History:
         whole = self._size(series) is not None
         head = 4 + (_STATE_SIZE if series == "hours" else 0)
         rec = self._rec
+        st = self.state
+        local = st[HKEY] * 60 + st[HOFF]
+        newest = st[HKEY] if series == "hours" else local // 1440 if series == "days" else meterclock.month_of(local)
         old = open(path, "rb") if whole else None
         try:
             with open(path + ".new", "wb") as f:
@@ -261,8 +268,8 @@ class History:
                 if old is not None:
                     old.seek(head)
                 for k in range(slots):
-                    if old is None or old.readinto(rec) != _SIZE:
-                        struct.pack_into(_REC, rec, 0, *([EMPTY] + [0] * (FIELDS - 1)))
+                    if old is None or old.readinto(rec) != _SIZE or (st[HKEY] >= 0 and struct.unpack_from("<i", rec)[0] > newest):
+                        struct.pack_into(_REC, rec, 0, *([EMPTY] + [0] * (FIELDS - 1)))    # (or ahead of the clock)
                     if key >= 0 and k == key % slots:
                         r = list(struct.unpack(_REC, rec))
                         if r[KEY] != key:
@@ -321,13 +328,23 @@ class History:
             self._q = -1
             self._write_all()
             return
-        self._quarter(minute, offset, imp, gap)
         hkey = minute // 60
+        if hkey < st[HKEY]:
+            # The meter's clock went back (set right after it had run ahead): the open hour is
+            # this hour now, and keeps what it has counted. Records ahead of the clock go with
+            # the next write (_rewrite): time coming to them would add to what a wrong clock booked.
+            st[HKEY], st[HOFF], st[HFLAGS] = hkey, offset, st[HFLAGS] | CLOCK | PART
+            st[LAST] = minute
+            self._q = -1
+            last[0], last[1], last[2] = imp, exp, gas
+            self._write_all()
+            return
+        self._quarter(minute, offset, imp, gap)
         if hkey != st[HKEY]:
             # The hour ends. Its end was seen when this reading came as soon as the meter sends
             # them (every minute or so; an hourly list's once an hour) after the one before.
             seen = hkey == st[HKEY] + 1 and 0 <= gap <= max(5, st[EVERY] + 5)
-            self._close(imp, exp, gas, (0 if seen else GAP) | (CLOCK if hkey < st[HKEY] else 0))
+            self._close(imp, exp, gas, 0 if seen else GAP)
             self._open(minute, offset, imp, exp, gas, meter, 0 if seen else PART)
             self._write_all()
         elif gap < 0:
@@ -345,13 +362,16 @@ class History:
         q = minute // 15
         if q == self._q:
             return
-        if q == self._q + 1 and self._q_whole and 0 <= gap <= 5:
+        steady = self._q >= 0 and q == self._q + 1 and 0 <= gap <= 5
+        if steady and self._q_whole:
             # the quarter that ended: its average power is its energy times four
             avg = (imp - self._q0) * 4
             st = self.state
             if avg > st[HPK] or st[HPK_AT] == 0:
                 st[HPK], st[HPK_AT], st[HPK_OFF] = avg, minute // 15 * 15 + offset, offset
-        self._q_whole = self._q >= 0 and q == self._q + 1 and 0 <= gap <= 5
+        # measured from this reading when it is the quarter's first (the one before was in the
+        # quarter before), or came in its first minute
+        self._q_whole = steady or minute % 15 == 0
         self._q = q
         self._q0 = imp
 
@@ -365,7 +385,7 @@ class History:
             st[METER] = meter
         self.last[0], self.last[1], self.last[2] = imp, exp, gas
         if self._q < 0:
-            self._q, self._q0, self._q_whole = minute // 15, imp, False
+            self._q, self._q0, self._q_whole = minute // 15, imp, minute % 15 == 0
 
     def _close(self, imp, exp, gas, flags):
         """The open hour ends with these registers: its amounts booked into its hour, day and
@@ -377,12 +397,18 @@ class History:
         whole = amounts[0] if not flags else 0
         if self._booked is not None:
             self.log("p1dongle: history: an hour not written to the %s file is lost" % self._todo[0])
-        self._booked = (st[HKEY], local, st[HOFF], flags, amounts, whole, (st[HPK], st[HPK_AT], st[HPK_OFF]))
-        self._todo = ["hours", "days", "months"]
+        st[CLOSES] += 1
+        booking = st[CLOSES] & 0x3FFFFFFF
+        self._booked = (st[HKEY], local, st[HOFF], flags, amounts, whole, (st[HPK], st[HPK_AT], st[HPK_OFF]), booking)
+        self._todo = ["days", "months", "hours"]
 
     def _add(self, r, series, top=None):
         # the booked hour's amounts and peaks into its hour's, day's or month's record r
-        _, local, off, flags, amounts, whole, peak = self._booked
+        hkey, local, off, flags, amounts, whole, peak, booking = self._booked
+        if series != "hours":
+            if r[BOOKED] == booking:
+                return                  # booked before a power cut kept the hours file from saying so
+            r[BOOKED] = booking
         r[FLAGS] |= flags
         r[IMPORT] += amounts[0]
         r[EXPORT] += amounts[1]
@@ -400,8 +426,9 @@ class History:
             r[HPEAK], r[HPEAK_AT], r[HPEAK_OFF] = top
 
     def _write_all(self):
-        """The hour that ended (_close) into the three files, hours first (it also holds the new
-        open hour). A write that fails (flash full, no heap) is tried again at the next telegram,
+        """The hour that ended (_close) into the three files, hours last: it also holds the new
+        open hour, and a power cut before it is written books the hour again after the restart
+        (days and months know it: BOOKED). A write that fails (flash full, no heap) is tried again at the next telegram,
         only the files not yet written; an hour that ends before then is booked in the hours file
         only (said once)."""
         booked = self._booked
