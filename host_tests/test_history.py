@@ -24,6 +24,8 @@ from p1dongle.history import History  # noqa: E402
 from p1dongle.telegram import Telegram  # noqa: E402
 
 BRUSSELS = zoneinfo.ZoneInfo("Europe/Brussels")
+ST = {name: k for k, name in enumerate(history.STATE)}      # the open hour's fields
+RC = {name: k for k, name in enumerate(history.RECORD)}     # a record's
 FLUVIUS = TelegramParser(telegram_specifications.BELGIUM_FLUVIUS)
 # Friday 23 October 2026, noon in Brussels: the clocks go back on Sunday the 25th, and the month
 # ends on Saturday the 31st
@@ -128,7 +130,7 @@ def test_the_peaks_equal_a_belgian_meters_own(tmp_path):
             assert month[0] == round(peak.value * 1000)
             assert meterclock.iso(month[1], month[2]) == peak.datetime.astimezone(BRUSSELS).isoformat()
             peaks += 1
-        elif month is not None and h.state[history.HKEY] * 60 + h.state[history.HOFF] >= 0:
+        elif month is not None and h.state[ST['hour']] * 60 + h.state[ST['offset']] >= 0:
             # a new month: the meter has no peak yet, neither has the dongle for this month
             assert not month[1] or meterclock.month_of(month[1] - 15) != meterclock.month_of(
                 h.clock[0] + h.clock[1])
@@ -210,17 +212,17 @@ def test_a_power_cut_during_a_write_keeps_whole_files(tmp_path):
         h = History(folder, said.append)
         assert said == [] and not any(f.endswith(".new") for f in os.listdir(folder))
         st = h.state
-        hours = [r for r in h.records("hours") if r[history.KEY] >= 0]
-        assert all(r[history.IMPORT] == 100 for r in hours)
+        hours = [r for r in h.records("hours") if r[RC['key']] >= 0]
+        assert all(r[RC['import']] == 100 for r in hours)
         # every hour booked is in the days and months once: the registers say how many there were.
         # A cut after the day's file and before the hours file leaves the open hour in the day
         # already (it says so: BOOKED); the next run books it there no second time.
-        booked = (st[history.IMP0] - 1000000) // 100
-        ahead = st[history.CLOSES] + 1
+        booked = (st[ST['import']] - 1000000) // 100
+        ahead = st[ST['closes']] + 1
         for series in ("days", "months"):
-            records = [r for r in h.records(series) if r[history.KEY] >= 0]
-            early = any(r[history.BOOKED] == ahead for r in records)
-            assert sum(r[history.IMPORT] for r in records) == 100 * (booked + early), series
+            records = [r for r in h.records(series) if r[RC['key']] >= 0]
+            early = any(r[RC['booked']] == ahead for r in records)
+            assert sum(r[RC['import']] for r in records) == 100 * (booked + early), series
 
 
 def test_clock_jumps_and_a_meter_swap_never_make_a_negative_hour(tmp_path):
@@ -237,7 +239,7 @@ def test_clock_jumps_and_a_meter_swap_never_make_a_negative_hour(tmp_path):
     # the meter is swapped: a new identifier, its register from zero
     h.book(t0 + 75, 60, 12, 0, -1, 22)
     h.book(t0 + 120, 60, 112, 0, -1, 22)
-    assert h.state[history.SERIES] == 1
+    assert h.state[ST['series']] == 1
     got = answer(h)
     assert all(r["import"] >= 0 and r["export"] >= 0 for s in ("hours", "days", "months") for r in got[s])
     total = sum(r["import"] for r in got["hours"])
@@ -256,7 +258,7 @@ def test_flash_is_written_at_most_once_an_hour_per_file(tmp_path):
     hours = len(independent(telegrams)[0])
     assert hours == 9
     # the first telegram writes the hours file (where the open hour began); each hour's end, each file once
-    assert h.writes == {"hours": hours + 1, "days": hours, "months": hours}
+    assert h.writes == [hours + 1, hours, hours]     # hours, days, months
 
 
 def test_a_telegram_without_a_clock_books_nothing(tmp_path):
@@ -266,7 +268,7 @@ def test_a_telegram_without_a_clock_books_nothing(tmp_path):
     body = cut[:cut.index(b"!") + 1]
     from p1dongle.dsmr import crc16
     feed(h, [body + b"%04X\r\n" % crc16(body)])
-    assert h.unclocked == 1 and h.state[history.HKEY] == -1 and h.writes["hours"] == 0
+    assert h.unclocked == 1 and h.state[ST['hour']] == -1 and h.writes == [0, 0, 0]
 
 
 def test_the_records_the_files_keep_are_the_documented_size(tmp_path):
@@ -274,7 +276,7 @@ def test_the_records_the_files_keep_are_the_documented_size(tmp_path):
     feed(h, fluvius(40))
     for series, slots in (("hours", 48), ("days", 62), ("months", 60)):
         head = 4 + (112 if series == "hours" else 0)
-        assert os.path.getsize(h.path(series)) == head + slots * 48
+        assert os.path.getsize(str(tmp_path / ("history." + series))) == head + slots * 48
 
 
 @pytest.fixture

@@ -16,6 +16,9 @@ FILES_HEAP that install asks of a board). Against:
   - the faces batteries and Home Assistant read: 3 clients each polling every second the HomeWizard
     API, the Shelly face over HTTP and over UDP (a battery's request) and mDNS (a legacy unicast
     query), and a WebSocket session as Home Assistant's Shelly library keeps open;
+  - the history (history.py): the meter's clock a minute a frame, so that an hour ends every 30 s
+    and its three files are written; the status page's history polled (all of it every 10 s, its
+    peaks every 3 s);
   - updates over Wi-Fi (frozen: the image way, over a fake flash): --updates times a 1.4 MB image
     streamed in at Wi-Fi pace (100 KB/s), written block by block into the other slot, and refused
     at its end (its SHA-256 does not match: an update taken would reset the dongle, which the soak
@@ -228,7 +231,9 @@ class Soak:
     async def meter(self, ready, stop):
         """The emulated meter behind its P1 reader: one client (the dongle) gets every frame; with
         --hostile N, every Nth frame comes after one of hostile.py's attacks on the line."""
-        m = self.emulated = emulator.EmulatedMeter(KEY, faults=self.args.faults, seed=1, profile=self.args.meter)
+        # its clock fast (a minute a frame): an hour ends every 30 s, and the history writes its files
+        m = self.emulated = emulator.EmulatedMeter(KEY, faults=self.args.faults, seed=1, profile=self.args.meter,
+                                                   start=HISTORY_START, step=60)
         attacks = hostile.MeterAttacks(m.title, seed=2)
         conn = asyncio.get_running_loop().create_future()
 
@@ -357,12 +362,17 @@ class Soak:
                                              stop, at))
         polls.append(self._poll_udp(udp_port, 0, stop, 0.4))
         polls.append(self._poll_http(http_port, "/rpc/EM.GetStatus?id=0", "shelly http", b'"total_act_power":', stop, 0.7))
+        # the status page's history: its peaks every 10 s, the hours, days and months every 60 s
+        # (here every 10 s, and the peaks every 3 s: pages open on several phones)
+        if self.args.history and not os.environ.get("NOPOLL"):
+            polls.append(self._poll_http(http_port, "/api/p1dongle/history", "history", b'"hours":[', stop, 0.3, 10))
+            polls.append(self._poll_http(http_port, "/api/p1dongle/history?peaks", "history peaks", b'"peaks":', stop, 0.8, 3))
         await asyncio.gather(*polls)
 
-    async def _poll_http(self, port, path, name, needs, stop, at):
+    async def _poll_http(self, port, path, name, needs, stop, at, every=1):
         await asyncio.sleep(at)
         while not stop.is_set():
-            await asyncio.sleep(1)
+            await asyncio.sleep(every)
             try:
                 status, body = await asyncio.wait_for(http_get(port, path), 10)
             except (OSError, asyncio.TimeoutError, ValueError, IndexError):
@@ -531,6 +541,8 @@ class Soak:
             settings.update({"shelly": True, "shelly_udp": [udp_port], "mdns": True})
         if args.queue_len:
             settings["queue_len"] = args.queue_len
+        if not args.history:
+            settings["history"] = False
         files = flash.build(flash.native_arch(args.micropython)) if args.load == "files" else None
         flash_dir = None
         if args.load == "frozen":
@@ -649,8 +661,10 @@ class Soak:
 
 
 UPDATE_KB = 1400
+HISTORY_START = 1792836000          # 2026-10-24T12:00:00+02:00: the clocks go back the next night
 FACE_CLIENTS = 3
-FACES = ("homewizard", "shelly http", "shelly udp", "mdns", "shelly websocket", "shelly websocket notify")
+FACES = ("homewizard", "shelly http", "shelly udp", "mdns", "shelly websocket", "shelly websocket notify",
+         "history", "history peaks")
 
 
 def _faces_held(faces):
@@ -659,6 +673,8 @@ def _faces_held(faces):
     # (power_meter_failure) is the right answer while the latest telegram is the hostile one
     # with a unit-less power, and only then: a few in a hundred at most.
     for name in FACES:
+        if name.startswith("history") and name not in faces:
+            continue                    # (--no-history)
         f = _face_counts(faces, name)
         if f["ok"] == 0 or f["bad"] or f["failed"] * 100 > f["ok"] + f["failed"] or f["no power"] * 20 > f["ok"]:
             return False
@@ -835,6 +851,8 @@ def main(argv=None):
     p.add_argument("--no-faces", dest="faces", action="store_false",
                    help="without the faces batteries and Home Assistant read (default: mDNS and the Shelly "
                         "face on, 3 clients of each face: HomeWizard, Shelly, mDNS)")
+    p.add_argument("--no-history", dest="history", action="store_false",
+                   help="with the history off (its cost: the difference)")
     p.add_argument("--readers", type=int, default=READERS, help="TCP clients reading every telegram (default: %d)" % READERS)
     p.add_argument("--updates", type=int, default=1, metavar="N",
                    help="update images streamed in over the run (frozen, with the web server; default 1)")

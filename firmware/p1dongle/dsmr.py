@@ -155,7 +155,8 @@ def read(telegram, sink):
     identification line ("header") first. parse() keeps them as readings; state.py writes them
     as JSON straight away (what MQTT sends for every telegram, with no readings made on the way).
     A sink may also have lines(t, i, n, o): it takes the number lines from t[i] on itself (all at
-    once, in machine code) and returns where the first line it left starts.
+    once, in machine code) and returns where the first line it left starts; and skip(row): True
+    for a line that is not one plain number which it does not want read at all (history.py).
 
     The number lines are read by loops.scan_line (machine code on the dongle) straight from the
     telegram's bytes, with nothing allocated; the rest (text, several values, time stamps) are
@@ -166,8 +167,10 @@ def read(telegram, sink):
     n = len(t)
     eol = line_end(t, 0, n)
     memo = getattr(sink, "memo", None)      # a sink that keeps lines from telegram to telegram
-    hit = _recall(memo, t, 1, eol, -1)
-    sink.value(obis.HEADER, hit[1] if hit else _kept(memo, t, 1, eol, -1, text(t, 1, eol).strip()))
+    skip = getattr(sink, "skip", None)      # a sink that wants only some of the other lines
+    if skip is None or not skip(obis.HEADER):
+        hit = _recall(memo, t, 1, eol, -1)
+        sink.value(obis.HEADER, hit[1] if hit else _kept(memo, t, 1, eol, -1, text(t, 1, eol).strip()))
     o = _LINE
     scan = loops.scan_line
     rows = obis.BY_KEY
@@ -197,6 +200,9 @@ def read(telegram, sink):
             else:
                 while kind == SLOW and nxt < n and t[nxt] == 0x28:     # continuation lines: '(...)'
                     nxt = line_end(t, nxt, n) + 1
+                if skip is not None and skip(r):
+                    i = nxt
+                    continue                                # a line this sink does not want
                 # (a line without a code of its own is read every time: its key, -1, is the header's)
                 kept = memo if k >= 0 else None
                 hit = _recall(kept, t, i, nxt - 1, k)

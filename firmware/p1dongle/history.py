@@ -1,8 +1,8 @@
 # History and peaks, kept on the dongle from the meter's own registers and clock.
 #
-#   per hour   the last HOURS hours        energy imported, exported, gas; the hour's highest
-#   per day    the last DAYS days          15-minute average import power; the day's highest
-#   per month  the last MONTHS months      hour (Norway's tariff counts hours)
+#   per hour   the last _HOURS hours        energy imported, exported, gas; the hour's highest
+#   per day    the last _DAYS days          15-minute average import power; the day's highest
+#   per month  the last _MONTHS months      hour (Norway's tariff counts hours)
 #
 # Energy is booked from the registers, never from power: an hour is the import register at the
 # first telegram of the next hour minus the one at the first telegram of this hour (the same
@@ -11,10 +11,10 @@
 # meter's (meterclock.py): an hour is a UTC hour, a day and a month are the meter's local ones.
 #
 # What it does not know it does not make up. An hour whose end the dongle did not see (it was off,
-# the meter silent) holds the energy of the gap, and is marked GAP; the hour after it began unseen
-# and is marked PART. Neither counts for the hourly peaks; both count in the day's and month's
+# the meter silent) holds the energy of the gap, and is marked _GAP; the hour after it began unseen
+# and is marked _PART. Neither counts for the hourly peaks; both count in the day's and month's
 # energy, which stay right. A meter swap (another identifier) or a register going back starts a
-# new series (SWAP): the hour gets what the old register had counted, never a negative amount.
+# new series (_SWAP): the hour gets what the old register had counted, never a negative amount.
 # A quarter hour is measured only from its first telegram to the first of the next one.
 #
 # Flash: three files beside the settings (history.hours, .days, .months), each written whole or
@@ -22,172 +22,130 @@
 # hour, when an hour ends: the days and months first, then the hours file, which says the hour
 # is booked (a cut between them books it again, and the day and month take it only once). The hours file also holds the open hour's start (series, registers,
 # its peak so far), so a restart within the hour goes on where it was. In RAM: the open hour and
-# quarter, the month's peaks, and the live power of the last minutes. Answers are read from the
+# quarter, the month's peaks (the live power of the last minutes the page keeps itself, from the
+# readings it asks for every 3 s: nothing of it on the dongle). Answers are read from the
 # files a record at a time (pieces()).
 import os
 import struct
 from array import array
 
 from . import meterclock
-from .compat import const, ticks_diff, ticks_ms
+from .compat import const
 from .dsmr import crc16, read as read_telegram
 from .obis import NAME
+from .reading import IDENTIFIERS
 
-HOURS = const(48)
-DAYS = const(62)
-MONTHS = const(60)
+_HOURS = const(48)
+_DAYS = const(62)
+_MONTHS = const(60)
 
 # A record (an hour, a day or a month): 12 int32 fields
-KEY = const(0)          # hour: UTC minute // 60; day: local day number; month: year * 12 + month - 1
-FLAGS = const(1)
-IMPORT = const(2)       # Wh
-EXPORT = const(3)       # Wh
-GAS = const(4)          # litres
-PEAK = const(5)         # W: the highest 15-minute average import power
-PEAK_AT = const(6)      # local minute its quarter ended
-OFF = const(7)          # hour: its UTC offset (minutes); day, month: PEAK_AT's offset
-HPEAK = const(8)        # W: hour: its import if whole (no flag); day: its highest such hour;
-                        # month: the average of the three highest days' HPEAK (Norway)
-HPEAK_AT = const(9)     # local minute that hour began
-HPEAK_OFF = const(10)
-BOOKED = const(11)      # day, month: the number of the last hour's close booked into it (CLOSES)
-FIELDS = const(12)
-_REC = "<12i"
+_KEY = const(0)          # hour: UTC minute // 60; day: local day number; month: year * 12 + month - 1
+_FLAGS = const(1)
+_IMPORT = const(2)       # Wh
+_EXPORT = const(3)       # Wh
+_GAS = const(4)          # litres
+_PEAK = const(5)         # W: the highest 15-minute average import power
+_PEAK_AT = const(6)      # local minute its quarter ended
+_OFF = const(7)          # hour: its UTC offset (minutes); day, month: _PEAK_AT's offset
+_HPEAK = const(8)        # W: hour: its import if whole (no flag); day: its highest such hour;
+                        # month: the average of the three highest days' _HPEAK (Norway)
+_HPEAK_AT = const(9)     # local minute that hour began
+_HPEAK_OFF = const(10)
+_BOOKED = const(11)      # day, month: the number of the last hour's close booked into it (_CLOSES)
+_FIELDS = const(12)
 _SIZE = const(48)
-EMPTY = -1
+_EMPTY = const(-1)
+# The layouts by name, for what reads the files (tests, tools): the fields of a record, of the
+# open hour's state in the hours file, the files (their magic, their slots) and the flags.
+RECORD = ("key", "flags", "import", "export", "gas", "peak", "peak_at", "off", "hour_peak", "hour_peak_at",
+          "hour_peak_off", "booked")
 
-GAP = const(1)          # holds energy of a time after its end that the dongle did not see
-PART = const(2)         # began before the dongle saw it: less than the whole hour
-SWAP = const(4)         # the meter was swapped, or its register went back: a new series
-CLOCK = const(8)        # the meter's clock went back
+_GAP = const(1)          # holds energy of a time after its end that the dongle did not see
+_PART = const(2)         # began before the dongle saw it: less than the whole hour
+_SWAP = const(4)         # the meter was swapped, or its register went back: a new series
+_CLOCK = const(8)        # the meter's clock went back
 
 # The open hour, kept in the hours file: 64-bit fields (a register may pass 2**31 Wh)
-SERIES = const(0)
-METER = const(1)        # crc16 of the meter's identifier (0: none seen)
-HKEY = const(2)         # the open hour (-1: none yet)
-HOFF = const(3)
-HFLAGS = const(4)
-IMP0 = const(5)         # the registers at the open hour's first telegram (gas -1: none)
-EXP0 = const(6)
-GAS0 = const(7)
-LAST = const(8)         # the UTC minute of the latest register reading
-EVERY = const(9)        # minutes between the meter's register readings (an hourly list: 60)
-HPK = const(10)         # the open hour's highest quarter so far, W, its local end and offset
-HPK_AT = const(11)
-HPK_OFF = const(12)
-CLOSES = const(13)      # hours closed so far: each close's number marks the day and month it
-                        # went to (BOOKED), so that one redone after a power cut is not taken twice
+_SERIES = const(0)
+_METER = const(1)        # crc16 of the meter's identifier (0: none seen)
+_HKEY = const(2)         # the open hour (-1: none yet)
+_HOFF = const(3)
+_HFLAGS = const(4)
+_IMP0 = const(5)         # the registers at the open hour's first telegram (gas -1: none)
+_EXP0 = const(6)
+_GAS0 = const(7)
+_LAST = const(8)         # the UTC minute of the latest register reading
+_EVERY = const(9)        # minutes between the meter's register readings (an hourly list: 60)
+_HPK = const(10)         # the open hour's highest quarter so far, W, its local end and offset
+_HPK_AT = const(11)
+_HPK_OFF = const(12)
+_CLOSES = const(13)      # hours closed so far: each close's number marks the day and month it
+                        # went to (_BOOKED), so that one redone after a power cut is not taken twice
 _STATE = "<14q"
 _STATE_SIZE = const(112)
+STATE = ("series", "meter", "hour", "offset", "flags", "import", "export", "gas", "last", "every", "peak", "peak_at",
+         "peak_off", "closes")
+SERIES = ("hours", "days", "months")
+_MAGIC = (b"P1H1", b"P1D1", b"P1M1")
+_HEADS = (116, 4, 4)    # where a file's records begin: after the magic (and the hours file's state)
+_SLOTS = (_HOURS, _DAYS, _MONTHS)
 
-MAGIC = {"hours": b"P1H1", "days": b"P1D1", "months": b"P1M1"}
-SLOTS = {"hours": HOURS, "days": DAYS, "months": MONTHS}
 
-LIVE = const(60)        # live power samples kept: one every LIVE_MS
-LIVE_MS = const(10000)
-NONE = -0x40000000      # no value (a live sample's phase the meter does not send)
-
-# readings -> what history takes of them
-_ENERGY = {"totalImportedEnergyP": 0, "totalExportedEnergyP": 1,
-           "totalImportedEnergyT1": 2, "totalImportedEnergyT2": 2, "totalImportedEnergyT3": 2, "totalImportedEnergyT4": 2,
-           "totalExportedEnergyT1": 3, "totalExportedEnergyT2": 3, "totalExportedEnergyT3": 3, "totalExportedEnergyT4": 3}
-_POWER = {"currentUsage": (0, 1), "currentDelivery": (0, -1), "currentUsageL1": (1, 1), "currentDeliveryL1": (1, -1),
-          "currentUsageL2": (2, 1), "currentDeliveryL2": (2, -1), "currentUsageL3": (3, 1), "currentDeliveryL3": (3, -1)}
-_IDS = ("logicalDeviceName", "meterId", "meterNumber", "gs1Number", "meterSerial")
-_SCALE = {"kWh": 3, "Wh": 0, "MWh": 6, "kW": 3, "W": 0, "m3": 3}
+# The readings history takes: the registers (import, export; their tariffs summed where the total
+# is not sent), the units it books in (a power of ten from the reading's). Tuples: frozen, they
+# cost the heap nothing.
+_ENERGY = ("totalImportedEnergyP", "totalExportedEnergyP")
+_TARIFFS = ("totalImportedEnergyT1", "totalImportedEnergyT2", "totalImportedEnergyT3", "totalImportedEnergyT4",
+            "totalExportedEnergyT1", "totalExportedEnergyT2", "totalExportedEnergyT3", "totalExportedEnergyT4")
+_UNITS = ("Wh", "kWh", "MWh", "W", "kW", "m3")
+_SHIFTS = (0, 3, 6, 0, 3, 3)
 
 
 def scaled(m, e, unit):
     """A reading (mantissa, exponent, unit) in Wh, W or litres, as an integer (rounded down);
     None in a unit that is none of theirs."""
-    shift = _SCALE.get(unit)
-    if shift is None:
+    if unit not in _UNITS:
         return None
+    shift = _SHIFTS[_UNITS.index(unit)]
     e += shift
     if e >= 0:
         return m * 10 ** e
     return m // 10 ** -e
 
 
-def _nothing(r):
-    pass
-
-
-class _Sink:
-    """What one telegram says that history needs, read without making its readings: the
-    registers (Wh, litres), the power (W, net and per phase), the clock and the meter's name."""
-
-    def __init__(self):
-        self.memo = {}                  # dsmr.read's memo: the unchanging text lines, read once
-        self.v = [None] * 5             # import, export, import tariffs, export tariffs, gas
-        self.p = array("i", [0] * 4)    # net power W: total, L1-L3
-        self.seen = array("i", [0] * 4)
-        self.stamp = None
-        self.meter = None
-
-    def clear(self):
-        v = self.v
-        for k in range(5):
-            v[k] = None
-        for k in range(4):
-            self.p[k] = 0
-            self.seen[k] = 0
-        self.stamp = None
-        self.meter = None
-
-    def number(self, row, m, e, unit):
-        name = row[NAME]
-        k = _ENERGY.get(name)
-        if k is not None:
-            wh = scaled(m, e, unit)
-            if wh is not None:
-                v = self.v
-                v[k] = wh if k < 2 or v[k] is None else v[k] + wh
-            return
-        p = _POWER.get(name)
-        if p is not None:
-            w = scaled(m, e, unit)
-            if w is not None:
-                self.p[p[0]] += w * p[1]
-                self.seen[p[0]] = 1
-            return
-        if unit == "m3" and self.v[4] is None and name.startswith("mbus") and name.endswith("Reading"):
-            self.v[4] = scaled(m, e, unit)
-
-    def value(self, row, value):
-        name = row[NAME]
-        if isinstance(value, tuple):
-            if len(value) >= 3 and isinstance(value[0], int):
-                self.number(row, value[0], value[1], value[2])
-        elif isinstance(value, str):
-            if name == "powerTs":
-                self.stamp = value
-            elif self.meter is None and name in _IDS and value:
-                self.meter = crc16(value.encode()) or 1
+def _fill(rec, key):
+    # an empty record for a key
+    rec[0] = key
+    for i in range(1, _FIELDS):
+        rec[i] = 0
 
 
 class History:
-    """Books each telegram's registers into hours, days and months, and keeps the peaks."""
+    """Books each telegram's registers into hours, days and months, and keeps the peaks. It reads
+    a DSMR telegram itself, as dsmr.read's sink (skip, number, value): the registers in Wh and
+    litres, the clock, the meter's name; the other lines are not read. (One object, few methods:
+    on the dongle a class's methods and an object's attributes are what it costs the heap.)"""
 
     def __init__(self, folder="", log=print):
-        self.folder = folder
         self.log = log
-        self.writes = {"hours": 0, "days": 0, "months": 0}
+        self.writes = [0, 0, 0]         # files written, per series (SERIES): the tests count them
         self.state = [0] * 14
-        self.state[HKEY] = -1
-        self.state[GAS0] = -1
+        self.state[_HKEY] = -1
+        self.state[_GAS0] = -1
         self.last = [0, 0, -1]          # the latest registers read: import, export, gas
-        self._sink = _Sink()
-        self._rec = bytearray(_SIZE)
-        self._q = -1                    # the open quarter (UTC minute // 15), its first import
-        self._q0 = 0
-        self._q_whole = False           # its first telegram was the first of the quarter
+        self.v = [None] * 5             # a telegram's import, export, import tariffs, export
+                                        # tariffs, gas; its clock and meter (crc16 of its name)
+        self._stamp = None
+        self._meter = 0
+        self._rec = array("i", [0] * _FIELDS)     # a record on its way into a new file
+        self._read = array("i", [0] * _FIELDS)    # a record read for an answer
+        self._paths = (folder + "history.hours", folder + "history.days", folder + "history.months")
+        self._quarter = [-1, 0, 0]      # the open quarter (UTC minute // 15), its first import,
+                                        # whether that was the quarter's first telegram
         self._month = None              # (key, peak, at, off, hpeak) of the month, from the file
-        self.clock = None               # (minute, offset) of the latest telegram with a clock
+        self.clock = None               # [minute, offset] of the latest telegram with a clock
         self.unclocked = 0              # telegrams with registers and no clock: not booked
-        self.live = array("i", [NONE] * (4 * LIVE))
-        self.live_at = [None] * LIVE    # ticks of each sample
-        self._live_next = 0
         self._pending = False           # an hour's end not yet written (the write failed)
         self._booked = None             # the hour that ended, until written: (hour, local start,
                                         # offset, flags, amounts, whole-hour import, peak)
@@ -196,245 +154,269 @@ class History:
 
     # -- files ------------------------------------------------------------------------------------
 
-    def path(self, series):
-        return self.folder + "history." + series
-
     def _load(self):
-        for series in ("hours", "days", "months"):
+        for path in self._paths:
             try:
-                os.remove(self.path(series) + ".new")   # a write a power cut broke off
+                os.remove(path + ".new")        # a write a power cut broke off
             except OSError:
                 pass
         try:
-            with open(self.path("hours"), "rb") as f:
+            with open(self._paths[0], "rb") as f:
                 head = f.read(4 + _STATE_SIZE)
         except OSError:
             return
-        if len(head) != 4 + _STATE_SIZE or head[:4] != MAGIC["hours"] or self._size("hours") is None:
+        if len(head) != 4 + _STATE_SIZE or head[:4] != _MAGIC[0] or self._size(0) is None:
             self.log("p1dongle: history: the hours file is not one: a new history begins")
             return
         self.state = list(struct.unpack_from(_STATE, head, 4))
-        self.last = [self.state[IMP0], self.state[EXP0], self.state[GAS0]]
+        self.last = [self.state[_IMP0], self.state[_EXP0], self.state[_GAS0]]
 
-    def _size(self, series):
-        # the file's record count when it is whole, else None
+    def _size(self, k):
+        # series k's file's record count when it is whole, else None
         try:
-            size = os.stat(self.path(series))[6]
+            size = os.stat(self._paths[k])[6]
         except OSError:
             return None
-        head = 4 + (_STATE_SIZE if series == "hours" else 0)
-        return SLOTS[series] if size == head + SLOTS[series] * _SIZE else None
+        return _SLOTS[k] if size == _HEADS[k] + _SLOTS[k] * _SIZE else None
 
     def records(self, series):
         """Each slot's record of a series file, as a tuple, in slot order."""
-        if self._size(series) is None:
+        k = SERIES.index(series)
+        if self._size(k) is None:
             return
-        for k in range(SLOTS[series]):
-            r = self.record(series, k)
+        for slot in range(_SLOTS[k]):
+            r = self.record(k, slot)
             if r is None:
                 return
-            yield r
+            yield tuple(r)
 
-    def record(self, series, slot):
-        """One slot's record (a tuple), or None. The file is opened for each: the answer that
+    def record(self, k, slot):
+        """Series k's record in a slot, or None: an array of int32 (native: every target is
+        little-endian), the same one each time. The file is opened for each: the answer that
         reads them is sent a piece at a time, and the hour may end (the file renamed) meanwhile."""
-        head = 4 + (_STATE_SIZE if series == "hours" else 0)
-        rec = bytearray(_SIZE)
+        rec = self._read
         try:
-            with open(self.path(series), "rb") as f:
-                f.seek(head + slot * _SIZE)
+            with open(self._paths[k], "rb") as f:
+                f.seek(_HEADS[k] + slot * _SIZE)
                 n = f.readinto(rec)
         except OSError:
             return None
-        return struct.unpack(_REC, rec) if n == _SIZE else None
+        return rec if n == _SIZE else None
 
     def _rewrite(self, series, key, change):
-        """Write the series file again with slot key's record changed by change(list): the other
-        records copied a record at a time, into a new file renamed over the old one."""
-        path = self.path(series)
-        slots = SLOTS[series]
-        whole = self._size(series) is not None
-        head = 4 + (_STATE_SIZE if series == "hours" else 0)
+        """Write the series file again with slot key's record changed by change(record): the
+        other records copied a record at a time, into a new file renamed over the old one."""
+        k = SERIES.index(series)
+        path = self._paths[k]
+        slots = _SLOTS[k]
+        whole = self._size(k) is not None
         rec = self._rec
         st = self.state
-        local = st[HKEY] * 60 + st[HOFF]
-        newest = st[HKEY] if series == "hours" else local // 1440 if series == "days" else meterclock.month_of(local)
+        local = st[_HKEY] * 60 + st[_HOFF]
+        newest = st[_HKEY] if k == 0 else local // 1440 if k == 1 else meterclock.month_of(local)
         old = open(path, "rb") if whole else None
         try:
             with open(path + ".new", "wb") as f:
-                f.write(MAGIC[series])
-                if series == "hours":
+                f.write(_MAGIC[k])
+                if k == 0:
                     f.write(struct.pack(_STATE, *self.state))
                 if old is not None:
-                    old.seek(head)
-                for k in range(slots):
-                    if old is None or old.readinto(rec) != _SIZE or (st[HKEY] >= 0 and struct.unpack_from("<i", rec)[0] > newest):
-                        struct.pack_into(_REC, rec, 0, *([EMPTY] + [0] * (FIELDS - 1)))    # (or ahead of the clock)
-                    if key >= 0 and k == key % slots:
-                        r = list(struct.unpack(_REC, rec))
-                        if r[KEY] != key:
-                            r = [key] + [0] * (FIELDS - 1)
-                        change(r)
-                        struct.pack_into(_REC, rec, 0, *r)
+                    old.seek(_HEADS[k])
+                for slot in range(slots):
+                    if old is None or old.readinto(rec) != _SIZE or (st[_HKEY] >= 0 and rec[_KEY] > newest):
+                        _fill(rec, _EMPTY)      # none yet, or ahead of the clock
+                    if change is not None and slot == key % slots:
+                        if rec[_KEY] != key:
+                            _fill(rec, key)
+                        change(rec)
                     f.write(rec)
         finally:
             if old is not None:
                 old.close()
         os.rename(path + ".new", path)
-        self.writes[series] += 1
+        self.writes[SERIES.index(series)] += 1
 
     # -- telegrams --------------------------------------------------------------------------------
 
     def telegram(self, t):
-        """A telegram passed on (telegram.Telegram): its registers booked, its power sampled."""
-        s = self._sink
-        s.clear()
+        """A telegram passed on (telegram.Telegram): its registers booked."""
+        v = self.v
+        for k in range(5):
+            v[k] = None
+        self._stamp = None
+        self._meter = 0
         if t.pushed is None:
-            read_telegram(t.data, s)
+            read_telegram(t.data, self)
         else:
             for row, value in t.pushed:
-                s.value(row, value)
-        self._sample(s, t.at)
-        clock = meterclock.parse(s.stamp)
+                self.value(row, value)
+        clock = meterclock.parse(self._stamp)
+        self._stamp = None              # (nothing of the telegram kept: it would break the heap up)
         if clock is not None:
-            self.clock = clock
-        imp = s.v[0] if s.v[0] is not None else s.v[2]
+            if self.clock is None:
+                self.clock = [0, 0]
+            self.clock[0], self.clock[1] = clock
+        imp = v[0] if v[0] is not None else v[2]
         if imp is None:
             return
         if clock is None:
             self.unclocked += 1
             return
-        exp = s.v[1] if s.v[1] is not None else s.v[3]
-        self.book(clock[0], clock[1], imp, exp or 0, -1 if s.v[4] is None else s.v[4], s.meter or 0)
+        exp = v[1] if v[1] is not None else v[3]
+        self.book(clock[0], clock[1], imp, exp or 0, -1 if v[4] is None else v[4], self._meter)
+
+    # dsmr.read's sink, and the readings of a DLMS push
+
+    def skip(self, row):
+        name = row[NAME]
+        return not (name == "powerTs" or name in IDENTIFIERS or name.startswith("mbus"))
+
+    def number(self, row, m, e, unit):
+        name = row[NAME]
+        v = self.v
+        if name in _ENERGY:
+            v[_ENERGY.index(name)] = scaled(m, e, unit)
+        elif name in _TARIFFS:
+            wh = scaled(m, e, unit)
+            if wh is not None:
+                k = 2 + _TARIFFS.index(name) // 4
+                v[k] = wh if v[k] is None else v[k] + wh
+        elif unit == "m3" and v[4] is None and name.startswith("mbus") and name.endswith("Reading"):
+            v[4] = scaled(m, e, unit)
+
+    def value(self, row, value):
+        name = row[NAME]
+        if isinstance(value, tuple):
+            if len(value) >= 3 and isinstance(value[0], int):
+                self.number(row, value[0], value[1], value[2])
+        elif isinstance(value, str):
+            if name == "powerTs":
+                self._stamp = value
+            elif not self._meter and name in IDENTIFIERS and value:
+                self._meter = crc16(value.encode()) or 1
 
     def book(self, minute, offset, imp, exp, gas, meter=0):
         """A register reading at a UTC minute (the meter's clock, offset its local time's)."""
         st = self.state
         last = self.last
-        if st[HKEY] < 0:
-            self._open(minute, offset, imp, exp, gas, meter, PART if minute % 60 else 0)
+        if st[_HKEY] < 0:
+            self._open(minute, offset, imp, exp, gas, meter, _PART if minute % 60 else 0)
             self._write_all()
             return
         if gas < 0:
             gas = last[2]               # (a list without the gas reading: the last one holds)
-        swapped = (meter and st[METER] and meter != st[METER]) or imp < last[0] or exp < last[1] or \
+        swapped = (meter and st[_METER] and meter != st[_METER]) or imp < last[0] or exp < last[1] or \
             (0 <= gas < last[2])
-        gap = minute - st[LAST]
+        gap = minute - st[_LAST]
         if swapped:
             # what the old register counted goes to the open hour; the new one starts from here
-            self._close(last[0], last[1], last[2], SWAP)
-            st[SERIES] += 1
-            self._open(minute, offset, imp, exp, gas, meter, PART)
-            self._q = -1
+            self._close(last[0], last[1], last[2], _SWAP)
+            st[_SERIES] += 1
+            self._open(minute, offset, imp, exp, gas, meter, _PART)
+            self._quarter[0] = -1
             self._write_all()
             return
         hkey = minute // 60
-        if hkey < st[HKEY]:
+        if hkey < st[_HKEY]:
             # The meter's clock went back (set right after it had run ahead): the open hour is
             # this hour now, and keeps what it has counted. Records ahead of the clock go with
             # the next write (_rewrite): time coming to them would add to what a wrong clock booked.
-            st[HKEY], st[HOFF], st[HFLAGS] = hkey, offset, st[HFLAGS] | CLOCK | PART
-            st[LAST] = minute
-            self._q = -1
+            st[_HKEY], st[_HOFF], st[_HFLAGS] = hkey, offset, st[_HFLAGS] | _CLOCK | _PART
+            st[_LAST] = minute
+            self._quarter[0] = -1
             last[0], last[1], last[2] = imp, exp, gas
             self._write_all()
             return
-        self._quarter(minute, offset, imp, gap)
-        if hkey != st[HKEY]:
+        q = self._quarter
+        if minute // 15 != q[0]:
+            steady = q[0] >= 0 and minute // 15 == q[0] + 1 and 0 <= gap <= 5
+            if steady and q[2]:
+                # the quarter that ended: its average power is its energy times four
+                avg = (imp - q[1]) * 4
+                if avg > st[_HPK] or st[_HPK_AT] == 0:
+                    st[_HPK], st[_HPK_AT], st[_HPK_OFF] = avg, minute // 15 * 15 + offset, offset
+            # measured from this reading when it is the quarter's first (the one before was in
+            # the quarter before), or came in its first minute
+            q[0], q[1], q[2] = minute // 15, imp, steady or minute % 15 == 0
+        if hkey != st[_HKEY]:
             # The hour ends. Its end was seen when this reading came as soon as the meter sends
             # them (every minute or so; an hourly list's once an hour) after the one before.
-            seen = hkey == st[HKEY] + 1 and 0 <= gap <= max(5, st[EVERY] + 5)
-            self._close(imp, exp, gas, 0 if seen else GAP)
-            self._open(minute, offset, imp, exp, gas, meter, 0 if seen else PART)
+            seen = hkey == st[_HKEY] + 1 and 0 <= gap <= max(5, st[_EVERY] + 5)
+            self._close(imp, exp, gas, 0 if seen else _GAP)
+            self._open(minute, offset, imp, exp, gas, meter, 0 if seen else _PART)
             self._write_all()
         elif gap < 0:
-            st[HFLAGS] |= CLOCK         # the clock went back within the hour
+            st[_HFLAGS] |= _CLOCK         # the clock went back within the hour
         if 0 < gap <= 70:
-            st[EVERY] = gap if gap < 5 else max(st[EVERY], gap)
-        if meter and not st[METER]:
-            st[METER] = meter
+            st[_EVERY] = gap if gap < 5 else max(st[_EVERY], gap)
+        if meter and not st[_METER]:
+            st[_METER] = meter
         if self._pending:
             self._write_all()
-        st[LAST] = minute
+        st[_LAST] = minute
         last[0], last[1], last[2] = imp, exp, gas
-
-    def _quarter(self, minute, offset, imp, gap):
-        q = minute // 15
-        if q == self._q:
-            return
-        steady = self._q >= 0 and q == self._q + 1 and 0 <= gap <= 5
-        if steady and self._q_whole:
-            # the quarter that ended: its average power is its energy times four
-            avg = (imp - self._q0) * 4
-            st = self.state
-            if avg > st[HPK] or st[HPK_AT] == 0:
-                st[HPK], st[HPK_AT], st[HPK_OFF] = avg, minute // 15 * 15 + offset, offset
-        # measured from this reading when it is the quarter's first (the one before was in the
-        # quarter before), or came in its first minute
-        self._q_whole = steady or minute % 15 == 0
-        self._q = q
-        self._q0 = imp
 
     def _open(self, minute, offset, imp, exp, gas, meter, flags):
         st = self.state
-        st[HKEY], st[HOFF], st[HFLAGS] = minute // 60, offset, flags
-        st[IMP0], st[EXP0], st[GAS0] = imp, exp, gas
-        st[LAST] = minute
-        st[HPK] = st[HPK_AT] = st[HPK_OFF] = 0
+        st[_HKEY], st[_HOFF], st[_HFLAGS] = minute // 60, offset, flags
+        st[_IMP0], st[_EXP0], st[_GAS0] = imp, exp, gas
+        st[_LAST] = minute
+        st[_HPK] = st[_HPK_AT] = st[_HPK_OFF] = 0
         if meter:
-            st[METER] = meter
+            st[_METER] = meter
         self.last[0], self.last[1], self.last[2] = imp, exp, gas
-        if self._q < 0:
-            self._q, self._q0, self._q_whole = minute // 15, imp, minute % 15 == 0
+        q = self._quarter
+        if q[0] < 0:
+            q[0], q[1], q[2] = minute // 15, imp, minute % 15 == 0
 
     def _close(self, imp, exp, gas, flags):
         """The open hour ends with these registers: its amounts booked into its hour, day and
         month (written by _write_all)."""
         st = self.state
-        flags |= st[HFLAGS]
-        local = st[HKEY] * 60 + st[HOFF]
-        amounts = (max(0, imp - st[IMP0]), max(0, exp - st[EXP0]), max(0, gas - st[GAS0]) if st[GAS0] >= 0 else 0)
+        flags |= st[_HFLAGS]
+        local = st[_HKEY] * 60 + st[_HOFF]
+        amounts = (max(0, imp - st[_IMP0]), max(0, exp - st[_EXP0]), max(0, gas - st[_GAS0]) if st[_GAS0] >= 0 else 0)
         whole = amounts[0] if not flags else 0
         if self._booked is not None:
             self.log("p1dongle: history: an hour not written to the %s file is lost" % self._todo[0])
-        st[CLOSES] += 1
-        booking = st[CLOSES] & 0x3FFFFFFF
-        self._booked = (st[HKEY], local, st[HOFF], flags, amounts, whole, (st[HPK], st[HPK_AT], st[HPK_OFF]), booking)
+        st[_CLOSES] += 1
+        booking = st[_CLOSES] & 0x3FFFFFFF
+        self._booked = (st[_HKEY], local, st[_HOFF], flags, amounts, whole, (st[_HPK], st[_HPK_AT], st[_HPK_OFF]), booking)
         self._todo = ["days", "months", "hours"]
 
     def _add(self, r, series, top=None):
         # the booked hour's amounts and peaks into its hour's, day's or month's record r
         hkey, local, off, flags, amounts, whole, peak, booking = self._booked
         if series != "hours":
-            if r[BOOKED] == booking:
+            if r[_BOOKED] == booking:
                 return                  # booked before a power cut kept the hours file from saying so
-            r[BOOKED] = booking
-        r[FLAGS] |= flags
-        r[IMPORT] += amounts[0]
-        r[EXPORT] += amounts[1]
-        r[GAS] += amounts[2]
-        if peak[1] and (not r[PEAK_AT] or peak[0] > r[PEAK]):
-            r[PEAK], r[PEAK_AT], r[OFF] = peak
+            r[_BOOKED] = booking
+        r[_FLAGS] |= flags
+        r[_IMPORT] += amounts[0]
+        r[_EXPORT] += amounts[1]
+        r[_GAS] += amounts[2]
+        if peak[1] and (not r[_PEAK_AT] or peak[0] > r[_PEAK]):
+            r[_PEAK], r[_PEAK_AT], r[_OFF] = peak
         if series == "hours":
-            r[OFF] = off                # (an hour's offset is its own; its peak's is the same)
-            r[HPEAK] = whole if not r[FLAGS] else 0
-            r[HPEAK_AT], r[HPEAK_OFF] = (local, off) if not r[FLAGS] else (0, 0)
+            r[_OFF] = off                # (an hour's offset is its own; its peak's is the same)
+            r[_HPEAK] = whole if not r[_FLAGS] else 0
+            r[_HPEAK_AT], r[_HPEAK_OFF] = (local, off) if not r[_FLAGS] else (0, 0)
         elif series == "days":
-            if whole and (not r[HPEAK_AT] or whole > r[HPEAK]):
-                r[HPEAK], r[HPEAK_AT], r[HPEAK_OFF] = whole, local, off
+            if whole and (not r[_HPEAK_AT] or whole > r[_HPEAK]):
+                r[_HPEAK], r[_HPEAK_AT], r[_HPEAK_OFF] = whole, local, off
         elif top is not None:
-            r[HPEAK], r[HPEAK_AT], r[HPEAK_OFF] = top
+            r[_HPEAK], r[_HPEAK_AT], r[_HPEAK_OFF] = top
 
     def _write_all(self):
         """The hour that ended (_close) into the three files, hours last: it also holds the new
         open hour, and a power cut before it is written books the hour again after the restart
-        (days and months know it: BOOKED). A write that fails (flash full, no heap) is tried again at the next telegram,
+        (days and months know it: _BOOKED). A write that fails (flash full, no heap) is tried again at the next telegram,
         only the files not yet written; an hour that ends before then is booked in the hours file
         only (said once)."""
         booked = self._booked
         try:
             if booked is None:
-                self._rewrite("hours", -1, _nothing)
+                self._rewrite("hours", -1, None)
             else:
                 local = booked[1]
                 keys = {"hours": booked[0], "days": local // 1440, "months": meterclock.month_of(local)}
@@ -456,54 +438,39 @@ class History:
         days (each day's highest), with the highest's time; None before a whole hour."""
         best = []
         for r in self.records("days") or ():
-            if r[KEY] >= 0 and meterclock.month_of(r[KEY] * 1440) == month and r[HPEAK_AT]:
-                best.append((r[HPEAK], r[HPEAK_AT], r[HPEAK_OFF]))
+            if r[_KEY] >= 0 and meterclock.month_of(r[_KEY] * 1440) == month and r[_HPEAK_AT]:
+                best.append((r[_HPEAK], r[_HPEAK_AT], r[_HPEAK_OFF]))
         if not best:
             return None
         best.sort(reverse=True)
         best = best[:3]
         return sum(b[0] for b in best) // len(best), best[0][1], best[0][2]
 
-    # -- live power -------------------------------------------------------------------------------
-
-    def _sample(self, s, at):
-        if not s.seen[0] and not s.seen[1]:
-            return
-        k = self._live_next
-        last = self.live_at[(k - 1) % LIVE]
-        if last is not None and 0 <= ticks_diff(at, last) < LIVE_MS:
-            return
-        for i in range(4):
-            self.live[4 * k + i] = s.p[i] if s.seen[i] else NONE
-        self.live_at[k] = at
-        self._live_next = (k + 1) % LIVE
-
     # -- what the outputs ask ---------------------------------------------------------------------
 
     def average(self):
         """The running 15-minute average import power, W (as a Belgian meter's 1-0:1.4.0: the
         quarter's energy so far times four); None before a quarter's start was seen."""
-        if not self._q_whole:
-            return None
-        return (self.last[0] - self._q0) * 4
+        q = self._quarter
+        return (self.last[0] - q[1]) * 4 if q[2] else None
 
     def month(self):
         """This month's (peak W, its local minute, offset, average of the 3 highest hours W, the
         highest's local minute, offset), the open hour's quarters included; None before any."""
         st = self.state
-        if st[HKEY] < 0:
+        if st[_HKEY] < 0:
             return None
-        key = meterclock.month_of(st[HKEY] * 60 + st[HOFF])
+        key = meterclock.month_of(st[_HKEY] * 60 + st[_HOFF])
         if self._month is None or self._month[0] != key:
             found = (key, 0, 0, 0, 0, 0, 0)
             for r in self.records("months") or ():
-                if r[KEY] == key:
-                    found = (key, r[PEAK], r[PEAK_AT], r[OFF], r[HPEAK], r[HPEAK_AT], r[HPEAK_OFF])
+                if r[_KEY] == key:
+                    found = (key, r[_PEAK], r[_PEAK_AT], r[_OFF], r[_HPEAK], r[_HPEAK_AT], r[_HPEAK_OFF])
             self._month = found
         m = self._month
         peak = m[1:4]
-        if st[HPK_AT] and (not peak[1] or st[HPK] > peak[0]):
-            peak = (st[HPK], st[HPK_AT], st[HPK_OFF])
+        if st[_HPK_AT] and (not peak[1] or st[_HPK] > peak[0]):
+            peak = (st[_HPK], st[_HPK_AT], st[_HPK_OFF])
         if not peak[1] and not m[5]:
             return None
         return peak + m[4:7]
@@ -511,30 +478,31 @@ class History:
     # -- the history as JSON ----------------------------------------------------------------------
 
     def pieces(self, series=("hours", "days", "months")):
-        """GET /api/p1dongle/history a few bytes at a time: the peaks, the live power, and the
+        """GET /api/p1dongle/history a few bytes at a time: the peaks, and the
         hours, days and months oldest first (the open ones with what the open hour has so far);
-        series: which of them (none: the peaks and live power only, what the page asks often)."""
+        series: which of them (none: the peaks only, what the page asks often)."""
         st = self.state
-        yield '{"units":{"energy":"Wh","gas":"L","power":"W"},"series":%d' % st[SERIES]
+        yield '{"units":{"energy":"Wh","gas":"L","power":"W"},"series":%d' % st[_SERIES]
         clock = self.clock
         yield ',"meter_time":%s' % (_q(meterclock.iso(clock[0] + clock[1], clock[1])) if clock else "null")
         yield ',"peaks":' + self.peaks_json()
-        for piece in self._live_pieces():
-            yield piece
-        local = st[HKEY] * 60 + st[HOFF]
-        now = {"hours": st[HKEY], "days": local // 1440, "months": meterclock.month_of(local)}
+        local = st[_HKEY] * 60 + st[_HOFF]
+        now = {"hours": st[_HKEY], "days": local // 1440, "months": meterclock.month_of(local)}
         for name in series:
+            k = SERIES.index(name)
             yield ',"%s":[' % name
-            if st[HKEY] < 0:
+            if st[_HKEY] < 0:
                 yield "]"
                 continue
             first = True
             newest = now[name]
-            for key in range(newest - SLOTS[name] + 1, newest + 1):
-                r = self.record(name, key % SLOTS[name])
-                r = list(r) if r is not None and r[KEY] == key else None
+            slots = _SLOTS[k]
+            for key in range(newest - slots + 1, newest + 1):
+                r = self.record(k, key % slots)
+                if r is not None and r[_KEY] != key:
+                    r = None
                 if key == newest:
-                    r = self._with_open(r, key, name)
+                    r = self._with_open(None if r is None else list(r), key, name)
                 if r is None:
                     continue
                 yield ("" if first else ",") + _record_json(name, r, key == newest)
@@ -546,19 +514,19 @@ class History:
         # the open hour's amounts so far added to its own record (and to today's, this month's)
         st = self.state
         if r is None:
-            r = [key] + [0] * (FIELDS - 1)
+            r = [key] + [0] * (_FIELDS - 1)
             if series == "hours":
-                r[OFF] = st[HOFF]
+                r[_OFF] = st[_HOFF]
         last = self.last
-        r[FLAGS] |= st[HFLAGS]
-        r[IMPORT] += max(0, last[0] - st[IMP0])
-        r[EXPORT] += max(0, last[1] - st[EXP0])
-        if st[GAS0] >= 0 and last[2] >= st[GAS0]:
-            r[GAS] += last[2] - st[GAS0]
-        if st[HPK_AT] and (not r[PEAK_AT] or st[HPK] > r[PEAK]):
-            r[PEAK], r[PEAK_AT], r[OFF] = st[HPK], st[HPK_AT], st[HPK_OFF]
+        r[_FLAGS] |= st[_HFLAGS]
+        r[_IMPORT] += max(0, last[0] - st[_IMP0])
+        r[_EXPORT] += max(0, last[1] - st[_EXP0])
+        if st[_GAS0] >= 0 and last[2] >= st[_GAS0]:
+            r[_GAS] += last[2] - st[_GAS0]
+        if st[_HPK_AT] and (not r[_PEAK_AT] or st[_HPK] > r[_PEAK]):
+            r[_PEAK], r[_PEAK_AT], r[_OFF] = st[_HPK], st[_HPK_AT], st[_HPK_OFF]
         if series == "hours":
-            r[OFF] = st[HOFF]
+            r[_OFF] = st[_HOFF]
         return r
 
     def peaks_json(self):
@@ -571,20 +539,8 @@ class History:
             "null" if avg is None else avg, m[0] if m[1] else "null", _q(meterclock.iso(m[1], m[2])) if m[1] else "null",
             m[3] if m[4] else "null", _q(meterclock.iso(m[4], m[5])) if m[4] else "null")
 
-    def _live_pieces(self):
-        order = [(self._live_next + k) % LIVE for k in range(LIVE)]
-        order = [k for k in order if self.live_at[k] is not None]
-        now = ticks_ms()
-        yield ',"live":{"every_s":%d,"age_s":[%s]' % (LIVE_MS // 1000, ",".join(
-            str(max(0, ticks_diff(now, self.live_at[k])) // 1000) for k in order))
-        for i, name in enumerate(("power_w", "l1_w", "l2_w", "l3_w")):
-            values = [self.live[4 * k + i] for k in order]
-            if any(v != NONE for v in values):
-                yield ',"%s":[%s]' % (name, ",".join("null" if v == NONE else str(v) for v in values))
-        yield "}"
 
-
-_FLAG_NAMES = ((GAP, "gap"), (PART, "part"), (SWAP, "swap"), (CLOCK, "clock"))
+_FLAG_NAMES = ((_GAP, "gap"), (_PART, "part"), (_SWAP, "swap"), (_CLOCK, "clock"))
 
 
 def _q(text):
@@ -593,19 +549,19 @@ def _q(text):
 
 def _record_json(series, r, is_open):
     if series == "hours":
-        head = '"start":"%s"' % meterclock.iso(r[KEY] * 60 + r[OFF], r[OFF], False)
+        head = '"start":"%s"' % meterclock.iso(r[_KEY] * 60 + r[_OFF], r[_OFF], False)
     elif series == "days":
-        y, m, d = meterclock.civil_from_days(r[KEY])
+        y, m, d = meterclock.civil_from_days(r[_KEY])
         head = '"date":"%04d-%02d-%02d"' % (y, m, d)
     else:
-        head = '"month":"%04d-%02d"' % (r[KEY] // 12, r[KEY] % 12 + 1)
-    out = ["{" + head, ',"import":%d,"export":%d,"gas":%d' % (r[IMPORT], r[EXPORT], r[GAS])]
-    if r[PEAK_AT]:
-        out.append(',"peak_w":%d,"peak_time":%s' % (r[PEAK], _q(meterclock.iso(r[PEAK_AT], r[OFF]))))
-    if r[HPEAK_AT] and series != "hours":
+        head = '"month":"%04d-%02d"' % (r[_KEY] // 12, r[_KEY] % 12 + 1)
+    out = ["{" + head, ',"import":%d,"export":%d,"gas":%d' % (r[_IMPORT], r[_EXPORT], r[_GAS])]
+    if r[_PEAK_AT]:
+        out.append(',"peak_w":%d,"peak_time":%s' % (r[_PEAK], _q(meterclock.iso(r[_PEAK_AT], r[_OFF]))))
+    if r[_HPEAK_AT] and series != "hours":
         out.append(',"%s":%d,"hour_peak_time":%s' % ("hour_peaks_average_w" if series == "months" else "hour_peak_w",
-                                                       r[HPEAK], _q(meterclock.iso(r[HPEAK_AT], r[HPEAK_OFF]))))
-    flags = [name for bit, name in _FLAG_NAMES if r[FLAGS] & bit]
+                                                       r[_HPEAK], _q(meterclock.iso(r[_HPEAK_AT], r[_HPEAK_OFF]))))
+    flags = [name for bit, name in _FLAG_NAMES if r[_FLAGS] & bit]
     if flags:
         out.append(',"flags":["%s"]' % '","'.join(flags))
     if is_open:

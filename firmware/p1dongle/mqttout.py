@@ -11,8 +11,8 @@
 #                          silent for 3 of its intervals, at least 30 s (retained)
 #   <prefix>/peaks         JSON: the dongle's own peaks from the import register (history.py),
 #                          for every meter: {"average_w", "month_peak_w", "month_peak_time",
-#                          "hour_peaks_average_w", "hour_peak_time"} (null: not known yet), at
-#                          most every PEAKS_EVERY_MS and when an hour ends (retained)
+#                          "hour_peaks_average_w", "hour_peak_time"} (null: not known yet), with
+#                          a telegram at most every PEAKS_EVERY_MS (QoS 0, as the state)
 #   <prefix>/diagnostics   JSON: uptime, telegrams, tag and CRC failures, dropped bytes, TCP
 #                          clients, free heap, Wi-Fi RSSI, MQTT messages dropped (retained)
 #   <prefix>/firmware      JSON: the firmware as Home Assistant's update entity reads it,
@@ -316,7 +316,8 @@ class MqttOutput(Output):
         if self._peaks_ms is not None and 0 <= ticks_diff(now, self._peaks_ms) < PEAKS_EVERY_MS:
             return
         self._peaks_ms = now
-        self.client.publish(self.prefix + "/peaks", history.peaks_json(), retain=True)
+        # (not retained, as the state is not: a retained message is kept in the heap for good)
+        self.client.publish(self.prefix + "/peaks", history.peaks_json(), latest=True)
 
     def _state(self):
         """The state JSON of the latest telegram, in the writer's buffer (a view of it)."""

@@ -41,7 +41,7 @@ STATUS = b"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <h2>Energy</h2><div class="tiles"><div class="tile"><span>Today, import / export</span><b id="today">-</b> kWh</div>
 <div class="tile"><span>This month</span><b id="month">-</b> kWh</div><div class="tile"><span>This year</span><b id="year">-</b> kWh</div></div>
 <p class="key"><i class="imp" style="background:#2563eb"></i>import (up)<i style="background:#16a34a"></i>export (down)<i style="background:#dc2626"></i>the month's highest quarter hour<i style="background:#f59e0b"></i>its 3 highest hours</p>
-<h2>Power, the last minutes</h2><svg id="live" class="plot" role="img" aria-label="power, the last minutes"></svg>
+<h2>Power, the last 5 minutes (while this page is open)</h2><svg id="live" class="plot" role="img" aria-label="power, the last minutes"></svg>
 <p class="key"><i style="background:#1d2330"></i>net (import up, export down)<i style="background:#2563eb"></i>L1<i style="background:#16a34a"></i>L2<i style="background:#f59e0b"></i>L3</p>
 <h2>Per hour, the last 48 hours</h2><svg id="hours" class="plot" role="img" aria-label="energy per hour"></svg>
 <h2>Per day</h2><svg id="days" class="plot" role="img" aria-label="energy per day"></svg>
@@ -57,6 +57,11 @@ function row(cells) { const tr = document.createElement("tr"); cells.forEach((c,
 const NAMES = {uptime: "Uptime (s)", telegrams: "Telegrams", tag_failures: "Tag failures", crc_failures: "CRC failures",
   bad_frames: "Bad frames", dropped_bytes: "Dropped bytes", memory_errors: "Memory errors", tcp_clients: "TCP clients",
   mqtt: "MQTT", wifi_rssi: "Wi-Fi signal (dBm)", free_heap: "Free heap (bytes)", reset_cause: "Last reset"};
+// The live power of the last 5 minutes: kept here, from the readings asked for every 3 s (the
+// dongle keeps none of it). Reading -> [line, sign]: import up, export down.
+const LIVE = {currentUsage: ["net", 1], currentDelivery: ["net", -1], currentUsageL1: ["l1", 1], currentDeliveryL1: ["l1", -1],
+  currentUsageL2: ["l2", 1], currentDeliveryL2: ["l2", -1], currentUsageL3: ["l3", 1], currentDeliveryL3: ["l3", -1]};
+const samples = [];
 async function refresh() {
   try {
     const s = await (await fetch("/api/status")).json();
@@ -64,12 +69,16 @@ async function refresh() {
     $("meter").textContent = s.meter || "";
     $("time").textContent = s.time || "-";
     const t = $("values"); t.replaceChildren();
+    const now = {t: Date.now()};
     for (const [name, label, value, unit] of s.values) {
       t.appendChild(row([label, value, unit || ""]));
+      const w = Number(value) * ({kW: 1000, W: 1}[unit] || NaN), m = LIVE[name];
+      if (m && !isNaN(w)) now[m[0]] = (now[m[0]] || 0) + m[1] * w;
       if (name == "currentUsage") { $("import").textContent = value; $("import-unit").textContent = unit; }
       if (name == "currentDelivery") { $("export").textContent = value; $("export-unit").textContent = unit; }
     }
     if (!s.values.length) t.appendChild(row(["Waiting for the first telegram"]));
+    if (now.net !== undefined) { samples.push(now); while (samples[0].t < now.t - 300000) samples.shift(); lines(); }
     const st = $("status"); st.replaceChildren();
     for (const k in NAMES) if (s.status[k] !== undefined && s.status[k] !== null) st.appendChild(row([NAMES[k], String(s.status[k])]));
     $("line").textContent = s.line;
@@ -114,18 +123,18 @@ function bars(id, rows, label, month) {
   el("text", {x: 2, y: 11}, svg).textContent = kwh(up) + " kWh";
   if (down) el("text", {x: 2, y: H - BOTTOM - 2}, svg).textContent = "-" + kwh(down) + " kWh";
 }
-function lines(live) {
-  const svg = $("live"), ages = live.age_s || [], sets = ["power_w", "l1_w", "l2_w", "l3_w"].filter(k => live[k]);
-  const all = [].concat(...sets.map(k => live[k])).filter(v => v !== null);
-  const s = scale(svg, Math.max(0, ...all), -Math.min(0, ...all)), most = Math.max(60, ...ages);
-  sets.forEach((k, j) => {
-    const pts = ages.map((a, i) => live[k][i] === null ? "" : (W - a * W / most).toFixed(1) + "," + (s.zero - live[k][i] * s.k).toFixed(1));
-    el("polyline", {class: ["net", "l1", "l2", "l3"][j], points: pts.join(" ").trim(), "data-points": pts.filter(p => p).length}, svg);
+function lines() {
+  const svg = $("live"), now = Date.now(), sets = ["net", "l1", "l2", "l3"].filter(k => samples.some(p => p[k] !== undefined));
+  const all = [].concat(...sets.map(k => samples.map(p => p[k]).filter(v => v !== undefined)));
+  const s = scale(svg, Math.max(0, ...all), -Math.min(0, ...all)), span = 300000;
+  sets.forEach(k => {
+    const pts = samples.filter(p => p[k] !== undefined).map(p => (W - (now - p.t) * W / span).toFixed(1) + "," + (s.zero - p[k] * s.k).toFixed(1));
+    el("polyline", {class: k, points: pts.join(" "), "data-points": pts.length}, svg);
   });
   el("line", {class: "axis", x1: 0, x2: W, y1: s.zero, y2: s.zero}, svg);
-  el("text", {x: 2, y: 11}, svg).textContent = Math.max(0, ...all) + " W";
+  el("text", {x: 2, y: 11}, svg).textContent = Math.round(Math.max(0, ...all)) + " W";
   el("text", {x: W - 2, y: H - 4, "text-anchor": "end"}, svg).textContent = "now";
-  el("text", {x: 2, y: H - 4}, svg).textContent = "-" + Math.round(most / 60) + " min";
+  el("text", {x: 2, y: H - 4}, svg).textContent = "-5 min";
 }
 let month = {};
 function peaks(h) {
@@ -133,7 +142,7 @@ function peaks(h) {
   $("avg").textContent = p.average_w ?? "-"; $("mpeak").textContent = p.month_peak_w ?? "-";
   $("mpeak-t").textContent = p.month_peak_time ? "at " + p.month_peak_time.slice(5, 16).replace("T", " ") : "";
   $("hpeak").textContent = p.hour_peaks_average_w ?? "-";
-  month.peak = p.month_peak_time; lines(h.live);
+  month.peak = p.month_peak_time;
 }
 async function history() {
   try {
@@ -152,10 +161,10 @@ async function history() {
     bars("months", h.months, (r, long) => r.month.slice(long ? 0 : 2), month);
   } catch (e) {}
 }
-async function live() {
-  try { const r = await fetch("/api/p1dongle/history?live"); if (r.ok) peaks(await r.json()); } catch (e) {}
+async function peaksOnly() {
+  try { const r = await fetch("/api/p1dongle/history?peaks"); if (r.ok) peaks(await r.json()); } catch (e) {}
 }
-history(); setInterval(history, 60000); setInterval(live, 10000);
+history(); setInterval(history, 60000); setInterval(peaksOnly, 10000);
 </script></body></html>
 """
 

@@ -270,8 +270,8 @@ class Web(Output):
         history = self.app.history
         if history is None:
             return Response('{"error":"the history is off (setting history)"}', 404, content_type=_JSON)
-        # ?live: the peaks and the live power only (the status page asks for them every 10 s)
-        return Response(history.pieces(() if req.query == "live" else ("hours", "days", "months")),
+        # ?peaks: the peaks only (the status page asks for them every 10 s)
+        return Response(history.pieces(() if req.query == "peaks" else ("hours", "days", "months")),
                         content_type=_JSON)
 
     def _hw_system(self, req):
