@@ -340,3 +340,85 @@ def test_the_page_plots_the_history(dongle, browser, tmp_path):
         assert marked.startswith(peak_day)
         assert page.locator("#mpeak").text_content() == str(got["peaks"]["month_peak_w"])
         page.locator("#history").screenshot(path=str(tmp_path / "history.png"))
+
+
+# -- the peaks for Home Assistant and HomeWizard's clients ------------------------------------------
+
+def test_home_assistant_gets_the_peaks_as_sensors(tmp_path):
+    """MQTT's peaks: a JSON the history writes, and four sensors on the meter's device that every
+    Home Assistant release since 2024.1 takes (power, measurement, W; the time as a timestamp)."""
+    import types
+    import ha
+    from p1dongle.mqtt import MqttClient
+    from p1dongle.mqttout import MqttOutput
+    h = History(str(tmp_path) + "/")
+    telegrams = fluvius(200, step=60)
+    feed(h, telegrams)
+    client = MqttClient("127.0.0.1", 1, "p1dongle", will=("p1dongle/p1dongle/status", "offline"))
+    out = MqttOutput(client, "p1dongle/p1dongle", "homeassistant", "p1dongle", log=lambda line: None)
+    out.connected_to(types.SimpleNamespace(history=h))
+    ha.tell(out, telegrams[-1])
+    peaks = json.loads(h.peaks_json())
+    assert peaks["average_w"] == round(FLUVIUS.parse(telegrams[-1].decode()).BELGIUM_CURRENT_AVERAGE_DEMAND.value * 1000)
+    configs = {}
+    for topic, payload in out.discovery():
+        assert ha.clean(topic, payload) == [], payload
+        if "/peaks_" in topic:
+            configs[topic.split("/")[-2]] = ha.expand(json.loads(payload), ha.REFERENCE[ha.NEWEST])
+    assert sorted(configs) == ["peaks_average_w", "peaks_hour_peaks_average_w", "peaks_month_peak_time",
+                               "peaks_month_peak_w"]
+    for name, c in configs.items():
+        assert c["state_topic"] == "p1dongle/p1dongle/peaks" and "['%s']" % name[6:] in c["value_template"]
+        if name.endswith("_w"):
+            assert (c["device_class"], c["state_class"], c["unit_of_measurement"]) == ("power", "measurement", "W")
+        else:
+            assert c["device_class"] == "timestamp" and "unit_of_measurement" not in c
+        assert c["device"]["identifiers"] == ["p1dongle_p1dongle_1SAG1105440301"]    # the meter's own name
+    # the peaks go out with the telegram, at most every 10 s (a 15-minute average needs no more)
+    sent = [m for m in client._queue if m[0] == "p1dongle/p1dongle/peaks"]
+    assert len(sent) == 1 and json.loads(bytes(sent[0][1])) == peaks
+
+
+@pytest.fixture
+def luxembourg(tmp_path):
+    """The simulator reading the emulated Luxembourg meter (no peak registers of its own) on a
+    fast clock: 3 hours in 360 frames."""
+    from procs import DEMO_KEY, Proc, free_port, sim
+    meter_port, http_port = free_port(), free_port()
+    meter = Proc([sys.executable, os.path.join(ROOT, "tools", "sim.py"), "meter", "--port", str(meter_port),
+                  "--interval", "0.02", "--count", "360", "--seed", "3", "--start", "2026-12-01T09:00:00+01:00",
+                  "--step", "30"])
+    meter.expect("emulated meter")
+    app = sim("run", "--source", "tcp:127.0.0.1:%d" % meter_port, "--key", DEMO_KEY, "--tcp-port", "0",
+              "--http-port", str(http_port), "--history", str(tmp_path / "history"), "--status-interval", "0")
+    try:
+        app.expect("web: ")
+        yield http_port
+    finally:
+        app.stop()
+        meter.stop()
+
+
+def test_homewizard_clients_get_every_meters_average_and_monthly_peak(luxembourg):
+    """A meter that sends no 1-0:1.4.0 nor 1-0:1.6.0 (Luxembourg's): HomeWizard's
+    active_power_average_w and montly_power_peak_w come from the dongle's own, as
+    python-homewizard-energy (Home Assistant's HomeWizard integration) reads them."""
+    from test_web import homewizard
+    import time
+    import urllib.request
+    want = "2026-12-01T11:59:00+01:00"          # (the meter time, to the minute: 11:59:30)
+    deadline = time.monotonic() + 60
+    while True:
+        with urllib.request.urlopen("http://127.0.0.1:%d/api/p1dongle/history?peaks" % luxembourg, timeout=10) as r:
+            got = json.loads(r.read())
+        if got["meter_time"] == want:
+            break
+        assert time.monotonic() < deadline, got["meter_time"]
+        time.sleep(0.5)     # polling the dongle's own answer, which says when the meter's last frame came
+    assert "hours" not in got and got["peaks"]["month_peak_w"] > 0
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(1) as pool:         # (a thread of its own: Playwright's loop runs in this one)
+        (m,) = pool.submit(homewizard, luxembourg, "measurement").result()
+    assert m.average_power_15m_w == got["peaks"]["average_w"]
+    assert m.monthly_power_peak_w == got["peaks"]["month_peak_w"]
+    assert m.monthly_power_peak_timestamp.isoformat()[:16] == got["peaks"]["month_peak_time"][:16]

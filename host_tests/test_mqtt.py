@@ -140,6 +140,11 @@ def test_telegrams_state_and_home_assistant_discovery(any_broker):
         if name.startswith("dongle_"):
             assert c["state_topic"] == "p1dongle/test1/diagnostics"
             continue
+        if name.startswith("peaks_"):           # the dongle's own peaks (history.py), on the meter
+            assert c["state_topic"] == "p1dongle/test1/peaks"
+            assert name[6:] in json.loads(sub.payloads("p1dongle/test1/peaks")[-1])
+            meters.add(c["device"]["identifiers"][0])
+            continue
         assert c["state_topic"] == "p1dongle/test1/state"
         assert "['%s']" % name in c["value_template"] and name in last_state
         meters.add(c["device"]["identifiers"][0])

@@ -1,8 +1,8 @@
 # History and peaks, kept on the dongle from the meter's own registers and clock.
 #
-#   per hour   the last _HOURS hours        energy imported, exported, gas; the hour's highest
-#   per day    the last _DAYS days          15-minute average import power; the day's highest
-#   per month  the last _MONTHS months      hour (Norway's tariff counts hours)
+#   per hour   the last 48 hours      energy imported, exported, gas; the highest 15-minute
+#   per day    the last 62 days       average import power; the day's highest hour (Norway's
+#   per month  the last 60 months     tariff counts hours), and the month's three highest
 #
 # Energy is booked from the registers, never from power: an hour is the import register at the
 # first telegram of the next hour minus the one at the first telegram of this hour (the same
@@ -11,20 +11,20 @@
 # meter's (meterclock.py): an hour is a UTC hour, a day and a month are the meter's local ones.
 #
 # What it does not know it does not make up. An hour whose end the dongle did not see (it was off,
-# the meter silent) holds the energy of the gap, and is marked _GAP; the hour after it began unseen
-# and is marked _PART. Neither counts for the hourly peaks; both count in the day's and month's
-# energy, which stay right. A meter swap (another identifier) or a register going back starts a
-# new series (_SWAP): the hour gets what the old register had counted, never a negative amount.
-# A quarter hour is measured only from its first telegram to the first of the next one.
+# the meter silent) holds the energy of the gap, and is marked "gap"; the hour after it began
+# unseen and is marked "part". Neither counts for the hourly peaks; both count in the day's and
+# month's energy, which stay right. A meter swap (another identifier) or a register going back
+# starts a new series ("swap"): the hour gets what the old register had counted, never a negative
+# amount. A quarter hour is measured only from its first telegram to the first of the next one.
 #
 # Flash: three files beside the settings (history.hours, .days, .months), each written whole or
 # not at all (a new file, then a rename: a power cut keeps the previous one) and at most once an
-# hour, when an hour ends: the days and months first, then the hours file, which says the hour
-# is booked (a cut between them books it again, and the day and month take it only once). The hours file also holds the open hour's start (series, registers,
-# its peak so far), so a restart within the hour goes on where it was. In RAM: the open hour and
-# quarter, the month's peaks (the live power of the last minutes the page keeps itself, from the
-# readings it asks for every 3 s: nothing of it on the dongle). Answers are read from the
-# files a record at a time (pieces()).
+# hour, when an hour ends: the days and months first, then the hours file, which says the hour is
+# booked (a cut between them books it again, and the day and month take it only once: _BOOKED).
+# The hours file also holds the open hour's start (series, registers, its peak so far), so a
+# restart within the hour goes on where it was. In RAM: the open hour and quarter, the month's
+# peaks (the live power of the last minutes the page keeps itself, from the readings it asks for
+# every 3 s). Answers are read from the files a record at a time (pieces()).
 import os
 import struct
 from array import array
@@ -49,7 +49,7 @@ _PEAK = const(5)         # W: the highest 15-minute average import power
 _PEAK_AT = const(6)      # local minute its quarter ended
 _OFF = const(7)          # hour: its UTC offset (minutes); day, month: _PEAK_AT's offset
 _HPEAK = const(8)        # W: hour: its import if whole (no flag); day: its highest such hour;
-                        # month: the average of the three highest days' _HPEAK (Norway)
+                         # month: the average of the three highest days' _HPEAK (Norway)
 _HPEAK_AT = const(9)     # local minute that hour began
 _HPEAK_OFF = const(10)
 _BOOKED = const(11)      # day, month: the number of the last hour's close booked into it (_CLOSES)
@@ -81,7 +81,7 @@ _HPK = const(10)         # the open hour's highest quarter so far, W, its local 
 _HPK_AT = const(11)
 _HPK_OFF = const(12)
 _CLOSES = const(13)      # hours closed so far: each close's number marks the day and month it
-                        # went to (_BOOKED), so that one redone after a power cut is not taken twice
+                         # went to (_BOOKED), so that one redone after a power cut is not taken twice
 _STATE = "<14q"
 _STATE_SIZE = const(112)
 STATE = ("series", "meter", "hour", "offset", "flags", "import", "export", "gas", "last", "every", "peak", "peak_at",

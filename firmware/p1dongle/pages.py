@@ -18,7 +18,7 @@ input[type=checkbox]{width:auto}button{font-size:1em;padding:.55em 1.2em;margin:
 #msg{padding:.6em;border-radius:.3em;margin:.6em 0}#msg.err{background:#fde2e2;color:#8a1111}#msg.ok{background:#dff5e3;color:#135c24}
 .muted{color:#777;font-size:.85em}.warn{background:#fff3d6;color:#6b4700;padding:.5em;border-radius:.3em}
 progress{width:80%;vertical-align:middle}code{overflow-wrap:anywhere}button:disabled{opacity:.5}
-svg.plot{width:100%;height:auto;display:block}.plot text{font-size:11px;fill:#4a5468}.plot .axis{stroke:#999;stroke-width:1}
+svg.plot{width:100%;height:auto;display:block}.plot text{font-size:11px;fill:#4a5468;paint-order:stroke;stroke:#fff;stroke-width:3px}.plot .axis{stroke:#999;stroke-width:1}
 .imp{fill:#2563eb}.exp{fill:#16a34a}.part{opacity:.45}.pk{fill:#dc2626}.hpk{fill:#f59e0b}
 .plot polyline{fill:none;stroke-width:2}.plot .net{stroke:#1d2330}.plot .l1{stroke:#2563eb;stroke-width:1}
 .plot .l2{stroke:#16a34a;stroke-width:1}.plot .l3{stroke:#f59e0b;stroke-width:1}.key{font-size:.8em;color:#4a5468}
@@ -89,7 +89,7 @@ async function refresh() {
 refresh(); setInterval(refresh, 3000);
 // The history's plots, drawn here as SVG from /api/p1dongle/history (history.py): energy in Wh,
 // power in W, the meter's local times.
-const SVG = "http://www.w3.org/2000/svg", W = 600, H = 170, TOP = 14, BOTTOM = 18;
+const SVG = "http://www.w3.org/2000/svg", W = 600, H = 180, TOP = 26, BOTTOM = 18;
 function el(name, attrs, parent) {
   const e = document.createElementNS(SVG, name); for (const k in attrs) e.setAttribute(k, attrs[k]);
   if (parent) parent.appendChild(e); return e; }
@@ -162,7 +162,10 @@ async function history() {
   } catch (e) {}
 }
 async function peaksOnly() {
-  try { const r = await fetch("/api/p1dongle/history?peaks"); if (r.ok) peaks(await r.json()); } catch (e) {}
+  try {
+    const r = await fetch("/api/p1dongle/history?peaks"), was = month.peak;
+    if (r.ok) { peaks(await r.json()); if (month.peak != was) history(); }     // a new peak: marked at once
+  } catch (e) {}
 }
 history(); setInterval(history, 60000); setInterval(peaksOnly, 10000);
 </script></body></html>
