@@ -90,6 +90,8 @@ SERIES = ("hours", "days", "months")
 _MAGIC = (b"P1H1", b"P1D1", b"P1M1")
 _HEADS = (116, 4, 4)    # where a file's records begin: after the magic (and the hours file's state)
 _SLOTS = (_HOURS, _DAYS, _MONTHS)
+_NAMES = ("history.hours", "history.days", "history.months")
+_ORDER = (1, 2, 0)      # an hour's end is written to the days, the months, then the hours file
 
 
 # The readings history takes: the registers (import, export; their tariffs summed where the total
@@ -138,9 +140,8 @@ class History:
                                         # tariffs, gas; its clock and meter (crc16 of its name)
         self._stamp = None
         self._meter = 0
-        self._rec = array("i", [0] * _FIELDS)     # a record on its way into a new file
-        self._read = array("i", [0] * _FIELDS)    # a record read for an answer
-        self._paths = (folder + "history.hours", folder + "history.days", folder + "history.months")
+        self._rec = array("i", [0] * _FIELDS)     # a record read, or on its way into a new file
+        self._folder = folder
         self._quarter = [-1, 0, 0]      # the open quarter (UTC minute // 15), its first import,
                                         # whether that was the quarter's first telegram
         self._month = None              # (key, peak, at, off, hpeak) of the month, from the file
@@ -149,19 +150,19 @@ class History:
         self._pending = False           # an hour's end not yet written (the write failed)
         self._booked = None             # the hour that ended, until written: (hour, local start,
                                         # offset, flags, amounts, whole-hour import, peak)
-        self._todo = []                 # the files it is still to be written to
+        self._done = 3                  # how many of _ORDER's files it is written to
         self._load()
 
     # -- files ------------------------------------------------------------------------------------
 
     def _load(self):
-        for path in self._paths:
+        for name in _NAMES:
             try:
-                os.remove(path + ".new")        # a write a power cut broke off
+                os.remove(self._folder + name + ".new")     # a write a power cut broke off
             except OSError:
                 pass
         try:
-            with open(self._paths[0], "rb") as f:
+            with open(self._folder + _NAMES[0], "rb") as f:
                 head = f.read(4 + _STATE_SIZE)
         except OSError:
             return
@@ -174,7 +175,7 @@ class History:
     def _size(self, k):
         # series k's file's record count when it is whole, else None
         try:
-            size = os.stat(self._paths[k])[6]
+            size = os.stat(self._folder + _NAMES[k])[6]
         except OSError:
             return None
         return _SLOTS[k] if size == _HEADS[k] + _SLOTS[k] * _SIZE else None
@@ -194,9 +195,9 @@ class History:
         """Series k's record in a slot, or None: an array of int32 (native: every target is
         little-endian), the same one each time. The file is opened for each: the answer that
         reads them is sent a piece at a time, and the hour may end (the file renamed) meanwhile."""
-        rec = self._read
+        rec = self._rec                 # (nothing waits between the read and its use)
         try:
-            with open(self._paths[k], "rb") as f:
+            with open(self._folder + _NAMES[k], "rb") as f:
                 f.seek(_HEADS[k] + slot * _SIZE)
                 n = f.readinto(rec)
         except OSError:
@@ -207,7 +208,7 @@ class History:
         """Write the series file again with slot key's record changed by change(record): the
         other records copied a record at a time, into a new file renamed over the old one."""
         k = SERIES.index(series)
-        path = self._paths[k]
+        path = self._folder + _NAMES[k]
         slots = _SLOTS[k]
         whole = self._size(k) is not None
         rec = self._rec
@@ -378,11 +379,11 @@ class History:
         amounts = (max(0, imp - st[_IMP0]), max(0, exp - st[_EXP0]), max(0, gas - st[_GAS0]) if st[_GAS0] >= 0 else 0)
         whole = amounts[0] if not flags else 0
         if self._booked is not None:
-            self.log("p1dongle: history: an hour not written to the %s file is lost" % self._todo[0])
+            self.log("p1dongle: history: an hour not written to the %s file is lost" % _NAMES[_ORDER[self._done]])
         st[_CLOSES] += 1
         booking = st[_CLOSES] & 0x3FFFFFFF
         self._booked = (st[_HKEY], local, st[_HOFF], flags, amounts, whole, (st[_HPK], st[_HPK_AT], st[_HPK_OFF]), booking)
-        self._todo = ["days", "months", "hours"]
+        self._done = 0
 
     def _add(self, r, series, top=None):
         # the booked hour's amounts and peaks into its hour's, day's or month's record r
@@ -420,11 +421,11 @@ class History:
             else:
                 local = booked[1]
                 keys = {"hours": booked[0], "days": local // 1440, "months": meterclock.month_of(local)}
-                while self._todo:
-                    series = self._todo[0]
+                while self._done < 3:
+                    series = SERIES[_ORDER[self._done]]
                     top = self._top3(keys["months"]) if series == "months" else None
                     self._rewrite(series, keys[series], lambda r: self._add(r, series, top))
-                    self._todo.pop(0)
+                    self._done += 1
                 self._booked = None
                 self._month = None
             self._pending = False
@@ -484,7 +485,7 @@ class History:
         st = self.state
         yield '{"units":{"energy":"Wh","gas":"L","power":"W"},"series":%d' % st[_SERIES]
         clock = self.clock
-        yield ',"meter_time":%s' % (_q(meterclock.iso(clock[0] + clock[1], clock[1])) if clock else "null")
+        yield ',"meter_time":%s' % ('"%s"' % (meterclock.iso(clock[0] + clock[1], clock[1])) if clock else "null")
         yield ',"peaks":' + self.peaks_json()
         local = st[_HKEY] * 60 + st[_HOFF]
         now = {"hours": st[_HKEY], "days": local // 1440, "months": meterclock.month_of(local)}
@@ -536,15 +537,11 @@ class History:
         avg = self.average()
         m = self.month() or (0, 0, 0, 0, 0, 0)
         return '{"average_w":%s,"month_peak_w":%s,"month_peak_time":%s,"hour_peaks_average_w":%s,"hour_peak_time":%s}' % (
-            "null" if avg is None else avg, m[0] if m[1] else "null", _q(meterclock.iso(m[1], m[2])) if m[1] else "null",
-            m[3] if m[4] else "null", _q(meterclock.iso(m[4], m[5])) if m[4] else "null")
+            "null" if avg is None else avg, m[0] if m[1] else "null", '"%s"' % (meterclock.iso(m[1], m[2])) if m[1] else "null",
+            m[3] if m[4] else "null", '"%s"' % (meterclock.iso(m[4], m[5])) if m[4] else "null")
 
 
 _FLAG_NAMES = ((_GAP, "gap"), (_PART, "part"), (_SWAP, "swap"), (_CLOCK, "clock"))
-
-
-def _q(text):
-    return '"' + text + '"'
 
 
 def _record_json(series, r, is_open):
@@ -557,10 +554,10 @@ def _record_json(series, r, is_open):
         head = '"month":"%04d-%02d"' % (r[_KEY] // 12, r[_KEY] % 12 + 1)
     out = ["{" + head, ',"import":%d,"export":%d,"gas":%d' % (r[_IMPORT], r[_EXPORT], r[_GAS])]
     if r[_PEAK_AT]:
-        out.append(',"peak_w":%d,"peak_time":%s' % (r[_PEAK], _q(meterclock.iso(r[_PEAK_AT], r[_OFF]))))
+        out.append(',"peak_w":%d,"peak_time":%s' % (r[_PEAK], '"%s"' % (meterclock.iso(r[_PEAK_AT], r[_OFF]))))
     if r[_HPEAK_AT] and series != "hours":
         out.append(',"%s":%d,"hour_peak_time":%s' % ("hour_peaks_average_w" if series == "months" else "hour_peak_w",
-                                                       r[_HPEAK], _q(meterclock.iso(r[_HPEAK_AT], r[_HPEAK_OFF]))))
+                                                       r[_HPEAK], '"%s"' % (meterclock.iso(r[_HPEAK_AT], r[_HPEAK_OFF]))))
     flags = [name for bit, name in _FLAG_NAMES if r[_FLAGS] & bit]
     if flags:
         out.append(',"flags":["%s"]' % '","'.join(flags))
