@@ -5,6 +5,7 @@ clocks changing, a clock jump, a meter swap; flash writes counted; the page's pl
 import datetime
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -46,25 +47,32 @@ def feed(h, telegrams):
 
 
 def independent(telegrams):
-    """Per UTC hour, day and month: Wh imported and exported, from dsmr_parser's reading of the
-    telegrams, booked as a meter books its own periods: an hour is the registers at the first
-    telegram of the next hour minus those at its own first telegram."""
+    """Per UTC hour, day and month: Wh imported and exported, litres of gas and water, from
+    dsmr_parser's reading of the telegrams (the M-Bus channels' lines read here: its Belgian spec
+    keeps one device of each kind), booked as a meter books its own periods: an hour is the
+    registers at the first telegram of the next hour minus those at its own first telegram."""
     firsts = {}
     for data in telegrams:
         t = FLUVIUS.parse(data.decode())
         when = t.P1_MESSAGE_TIMESTAMP.value
         imp = round((t.ELECTRICITY_USED_TARIFF_1.value + t.ELECTRICITY_USED_TARIFF_2.value) * 1000)
         exp = round((t.ELECTRICITY_DELIVERED_TARIFF_1.value + t.ELECTRICITY_DELIVERED_TARIFF_2.value) * 1000)
-        firsts.setdefault(int(when.timestamp()) // 3600, (imp, exp))
+        gas, water = (round(float(re.search(rb"\n0-%d:24\.2\.[13]\(\d{12}[SW]\)\((\d+\.\d+)\*m3\)" % n, data).group(1))
+                            * 1000) for n in (1, 2))
+        firsts.setdefault(int(when.timestamp()) // 3600, (imp, exp, gas, water))
     keys = sorted(firsts)
-    hours = {k: (firsts[k + 1][0] - firsts[k][0], firsts[k + 1][1] - firsts[k][1]) for k in keys[:-1]}
+    hours = {k: tuple(b - a for a, b in zip(firsts[k], firsts[k + 1])) for k in keys[:-1]}
     days, months = {}, {}
-    for k, (imp, exp) in hours.items():
+    for k, amounts in hours.items():
         local = datetime.datetime.fromtimestamp(k * 3600, BRUSSELS)
         for table, key in ((days, local.strftime("%Y-%m-%d")), (months, local.strftime("%Y-%m"))):
-            a = table.get(key, (0, 0))
-            table[key] = (a[0] + imp, a[1] + exp)
+            a = table.get(key, (0, 0, 0, 0))
+            table[key] = tuple(x + y for x, y in zip(a, amounts))
     return hours, days, months, firsts
+
+
+def amounts(r):
+    return r["import"], r["export"], r["gas"], r["water"]
 
 
 def answer(h, series=("hours", "days", "months")):
@@ -85,8 +93,9 @@ def test_days_of_a_belgian_meter_match_sums_made_from_its_telegrams(tmp_path):
     closed = [r for r in got["hours"] if not r.get("open")]
     assert len(got["hours"]) == 48 and len(closed) == 47
     for r in closed:
-        assert (r["import"], r["export"]) == hours[hour_key(r["start"])], r
+        assert amounts(r) == hours[hour_key(r["start"])], r
         assert "flags" not in r
+    assert sum(r["gas"] for r in closed) > 0 and sum(r["water"] for r in closed) > 0
     # Sunday the 25th had 25 hours: 02:00 twice, once in summer time and once in winter time
     starts = [r["start"] for r in got["hours"]]
     assert "2026-10-25T02:00+02:00" in starts and "2026-10-25T02:00+01:00" in starts
@@ -94,7 +103,7 @@ def test_days_of_a_belgian_meter_match_sums_made_from_its_telegrams(tmp_path):
     by_date = {r["date"]: r for r in got["days"]}
     assert sorted(by_date) == ["2026-10-23", "2026-10-24", "2026-10-25", "2026-10-26"]
     for date in ("2026-10-23", "2026-10-24", "2026-10-25"):
-        assert (by_date[date]["import"], by_date[date]["export"]) == days[date], date
+        assert amounts(by_date[date]) == days[date], date
         assert "flags" not in by_date[date]
     # today and this month include the open hour so far
     last = max(firsts)
@@ -275,8 +284,8 @@ def test_the_records_the_files_keep_are_the_documented_size(tmp_path):
     h = History(str(tmp_path) + "/")
     feed(h, fluvius(40))
     for series, slots in (("hours", 48), ("days", 62), ("months", 60)):
-        head = 4 + (112 if series == "hours" else 0)
-        assert os.path.getsize(str(tmp_path / ("history." + series))) == head + slots * 48
+        head = 4 + (120 if series == "hours" else 0)
+        assert os.path.getsize(str(tmp_path / ("history." + series))) == head + slots * 52
 
 
 @pytest.fixture
@@ -320,7 +329,7 @@ def test_the_page_plots_the_history(dongle, browser, tmp_path):
     hours, days, _, _ = independent(fluvius(n, seed=5))
     closed = [r for r in got["hours"] if not r.get("open")]
     for r in closed[1:]:
-        assert (r["import"], r["export"]) == hours[hour_key(r["start"])]
+        assert amounts(r) == hours[hour_key(r["start"])]
     if True:
         page = browser.new_page(viewport={"width": 400, "height": 800})
         page.goto("http://127.0.0.1:%d/" % port)

@@ -98,6 +98,9 @@ class EmulatedMeter:
         self.quarter = None               # ... its open quarter (UTC minute // 15) and import then (Wh)
         self.quarter_wh = 0
         self.month_peak = None            # ... (W, its DSMR time, its month) this month
+        self.last_fluvius = None
+        self.gas = 112.384                # ... its M-Bus gas meter (channel 1) and water meter
+        self.water = 872.234              #     (channel 2), m3
 
     def clock(self, now=None):
         """The meter's time: now, else its fast clock's next tick, else the PC's."""
@@ -167,6 +170,11 @@ class EmulatedMeter:
         """A Belgian (Fluvius e-MUCS) telegram: day and night tariff registers, and the meter's own
         15-minute average (1-0:1.4.0: the quarter's energy so far times four, from 0 at each
         quarter) and this month's highest quarter (1-0:1.6.0, with the time its quarter ended)."""
+        if self.last_fluvius is not None:
+            hours = max(0.0, now - self.last_fluvius) / 3600
+            self.gas += hours * self.rng.uniform(0.0, 0.4)
+            self.water += hours * self.rng.uniform(0.0, 0.02)
+        self.last_fluvius = now
         registers = ["%010.3f" % t for t in self.tariffs]
         wh = sum(int(r.replace(".", "")) for r in registers)
         minute = int(now) // 60
@@ -207,6 +215,13 @@ class EmulatedMeter:
             "0-0:17.0.0(999.9*kW)",
             "1-0:31.4.0(999*A)",
             "0-0:96.13.0()",
+            "0-1:24.1.0(003)",
+            "0-1:96.1.1(37464C4F32313139303333373333)",
+            "0-1:24.4.0(1)",
+            "0-1:24.2.3(%s)(%09.3f*m3)" % (stamp, self.gas),
+            "0-2:24.1.0(007)",
+            "0-2:96.1.1(3853455430303030303030303030)",
+            "0-2:24.2.1(%s)(%09.3f*m3)" % (stamp, self.water),
         ]
         body = ("/FLU5\\253770234_A\r\n\r\n" + "".join(line + "\r\n" for line in lines) + "!").encode()
         return body + ("%04X\r\n" % crc16(body)).encode()

@@ -1,13 +1,13 @@
 # History and peaks, kept on the dongle from the meter's own registers and clock.
 #
-#   per hour   the last 48 hours      energy imported, exported, gas; the highest 15-minute
+#   per hour   the last 48 hours      energy imported, exported, gas, water; the highest 15-minute
 #   per day    the last 62 days       average import power; the day's highest hour (Norway's
 #   per month  the last 60 months     tariff counts hours), and the month's three highest
 #
 # Energy is booked from the registers, never from power: an hour is the import register at the
 # first telegram of the next hour minus the one at the first telegram of this hour (the same
 # rule the meter applies to its quarter hours, so a Belgian meter's own 1-0:1.4.0 and 1-0:1.6.0
-# come out equal). Integers of the register's unit: Wh, and litres of gas. The clock is the
+# come out equal). Integers of the register's unit: Wh, and litres of gas and water. The clock is the
 # meter's (meterclock.py): an hour is a UTC hour, a day and a month are the meter's local ones.
 #
 # What it does not know it does not make up. An hour whose end the dongle did not see (it was off,
@@ -39,7 +39,7 @@ _HOURS = const(48)
 _DAYS = const(62)
 _MONTHS = const(60)
 
-# A record (an hour, a day or a month): 12 int32 fields
+# A record (an hour, a day or a month): 13 int32 fields
 _KEY = const(0)          # hour: UTC minute // 60; day: local day number; month: year * 12 + month - 1
 _FLAGS = const(1)
 _IMPORT = const(2)       # Wh
@@ -53,13 +53,14 @@ _HPEAK = const(8)        # W: hour: its import if whole (no flag); day: its high
 _HPEAK_AT = const(9)     # local minute that hour began
 _HPEAK_OFF = const(10)
 _BOOKED = const(11)      # day, month: the number of the last hour's close booked into it (_CLOSES)
-_FIELDS = const(12)
-_SIZE = const(48)
+_WATER = const(12)       # litres
+_FIELDS = const(13)
+_SIZE = const(52)
 _EMPTY = const(-1)
 # The layouts by name, for what reads the files (tests, tools): the fields of a record, of the
 # open hour's state in the hours file, the files (their magic, their slots) and the flags.
 RECORD = ("key", "flags", "import", "export", "gas", "peak", "peak_at", "off", "hour_peak", "hour_peak_at",
-          "hour_peak_off", "booked")
+          "hour_peak_off", "booked", "water")
 
 _GAP = const(1)          # holds energy of a time after its end that the dongle did not see
 _PART = const(2)         # began before the dongle saw it: less than the whole hour
@@ -82,13 +83,14 @@ _HPK_AT = const(11)
 _HPK_OFF = const(12)
 _CLOSES = const(13)      # hours closed so far: each close's number marks the day and month it
                          # went to (_BOOKED), so that one redone after a power cut is not taken twice
-_STATE = "<14q"
-_STATE_SIZE = const(112)
+_WAT0 = const(14)
+_STATE = "<15q"
+_STATE_SIZE = const(120)
 STATE = ("series", "meter", "hour", "offset", "flags", "import", "export", "gas", "last", "every", "peak", "peak_at",
-         "peak_off", "closes")
+         "peak_off", "closes", "water")
 SERIES = ("hours", "days", "months")
 _MAGIC = (b"P1H1", b"P1D1", b"P1M1")
-_HEADS = (116, 4, 4)    # where a file's records begin: after the magic (and the hours file's state)
+_HEADS = (124, 4, 4)    # where a file's records begin: after the magic (and the hours file's state)
 _SLOTS = (_HOURS, _DAYS, _MONTHS)
 _NAMES = ("history.hours", "history.days", "history.months")
 _ORDER = (1, 2, 0)      # an hour's end is written to the days, the months, then the hours file
@@ -132,12 +134,13 @@ class History:
     def __init__(self, folder="", log=print):
         self.log = log
         self.writes = [0, 0, 0]         # files written, per series (SERIES): the tests count them
-        self.state = [0] * 14
-        self.state[_HKEY] = -1
-        self.state[_GAS0] = -1
-        self.last = [0, 0, -1]          # the latest registers read: import, export, gas
-        self.v = [None] * 5             # a telegram's import, export, import tariffs, export
-                                        # tariffs, gas; its clock and meter (crc16 of its name)
+        self.state = [0] * 15
+        self.state[_HKEY] = self.state[_GAS0] = self.state[_WAT0] = -1
+        self.last = [0, 0, -1, -1]      # the latest registers read: import, export, gas, water
+        self.v = [None] * 6             # a telegram's import, export, import tariffs, export
+                                        # tariffs, gas, water; its clock and meter (crc16 of its
+                                        # name); what its M-Bus channels are (EN 13757-3 types)
+        self._kinds = bytearray(5)
         self._stamp = None
         self._meter = 0
         self._rec = array("i", [0] * _FIELDS)     # a record read, or on its way into a new file
@@ -170,7 +173,7 @@ class History:
             self.log("p1dongle: history: the hours file is not one: a new history begins")
             return
         self.state = list(struct.unpack_from(_STATE, head, 4))
-        self.last = [self.state[_IMP0], self.state[_EXP0], self.state[_GAS0]]
+        self.last = [self.state[_IMP0], self.state[_EXP0], self.state[_GAS0], self.state[_WAT0]]
 
     def _size(self, k):
         # series k's file's record count when it is whole, else None
@@ -242,7 +245,7 @@ class History:
     def telegram(self, t):
         """A telegram passed on (telegram.Telegram): its registers booked."""
         v = self.v
-        for k in range(5):
+        for k in range(6):
             v[k] = None
         self._stamp = None
         self._meter = 0
@@ -264,7 +267,8 @@ class History:
             self.unclocked += 1
             return
         exp = v[1] if v[1] is not None else v[3]
-        self.book(clock[0], clock[1], imp, exp or 0, -1 if v[4] is None else v[4], self._meter)
+        self.book(clock[0], clock[1], imp, exp or 0, -1 if v[4] is None else v[4], self._meter,
+                  -1 if v[5] is None else v[5])
 
     # dsmr.read's sink, and the readings of a DLMS push
 
@@ -282,8 +286,16 @@ class History:
             if wh is not None:
                 k = 2 + _TARIFFS.index(name) // 4
                 v[k] = wh if v[k] is None else v[k] + wh
-        elif unit == "m3" and v[4] is None and name.startswith("mbus") and name.endswith("Reading"):
-            v[4] = scaled(m, e, unit)
+        elif name.startswith("mbus") and "1" <= name[4:5] <= "4":
+            # an M-Bus channel: its type (3 gas, 6 and 7 water) comes before its reading in a
+            # DSMR telegram; a reading in m3 of a channel that says none is gas, as DSMR's is
+            n = ord(name[4]) - 48
+            if name.endswith("DeviceType") and e == 0 and 0 <= m < 256:
+                self._kinds[n] = m
+            elif name.endswith("Reading") and unit == "m3":
+                k = 5 if self._kinds[n] in (6, 7) else 4
+                if v[k] is None:
+                    v[k] = scaled(m, e, unit)
 
     def value(self, row, value):
         name = row[NAME]
@@ -296,24 +308,27 @@ class History:
             elif not self._meter and name in IDENTIFIERS and value:
                 self._meter = crc16(value.encode()) or 1
 
-    def book(self, minute, offset, imp, exp, gas, meter=0):
-        """A register reading at a UTC minute (the meter's clock, offset its local time's)."""
+    def book(self, minute, offset, imp, exp, gas, meter=0, water=-1):
+        """A register reading at a UTC minute (the meter's clock, offset its local time's); gas
+        and water -1: none in this telegram."""
         st = self.state
         last = self.last
         if st[_HKEY] < 0:
-            self._open(minute, offset, imp, exp, gas, meter, _PART if minute % 60 else 0)
+            self._open(minute, offset, imp, exp, gas, water, meter, _PART if minute % 60 else 0)
             self._write_all()
             return
         if gas < 0:
             gas = last[2]               # (a list without the gas reading: the last one holds)
+        if water < 0:
+            water = last[3]
         swapped = (meter and st[_METER] and meter != st[_METER]) or imp < last[0] or exp < last[1] or \
-            (0 <= gas < last[2])
+            (0 <= gas < last[2]) or (0 <= water < last[3])
         gap = minute - st[_LAST]
         if swapped:
             # what the old register counted goes to the open hour; the new one starts from here
-            self._close(last[0], last[1], last[2], _SWAP)
+            self._close(last[0], last[1], last[2], last[3], _SWAP)
             st[_SERIES] += 1
-            self._open(minute, offset, imp, exp, gas, meter, _PART)
+            self._open(minute, offset, imp, exp, gas, water, meter, _PART)
             self._quarter[0] = -1
             self._write_all()
             return
@@ -325,7 +340,7 @@ class History:
             st[_HKEY], st[_HOFF], st[_HFLAGS] = hkey, offset, st[_HFLAGS] | _CLOCK | _PART
             st[_LAST] = minute
             self._quarter[0] = -1
-            last[0], last[1], last[2] = imp, exp, gas
+            last[0], last[1], last[2], last[3] = imp, exp, gas, water
             self._write_all()
             return
         q = self._quarter
@@ -343,8 +358,8 @@ class History:
             # The hour ends. Its end was seen when this reading came as soon as the meter sends
             # them (every minute or so; an hourly list's once an hour) after the one before.
             seen = hkey == st[_HKEY] + 1 and 0 <= gap <= max(5, st[_EVERY] + 5)
-            self._close(imp, exp, gas, 0 if seen else _GAP)
-            self._open(minute, offset, imp, exp, gas, meter, 0 if seen else _PART)
+            self._close(imp, exp, gas, water, 0 if seen else _GAP)
+            self._open(minute, offset, imp, exp, gas, water, meter, 0 if seen else _PART)
             self._write_all()
         elif gap < 0:
             st[_HFLAGS] |= _CLOCK         # the clock went back within the hour
@@ -355,28 +370,29 @@ class History:
         if self._pending:
             self._write_all()
         st[_LAST] = minute
-        last[0], last[1], last[2] = imp, exp, gas
+        last[0], last[1], last[2], last[3] = imp, exp, gas, water
 
-    def _open(self, minute, offset, imp, exp, gas, meter, flags):
+    def _open(self, minute, offset, imp, exp, gas, water, meter, flags):
         st = self.state
         st[_HKEY], st[_HOFF], st[_HFLAGS] = minute // 60, offset, flags
-        st[_IMP0], st[_EXP0], st[_GAS0] = imp, exp, gas
+        st[_IMP0], st[_EXP0], st[_GAS0], st[_WAT0] = imp, exp, gas, water
         st[_LAST] = minute
         st[_HPK] = st[_HPK_AT] = st[_HPK_OFF] = 0
         if meter:
             st[_METER] = meter
-        self.last[0], self.last[1], self.last[2] = imp, exp, gas
+        self.last[0], self.last[1], self.last[2], self.last[3] = imp, exp, gas, water
         q = self._quarter
         if q[0] < 0:
             q[0], q[1], q[2] = minute // 15, imp, minute % 15 == 0
 
-    def _close(self, imp, exp, gas, flags):
+    def _close(self, imp, exp, gas, water, flags):
         """The open hour ends with these registers: its amounts booked into its hour, day and
         month (written by _write_all)."""
         st = self.state
         flags |= st[_HFLAGS]
         local = st[_HKEY] * 60 + st[_HOFF]
-        amounts = (max(0, imp - st[_IMP0]), max(0, exp - st[_EXP0]), max(0, gas - st[_GAS0]) if st[_GAS0] >= 0 else 0)
+        amounts = (max(0, imp - st[_IMP0]), max(0, exp - st[_EXP0]), max(0, gas - st[_GAS0]) if st[_GAS0] >= 0 else 0,
+                   max(0, water - st[_WAT0]) if st[_WAT0] >= 0 else 0)
         whole = amounts[0] if not flags else 0
         if self._booked is not None:
             self.log("p1dongle: history: an hour not written to the %s file is lost" % _NAMES[_ORDER[self._done]])
@@ -396,6 +412,7 @@ class History:
         r[_IMPORT] += amounts[0]
         r[_EXPORT] += amounts[1]
         r[_GAS] += amounts[2]
+        r[_WATER] += amounts[3]
         if peak[1] and (not r[_PEAK_AT] or peak[0] > r[_PEAK]):
             r[_PEAK], r[_PEAK_AT], r[_OFF] = peak
         if series == "hours":
@@ -483,7 +500,7 @@ class History:
         hours, days and months oldest first (the open ones with what the open hour has so far);
         series: which of them (none: the peaks only, what the page asks often)."""
         st = self.state
-        yield '{"units":{"energy":"Wh","gas":"L","power":"W"},"series":%d' % st[_SERIES]
+        yield '{"units":{"energy":"Wh","gas":"L","water":"L","power":"W"},"series":%d' % st[_SERIES]
         clock = self.clock
         yield ',"meter_time":%s' % ('"%s"' % (meterclock.iso(clock[0] + clock[1], clock[1])) if clock else "null")
         yield ',"peaks":' + self.peaks_json()
@@ -524,6 +541,8 @@ class History:
         r[_EXPORT] += max(0, last[1] - st[_EXP0])
         if st[_GAS0] >= 0 and last[2] >= st[_GAS0]:
             r[_GAS] += last[2] - st[_GAS0]
+        if st[_WAT0] >= 0 and last[3] >= st[_WAT0]:
+            r[_WATER] += last[3] - st[_WAT0]
         if st[_HPK_AT] and (not r[_PEAK_AT] or st[_HPK] > r[_PEAK]):
             r[_PEAK], r[_PEAK_AT], r[_OFF] = st[_HPK], st[_HPK_AT], st[_HPK_OFF]
         if series == "hours":
@@ -552,7 +571,7 @@ def _record_json(series, r, is_open):
         head = '"date":"%04d-%02d-%02d"' % (y, m, d)
     else:
         head = '"month":"%04d-%02d"' % (r[_KEY] // 12, r[_KEY] % 12 + 1)
-    out = ["{" + head, ',"import":%d,"export":%d,"gas":%d' % (r[_IMPORT], r[_EXPORT], r[_GAS])]
+    out = ["{" + head, ',"import":%d,"export":%d,"gas":%d,"water":%d' % (r[_IMPORT], r[_EXPORT], r[_GAS], r[_WATER])]
     if r[_PEAK_AT]:
         out.append(',"peak_w":%d,"peak_time":%s' % (r[_PEAK], '"%s"' % (meterclock.iso(r[_PEAK_AT], r[_OFF]))))
     if r[_HPEAK_AT] and series != "hours":
