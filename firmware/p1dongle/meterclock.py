@@ -35,23 +35,34 @@ def civil_from_days(z):
 
 def parse(stamp):
     """'2026-11-25T15:50:53+01:00' -> (minute, offset); None when it is no time stamp a clock
-    could have written (a meter whose clock is not set sends 2000-01-01 or zeros)."""
-    if not isinstance(stamp, str) or len(stamp) < 19 or stamp[4] != "-" or stamp[10] != "T":
+    could have written (a meter whose clock is not set sends 2000-01-01 or zeros). Read from its
+    bytes: one copy, not a string for every field (it is every telegram's)."""
+    if not isinstance(stamp, str) or len(stamp) < 19:
         return None
-    digits = stamp[0:4] + stamp[5:7] + stamp[8:10] + stamp[11:13] + stamp[14:16]
-    if not digits.isdigit():
+    b = stamp.encode()
+    if b[4] != 45 or b[7] != 45 or b[10] != 84 or b[13] != 58:         # - - T :
         return None
-    y, mo, d, h, mi = int(stamp[0:4]), int(stamp[5:7]), int(stamp[8:10]), int(stamp[11:13]), int(stamp[14:16])
-    if y < 2010 or not 1 <= mo <= 12 or not 1 <= d <= 31 or h > 23 or mi > 59:
-        return None
+    y, mo, d, h, mi = _int(b, 0, 4), _int(b, 5, 7), _int(b, 8, 10), _int(b, 11, 13), _int(b, 14, 16)
+    if y < 2010 or not 1 <= mo <= 12 or not 1 <= d <= 31 or not 0 <= h <= 23 or not 0 <= mi <= 59:
+        return None                     # (a field that is no number is -1)
     offset = 0
-    zone = stamp[19:]
-    if len(zone) == 6 and zone[0] in "+-" and zone[1:3].isdigit() and zone[4:6].isdigit():
-        offset = int(zone[1:3]) * 60 + int(zone[4:6])
-        if zone[0] == "-":
-            offset = -offset
+    if len(b) == 25 and b[19] in (43, 45) and b[22] == 58:               # +hh:mm, -hh:mm
+        hh, mm = _int(b, 20, 22), _int(b, 23, 25)
+        if hh >= 0 and mm >= 0:
+            offset = -(hh * 60 + mm) if b[19] == 45 else hh * 60 + mm
     local = days_from_civil(y, mo, d) * 1440 + h * 60 + mi
     return local - offset, offset
+
+
+def _int(b, start, end):
+    # the decimal number b[start:end], or -1 when it is not all digits
+    n = 0
+    for i in range(start, end):
+        c = b[i] - 48
+        if not 0 <= c <= 9:
+            return -1
+        n = n * 10 + c
+    return n
 
 
 def month_of(local):

@@ -52,14 +52,23 @@ from .output import Output
 from .reading import IDENTIFIERS, find, identifier
 from .state import Writer, state_json, telegram_json
 
-# Makers by the FLAG id (the first 3 letters of a meter's identification or system title).
-MAKERS = {
-    "SAG": "Sagemcom", "KFM": "Kaifa", "ISK": "Iskraemeco", "ISk": "Iskraemeco", "LGZ": "Landis+Gyr",
-    "LGF": "Landis+Gyr", "KAM": "Kamstrup", "KMP": "Kamstrup", "SMS": "Siemens", "AID": "Aidon",
-    "ELS": "Elster", "EMH": "EMH", "XMX": "Xemex", "ZIV": "ZIV", "EGM": "Elgama", "APA": "Apator",
-}
-# Models a telegram names only by its identification line.
-MODELS = {"Lux5\\253663629_D": "T210-D"}
+# Makers by the FLAG id (the first 3 letters of a meter's identification or system title), and
+# models a telegram names only by its identification line: pairs in tuples, which a frozen image
+# keeps in flash (a dict is built in the heap at import).
+MAKERS = (
+    ("SAG", "Sagemcom"), ("KFM", "Kaifa"), ("ISK", "Iskraemeco"), ("ISk", "Iskraemeco"), ("LGZ", "Landis+Gyr"),
+    ("LGF", "Landis+Gyr"), ("KAM", "Kamstrup"), ("KMP", "Kamstrup"), ("SMS", "Siemens"), ("AID", "Aidon"),
+    ("ELS", "Elster"), ("EMH", "EMH"), ("XMX", "Xemex"), ("ZIV", "ZIV"), ("EGM", "Elgama"), ("APA", "Apator"),
+)
+MODELS = (("Lux5\\253663629_D", "T210-D"),)
+
+
+def _named(pairs, key):
+    # the name paired with key, or None
+    for k, name in pairs:
+        if k == key:
+            return name
+    return None
 
 # The dongle's diagnostics (App.diagnostics): name -> (label, device_class, state_class, unit)
 DIAGNOSTICS = (
@@ -124,12 +133,12 @@ def meter_device(readings, node, dongle_ids, rendered=None):
     header = rendered or find(readings, "header") or ""
     maker = None
     for text in (find(readings, "logicalDeviceName"), find(readings, "meterId"), header):
-        if isinstance(text, str) and text[:3] in MAKERS:
-            maker = MAKERS[text[:3]]
+        if isinstance(text, str) and _named(MAKERS, text[:3]):
+            maker = _named(MAKERS, text[:3])
             break
     model = find(readings, "meterType") or find(readings, "meterModel")
     if not model and not rendered:
-        model = MODELS.get(header) or header
+        model = _named(MODELS, header) or header
     device = {"ids": ["p1dongle_%s_%s" % (node, slug(ident))], "name": "%s %s" % (maker or "Smart meter", ident),
               "via_device": dongle_ids[0]}
     if model and isinstance(model, str):
@@ -204,6 +213,8 @@ class MqttOutput(Output):
         self._view = None               # app.View, when it runs as the app's output
         self._json = None               # the buffer discovery configs are written into, once used
         self._peaks_ms = None           # when the peaks were last published
+        self._peaks_topic = prefix + "/peaks"
+        self._peaks_json = None         # the history's peaks_json (bound once: see _peaks)
         if discovery_prefix:
             client.announce(self._announcements)
             client.subscribe(discovery_prefix + "/status", self._birth)
@@ -316,8 +327,11 @@ class MqttOutput(Output):
         if self._peaks_ms is not None and 0 <= ticks_diff(now, self._peaks_ms) < PEAKS_EVERY_MS:
             return
         self._peaks_ms = now
-        # (not retained, as the state is not: a retained message is kept in the heap for good)
-        self.client.publish(self.prefix + "/peaks", history.peaks_json(), latest=True)
+        # Not retained, as the state is not (a retained message is kept in the heap for good);
+        # when it has to wait for the broker, it is made again as it goes (remake), not kept.
+        if self._peaks_json is None:
+            self._peaks_json = history.peaks_json
+        self.client.publish(self._peaks_topic, self._peaks_json(), latest=True, remake=self._peaks_json)
 
     def _state(self):
         """The state JSON of the latest telegram, in the writer's buffer (a view of it)."""
