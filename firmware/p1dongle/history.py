@@ -148,7 +148,8 @@ class History:
         self._folder = folder
         self._quarter = [-1, 0, 0]      # the open quarter (UTC minute // 15), its first import,
                                         # whether that was the quarter's first telegram
-        self._month = None              # (key, peak, at, off, hpeak) of the month, from the file
+        self._month = None              # _months once read for the open hour's month
+        self._months = [0] * 7          # [key, peak, at, off, hpeak, its at, its off] of the month
         self.clock = None               # [minute, offset] of the latest telegram with a clock
         self.unclocked = 0              # telegrams with registers and no clock: not booked
         self._pending = False           # an hour's end not yet written (the write failed)
@@ -481,18 +482,21 @@ class History:
             return None
         key = meterclock.month_of(st[_HKEY] * 60 + st[_HOFF])
         if self._month is None or self._month[0] != key:
+            # (in place: a tuple made anew after every hour's end would be one more block kept
+            # among the garbage, where the heap breaks up)
             r = self.record(2, key % _MONTHS)
-            if r is None or r[_KEY] != key:
-                self._month = (key, 0, 0, 0, 0, 0, 0)
-            else:
-                self._month = (key, r[_PEAK], r[_PEAK_AT], r[_OFF], r[_HPEAK], r[_HPEAK_AT], r[_HPEAK_OFF])
+            m = self._months
+            m[0] = key
+            for i, f in enumerate(_MONTH_FIELDS):
+                m[i + 1] = r[f] if r is not None and r[_KEY] == key else 0
+            self._month = m
         m = self._month
         peak = m[1:4]
         if st[_HPK_AT] and (not peak[1] or st[_HPK] > peak[0]):
             peak = (st[_HPK], st[_HPK_AT], st[_HPK_OFF])
         if not peak[1] and not m[5]:
             return None
-        return peak + m[4:7]
+        return peak[0], peak[1], peak[2], m[4], m[5], m[6]
 
     # -- the history as JSON ----------------------------------------------------------------------
 
@@ -567,6 +571,7 @@ class History:
             m[3] if m[4] else "null", '"%s"' % (meterclock.iso(m[4], m[5])) if m[4] else "null")
 
 
+_MONTH_FIELDS = (_PEAK, _PEAK_AT, _OFF, _HPEAK, _HPEAK_AT, _HPEAK_OFF)
 _FLAG_NAMES = ((_GAP, b'"gap"'), (_PART, b'"part"'), (_SWAP, b'"swap"'), (_CLOCK, b'"clock"'))
 _SMALL = const(1 << 29)     # what loops.put_decimal takes (machine code on the dongle: a small int)
 
