@@ -470,9 +470,14 @@ class History:
 
     def average(self):
         """The running 15-minute average import power, W (as a Belgian meter's 1-0:1.4.0: the
-        quarter's energy so far times four); None before a quarter's start was seen."""
+        quarter's energy so far times four); None before a quarter's start was seen, and for a
+        meter that does not send its register every few minutes."""
         q = self._quarter
-        return (self.last[0] - q[1]) * 4 if q[2] else None
+        # Only from a meter that sends its register every few minutes: a meter that sends it
+        # once an hour (Kaifa's, Aidon's hourly list) would show 0 W for the whole quarter.
+        if not q[2] or not 0 < self.state[_EVERY] <= 5:
+            return None
+        return (self.last[0] - q[1]) * 4
 
     def month(self):
         """This month's (peak W, its local minute, offset, average of the 3 highest hours W, the
