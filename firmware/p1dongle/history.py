@@ -330,8 +330,8 @@ class History:
             # what the old register counted goes to the open hour; the new one starts from here
             self._close(last[0], last[1], last[2], last[3], _SWAP)
             st[_SERIES] += 1
+            self._quarter[0] = -1       # (before _open, which starts the quarter from the new one)
             self._open(minute, offset, imp, exp, gas, water, meter, _PART)
-            self._quarter[0] = -1
             self._write_all()
             return
         hkey = minute // 60
@@ -341,7 +341,8 @@ class History:
             # the next write (_rewrite): time coming to them would add to what a wrong clock booked.
             st[_HKEY], st[_HOFF], st[_HFLAGS] = hkey, offset, st[_HFLAGS] | _CLOCK | _PART
             st[_LAST] = minute
-            self._quarter[0] = -1
+            q = self._quarter           # a quarter from here, not measured (its start unseen)
+            q[0], q[1], q[2] = minute // 15, imp, False
             last[0], last[1], last[2], last[3] = imp, exp, gas, water
             self._write_all()
             return
@@ -430,9 +431,9 @@ class History:
     def _write_all(self):
         """The hour that ended (_close) into the three files, hours last: it also holds the new
         open hour, and a power cut before it is written books the hour again after the restart
-        (days and months know it: _BOOKED). A write that fails (flash full, no heap) is tried again at the next telegram,
-        only the files not yet written; an hour that ends before then is booked in the hours file
-        only (said once)."""
+        (days and months know it: _BOOKED). A write that fails (flash full, no heap) is tried
+        again with the next telegram, the files not yet written only; an hour that ends before
+        then replaces it, and _close says which file lost it."""
         booked = self._booked
         try:
             if booked is None:
