@@ -112,14 +112,20 @@ def template_value(config, state):
     return TEMPLATES.from_string(config["value_template"]).render(value_json=json.loads(state))
 
 
-def check_configs(configs, state, readings):
+def check_configs(configs, state, readings, peaks=None):
+    """Every config clean; a reading's shows the meter's number from the state JSON, a peak's (on its
+    own topic, from the dongle's history) the number in the peaks JSON, when given."""
     by_name = {}
     for topic, payload in configs:
         assert ha.clean(topic, payload) == [], payload
         config = ha.expand(json.loads(payload), ha.REFERENCE[ha.NEWEST])
-        by_name[topic.split("/")[-2]] = config
-        if state is not None and not topic.split("/")[-2].startswith("dongle_"):
-            name = topic.split("/")[-2]
+        name = topic.split("/")[-2]
+        by_name[name] = config
+        if name.startswith("peaks_"):
+            assert config["state_topic"].endswith("/peaks"), config
+            if peaks is not None:           # null (not known yet) is "None": HA's MQTT sensor shows unknown
+                assert template_value(config, peaks) == str(json.loads(peaks)[name[6:]]), (name, peaks)
+        elif state is not None and not name.startswith("dongle_"):
             value = dict((row[obis.NAME], v) for row, v in readings).get(name)
             shown = template_value(config, state)
             if isinstance(value, tuple):       # the meter's number, in the unit HA shows
@@ -495,7 +501,8 @@ def test_discovery_through_the_broker_under_micropython(micropython, broker, tmp
         state = sub.payloads("p1dongle/mp/state")[-1]
         configs = [(t, p) for t, p, _ in sub.messages if t.startswith("homeassistant/sensor/mp/")]
         assert len(configs) > 30
-        check_configs(configs, state, dsmr.parse(LUX))
+        sub.wait(until("p1dongle/mp/peaks", 1), what="the peaks")
+        check_configs(configs, state, dsmr.parse(LUX), sub.payloads("p1dongle/mp/peaks")[-1])
         diag = [json.loads(p) for t, p in configs if "/dongle_" in t]
         assert {c["name"] for c in diag} >= {"Uptime", "Free heap", "Telegrams"}
         publish.single("homeassistant/status", "online", hostname="127.0.0.1", port=broker.port)
@@ -510,6 +517,7 @@ def test_discovery_through_the_broker_under_micropython(micropython, broker, tmp
         finally:
             fresh.close()
     finally:
+        app.p.kill()        # a Ctrl-C would end only the app: the REPL's sleep(60) would outlast stop()
         app.stop()
         sub.close()
 

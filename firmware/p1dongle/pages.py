@@ -104,8 +104,8 @@ function bars(id, rows, label, month) {
   rows.forEach((r, i) => {
     const g = el("g", {class: "bar", "data-import": r.import, "data-export": r.export}, svg), x = i * bw;
     let t = label(r, true) + ": import " + kwh(r.import) + " kWh, export " + kwh(r.export) + " kWh";
-    if (r.gas) t += ", gas " + kwh(r.gas) + " m\u00b3";
-    if (r.water) t += ", water " + kwh(r.water) + " m\u00b3";
+    if (r.gas) t += ", gas " + kwh(r.gas) + " m\\u00b3";
+    if (r.water) t += ", water " + kwh(r.water) + " m\\u00b3";
     if (r.peak_w !== undefined) t += ", highest quarter hour " + r.peak_w + " W";
     if (r.hour_peak_w !== undefined) t += ", highest hour " + r.hour_peak_w + " W";
     if (r.hour_peaks_average_w !== undefined) t += ", 3 highest hours " + r.hour_peaks_average_w + " W";
