@@ -57,9 +57,11 @@ MICROPY_TARBALL ?= $(firstword $(wildcard ../shared/vendor/micropython-$(MICROPY
 MICROPY_SRC ?= build/micropython-$(MICROPY_VERSION)
 P1_MICROPYTHON := build/micropython-p1dongle
 # (hashlib.sha1 from mbedTLS, as the ESP32 port has it: the Shelly face's WebSocket handshake)
-LIKE_ESP32 := MICROPY_FORCE_32BIT=1 MICROPY_PY_FFI=0 MICROPY_PY_SSL=0 MICROPY_PY_BTREE=0 \
+LIKE_ESP32 := VARIANT_DIR=$(CURDIR)/boards/twin MICROPY_FORCE_32BIT=1 MICROPY_PY_FFI=0 MICROPY_PY_SSL=0 MICROPY_PY_BTREE=0 \
 	CFLAGS_EXTRA="-DMICROPY_FLOAT_IMPL=MICROPY_FLOAT_IMPL_FLOAT -DMICROPY_PY_HASHLIB_SHA1=1 -DMICROPY_SSL_MBEDTLS=1" \
 	LDFLAGS_EXTRA=-lmbedcrypto MPY_CROSS_FLAGS=-march=x86
+# (a change to the variant builds its objects again: their dependencies do not name it)
+TWIN_VARIANT := boards/twin/mpconfigvariant.h boards/twin/mpconfigvariant.mk
 TWIN_FLAGS := $(LIKE_ESP32) FROZEN_MANIFEST=$(CURDIR)/boards/twin/manifest.py USER_C_MODULES=$(CURDIR)/boards/usermod BUILD=build-twin
 FROZEN := $(shell find firmware/p1dongle -name '*.py') firmware/main.py boards/manifest.py boards/twin/manifest.py
 
@@ -91,15 +93,18 @@ STOCK_FLAGS := $(LIKE_ESP32) FROZEN_MANIFEST=$(CURDIR)/boards/stock/manifest.py 
 	USER_C_MODULES=$(CURDIR)/boards/testmods BUILD=build-stock
 
 $(STOCK_MICROPYTHON): $(MICROPY_SRC)/lib/micropython-lib/README.md boards/stock/manifest.py \
-		$(wildcard boards/testmods/cryptolib/*) | twin-deps
+		$(wildcard boards/testmods/cryptolib/*) $(TWIN_VARIANT) | twin-deps
 	$(MAKE) -s -C $(MICROPY_SRC)/mpy-cross -j2 >/dev/null
+	if [ -e $@ ] && [ -n "$$(find $(TWIN_VARIANT) -newer $@)" ]; then rm -rf $(MICROPY_SRC)/ports/unix/build-stock; fi
 	$(MAKE) -s -C $(MICROPY_SRC)/ports/unix -j2 $(STOCK_FLAGS) >/dev/null
 	cp $(MICROPY_SRC)/ports/unix/build-stock/micropython $@.new && mv -f $@.new $@
 
 firmware-stock: $(STOCK_MICROPYTHON)
 
-$(P1_MICROPYTHON): $(MICROPY_SRC)/lib/micropython-lib/README.md boards/usermod/p1gcm/p1gcm.c boards/usermod/p1gcm/micropython.mk $(FROZEN) | twin-deps
+$(P1_MICROPYTHON): $(MICROPY_SRC)/lib/micropython-lib/README.md boards/usermod/p1gcm/p1gcm.c boards/usermod/p1gcm/micropython.mk $(FROZEN) \
+		$(TWIN_VARIANT) | twin-deps
 	$(MAKE) -s -C $(MICROPY_SRC)/mpy-cross -j2 >/dev/null
+	if [ -e $@ ] && [ -n "$$(find $(TWIN_VARIANT) -newer $@)" ]; then rm -rf $(MICROPY_SRC)/ports/unix/build-twin; fi
 	$(MAKE) -s -C $(MICROPY_SRC)/ports/unix -j2 $(TWIN_FLAGS) >/dev/null
 	cp $(MICROPY_SRC)/ports/unix/build-twin/micropython $@.new && mv -f $@.new $@   # a running twin keeps its file
 

@@ -21,15 +21,25 @@ exec(open("main_real.py").read(), {{"__name__": "__main__"}})   # main.py in a n
 """
 
 
-def dongle(micropython, tmp_path, inject, port, reader_port, http_port=0):
+def dongle(micropython, tmp_path, inject, port, reader_port, http_port=0, **settings):
+    dongle_files(tmp_path, inject, port, reader_port, http_port, **settings)
+    return in_folder(tmp_path, [micropython, "-X", "heapsize=96K", "run.py", "p1dongle.json"])
+
+
+def dongle_files(tmp_path, inject, port, reader_port, http_port=0, **settings):
+    """main.py, the runner with its injection, and the settings, in tmp_path."""
     with open(os.path.join(FIRMWARE, "main.py")) as f:
         (tmp_path / "main_real.py").write_text(f.read())
     (tmp_path / "run.py").write_text(RUNNER.format(inject=inject, firmware=FIRMWARE))
-    settings_file(tmp_path / "p1dongle.json", reader_port, key=KEY_HEX, tcp_port=port, http_port=http_port)
+    settings_file(tmp_path / "p1dongle.json", reader_port, key=KEY_HEX, tcp_port=port, http_port=http_port,
+                  **settings)
+
+
+def in_folder(folder, args):
     old = os.getcwd()
-    os.chdir(tmp_path)
+    os.chdir(folder)
     try:
-        return Proc([micropython, "-X", "heapsize=96K", "run.py", "p1dongle.json"])
+        return Proc(args)
     finally:
         os.chdir(old)
 
@@ -331,3 +341,114 @@ def test_a_new_loop_lets_go_of_the_old_apps_failed_tasks(micropython, tmp_path):
                           timeout=60, env=dict(os.environ, MICROPYPATH=".frozen"))
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     assert r["before"] >= 30000 and r["after"] < 2000, r
+
+
+NOTIFY_FAILS = """
+from p1dongle.shelly import Face
+_notify = Face.notify
+calls = [0]
+def notify(self, dst):
+    calls[0] += 1
+    if calls[0] == 1:
+        raise MemoryError("injected: no room for this notification")
+    return _notify(self, dst)
+Face.notify = notify
+"""
+
+
+async def _notifications(http_port, want, timeout=30):
+    """A WebSocket client of the Shelly face (as aioshelly opens one): says who it is, then reads
+    the NotifyStatus frames pushed after telegrams, until want of them have come."""
+    import asyncio
+    import json
+    import aiohttp
+    got = []
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect("http://127.0.0.1:%d/rpc" % http_port) as ws:
+            await ws.send_str(json.dumps({"id": 1, "src": "ha-test", "method": "Shelly.GetDeviceInfo"}))
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while len(got) < want and loop.time() < deadline:
+                msg = await ws.receive(timeout=max(deadline - loop.time(), 0.1))
+                frame = json.loads(msg.data)
+                if frame.get("method") == "NotifyStatus":
+                    got.append(frame)
+    return got
+
+
+def test_a_memory_error_costs_one_notification_not_the_websocket(micropython, tmp_path):
+    """The Shelly face's pusher loses a NotifyStatus to a MemoryError: counted, and the next
+    telegram's notification still comes on the same WebSocket (it used to end the pusher for good,
+    the session left open with nothing pushed)."""
+    import asyncio
+    import threading
+    tgs = telegrams(40)
+    reader = P1Reader()
+    port, http_port = free_port(), free_port()
+    app = dongle(micropython, tmp_path, NOTIFY_FAILS, port, reader.port, http_port, shelly=True, shelly_udp=[])
+    stop = threading.Event()
+    try:
+        app.expect(r"web page on port %d" % http_port)
+        reader.accept()
+
+        def meter_sends():              # a telegram every 0.4 s, until the test has what it needs
+            for i, t in enumerate(tgs):
+                if stop.wait(0.4):
+                    return
+                reader.send(meter.frame(t, counter=i + 1))
+        sender = threading.Thread(target=meter_sends, daemon=True)
+        sender.start()
+        got = asyncio.run(_notifications(http_port, 3))
+        assert len(got) == 3 and all("em:0" in g["params"] for g in got), got
+        assert "memory errors 1" in request_status(port)
+    finally:
+        stop.set()
+        reader.close()
+        app.stop()
+    assert not any("Task exception" in line or "Traceback" in line for line in app.seen), "\n".join(app.seen)
+
+
+
+# Most of the time in garbage collection, where a Ctrl-C could land: a heap of 20,000 live objects
+# to mark, collected every 2 KB allocated (the Shelly face's GC_EVERY), and a task allocating.
+BUSY_GC = """
+import asyncio
+from p1dongle.app import App
+ballast = [bytearray(8) for _ in range(20000)]
+_run = App.run
+async def churn():
+    while True:
+        b = bytearray(100)
+        await asyncio.sleep_ms(0)
+async def run(self, *args, **kwargs):
+    task = asyncio.create_task(churn())
+    try:
+        return await _run(self, *args, **kwargs)
+    finally:
+        task.cancel()
+App.run = run
+"""
+REPL = """
+exec(open("run.py").read(), {"__name__": "__main__"})
+print("at the REPL", len(bytearray(2000)))     # the heap is there for what comes next
+"""
+
+
+def test_ctrl_c_leaves_the_repl_its_heap(micropython, tmp_path):
+    """Ctrl-C (as tools/flash.py sends it) while the dongle is collecting its heap: the REPL that
+    follows can allocate. (The unix port raised the KeyboardInterrupt from its signal handler, in
+    the middle of a collection, and left the heap locked for good, the REPL too: the twin now takes
+    Ctrl-C where the VM is at a safe point, as the ESP32 does: boards/twin/mpconfigvariant.h.)"""
+    import signal
+    (tmp_path / "repl.py").write_text(REPL)
+    for _ in range(3):
+        http_port = free_port()
+        dongle_files(tmp_path, BUSY_GC, free_port(), free_port(), http_port, shelly=True, shelly_udp=[])
+        app = in_folder(tmp_path, [micropython, "-X", "heapsize=2M", "repl.py", "p1dongle.json"])
+        try:
+            app.expect(r"web page on port %d" % http_port)
+            app.p.send_signal(signal.SIGINT)
+            app.expect(r"at the REPL 2000")
+        finally:
+            app.stop()
+        assert not any("heap is locked" in line for line in app.seen), "\n".join(app.seen)
