@@ -32,8 +32,8 @@ import hashlib
 import json
 from binascii import a2b_base64
 
-from . import VERSION, config, homewizard, meters, pages
-from .compat import loops, sleep_ms, stream_readinto, wait_for
+from . import VERSION, config, homewizard, memory, meters, pages
+from .compat import close_stream, loops, sleep_ms, stream_readinto, wait_for
 from .errors import ConfigError, UpdateError
 from .httpd import HttpServer, Response, redirect
 from .output import Output
@@ -371,7 +371,20 @@ class Web(Output):
             await sleep_ms(1000)        # at most one a second, whatever the meter's pace
             if client and self.app.latest.number != seen and self.shelly.fresh():
                 seen = self.app.latest.number
-                await ws.send(self.shelly.notify(client[0]))
+                try:
+                    pieces = self.shelly.notify(client[0])
+                except MemoryError:     # this one is lost; the next telegram's comes
+                    memory.lost()
+                    continue
+                try:
+                    await ws.send(pieces)
+                except (OSError, MemoryError) as e:
+                    # gone, or a frame broken off after its head: the session ends (its reads
+                    # see the socket closed), and so does this task, quietly
+                    if isinstance(e, MemoryError):
+                        memory.lost()
+                    await close_stream(ws.writer)
+                    return
 
 
 async def _drain(body, left, most=4 << 20):
