@@ -8,12 +8,12 @@
 import micropython
 from array import array
 
-from .tables import crc16_table, crc16_x25_table, mulx
+from .tables import mulx, reflected_crc_nibbles
 
 VIEWS = True        # every loop reads any buffer, a memoryview too (see loops.py)
 
-_CRC = array("H", crc16_table())
-_X25 = array("H", crc16_x25_table())
+_CRC = array("H", reflected_crc_nibbles(0xA001))    # CRC-16/ARC (tables.crc16_table)
+_X25 = array("H", reflected_crc_nibbles(0x8408))    # CRC-16/X-25
 
 
 def ghash_table(h):
@@ -155,8 +155,11 @@ def fill_counters(ctr: ptr8, iv: ptr8, blocks: int, first: int):
 
 @micropython.viper
 def _crc16(data: ptr8, start: int, end: int, crc: int, table: ptr16) -> int:
+    # a nibble at a time (tables.reflected_crc_nibbles): the low four bits, then the high four
     for i in range(start, end):
-        crc = (crc >> 8) ^ table[(crc ^ data[i]) & 0xFF]
+        crc ^= data[i]
+        crc = (crc >> 4) ^ table[crc & 0xF]
+        crc = (crc >> 4) ^ table[crc & 0xF]
     return crc
 
 
