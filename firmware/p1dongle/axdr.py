@@ -26,19 +26,19 @@ INT = const(4)
 NULL = const(5)
 UNTAGGED = const(7)
 
-# A-XDR fixed-size integer types: tag -> (bytes, signed)
-_INTS = {
-    0x03: (1, False),   # boolean
-    0x05: (4, True),    # double-long
-    0x06: (4, False),   # double-long-unsigned
-    0x0F: (1, True),    # integer
-    0x10: (2, True),    # long
-    0x11: (1, False),   # unsigned
-    0x12: (2, False),   # long-unsigned
-    0x14: (8, True),    # long64
-    0x15: (8, False),   # long64-unsigned
-    0x16: (1, False),   # enum
-}
+# A-XDR fixed-size integer types: (tag, bytes, signed)
+_INTS = (
+    (0x03, 1, False),   # boolean
+    (0x05, 4, True),    # double-long
+    (0x06, 4, False),   # double-long-unsigned
+    (0x0F, 1, True),    # integer
+    (0x10, 2, True),    # long
+    (0x11, 1, False),   # unsigned
+    (0x12, 2, False),   # long-unsigned
+    (0x14, 8, True),    # long64
+    (0x15, 8, False),   # long64-unsigned
+    (0x16, 1, False),   # enum
+)
 _STRINGS = (0x09, 0x0A, 0x0C)     # octet-string, visible-string, utf8-string
 _MAX_DEPTH = const(8)
 _MAX_ITEMS = const(400)           # a push is a few dozen values; more is no push we know
@@ -137,10 +137,11 @@ class _Reader:
         if tag == 0x00:                         # null-data
             self.i = i
             return (NULL,)
-        kind = _INTS.get(tag)
-        if kind is None:
+        for kind, size, signed in _INTS:
+            if kind == tag:
+                break
+        else:
             raise FrameError("data-notification: A-XDR type 0x%02X not supported" % tag)
-        size, signed = kind
         if i + size > n:
             raise FrameError("data-notification cut short in a number")
         v = 0

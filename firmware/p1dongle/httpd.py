@@ -33,10 +33,10 @@ _KEEP = ("host", "authorization", "content-length", "content-type", "x-sha256", 
 MAX_SESSIONS = 1        # upgraded connections (a WebSocket: 1.5 KB of the heap each) at a time, beside
                         # max_connections: Home Assistant keeps one; a new one makes the oldest give
                         # way (a half-open one, its client gone with the Wi-Fi, would hold it)
-REASONS = {200: "OK", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-           405: "Method Not Allowed", 409: "Conflict", 411: "Length Required", 413: "Payload Too Large", 415: "Unsupported Media Type",
-           431: "Request Header Fields Too Large",
-           500: "Internal Server Error", 503: "Service Unavailable"}
+REASONS = ((200, "OK"), (302, "Found"), (400, "Bad Request"), (401, "Unauthorized"), (403, "Forbidden"),
+           (404, "Not Found"), (405, "Method Not Allowed"), (409, "Conflict"), (411, "Length Required"),
+           (413, "Payload Too Large"), (415, "Unsupported Media Type"), (431, "Request Header Fields Too Large"),
+           (500, "Internal Server Error"), (503, "Service Unavailable"))
 
 
 class Request:
@@ -264,7 +264,11 @@ def start_response(writer, res, head_only=False):
     body = res.body
     if isinstance(body, str):
         body = body.encode()
-    lines = ["HTTP/1.0 %d %s" % (res.status, REASONS.get(res.status, "")),
+    reason = ""
+    for status, text in REASONS:
+        if status == res.status:
+            reason = text
+    lines = ["HTTP/1.0 %d %s" % (res.status, reason),
              "Content-Type: " + res.content_type, "Connection: close"]
     if isinstance(body, (bytes, bytearray, memoryview)):
         lines.append("Content-Length: %d" % len(body))

@@ -512,7 +512,7 @@ class MqttOutput(Output):
         kind = row[obis.HA]
         if kind is None:
             return None
-        device_class, state_class, units, convert = obis.HA_KINDS[kind]
+        device_class, state_class, units, convert = obis.ha_kind(kind)
         name = row[obis.NAME]
         numeric = kind not in ("text", "timestamp")
         if not isinstance(value, tuple if numeric else (str, tuple)) or (kind == "timestamp" and

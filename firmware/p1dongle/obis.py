@@ -52,23 +52,32 @@ DLMS = const(8)
 # them). A reading in a unit Home Assistant takes goes out as it is, digits untouched (kW stays
 # kW); only var and VA are converted (kvar and kVA came with 2025.5 and 2025.10). Reactive energy
 # has no class before 2025.6, so it goes without one. "threshold" has no state class: a fixed
-# limit is no measurement to keep statistics of. "timestamp" and "text" are diagnostics.
-HA_KINDS = {
-    "energy": ("energy", "total_increasing", ("Wh", "kWh", "MWh", "GJ"), "kWh"),
-    "power": ("power", "measurement", ("W", "kW"), "kW"),
-    "reactive_power": ("reactive_power", "measurement", ("var",), "var"),
-    "apparent_power": ("apparent_power", "measurement", ("VA",), "VA"),
-    "reactive_energy": (None, "total_increasing", ("varh", "kvarh"), "kvarh"),
-    "voltage": ("voltage", "measurement", ("V",), "V"),
-    "current": ("current", "measurement", ("A",), "A"),
-    "frequency": ("frequency", "measurement", ("Hz",), "Hz"),
-    "power_factor": ("power_factor", "measurement", (None,), None),
-    "gas": ("gas", "total_increasing", ("m³",), "m³"),
-    "counter": (None, "total_increasing", (None,), None),
-    "threshold": (None, None, None, None),
-    "timestamp": ("timestamp", None, (None,), None),
-    "text": (None, None, (None,), None),
-}
+# limit is no measurement to keep statistics of. "timestamp" and "text" are diagnostics. (Rows of
+# a tuple, as every table here: frozen, they cost the heap nothing, where a dict is built in it.)
+HA_KINDS = (
+    ("energy", "energy", "total_increasing", ("Wh", "kWh", "MWh", "GJ"), "kWh"),
+    ("power", "power", "measurement", ("W", "kW"), "kW"),
+    ("reactive_power", "reactive_power", "measurement", ("var",), "var"),
+    ("apparent_power", "apparent_power", "measurement", ("VA",), "VA"),
+    ("reactive_energy", None, "total_increasing", ("varh", "kvarh"), "kvarh"),
+    ("voltage", "voltage", "measurement", ("V",), "V"),
+    ("current", "current", "measurement", ("A",), "A"),
+    ("frequency", "frequency", "measurement", ("Hz",), "Hz"),
+    ("power_factor", "power_factor", "measurement", (None,), None),
+    ("gas", "gas", "total_increasing", ("m³",), "m³"),
+    ("counter", None, "total_increasing", (None,), None),
+    ("threshold", None, None, None, None),
+    ("timestamp", "timestamp", None, (None,), None),
+    ("text", None, None, (None,), None),
+)
+
+
+def ha_kind(kind):
+    """(device_class, state_class, units, unit to write) of a Home Assistant kind (HA_KINDS)."""
+    for row in HA_KINDS:
+        if row[0] == kind:
+            return row[1:]
+    raise KeyError(kind)
 
 ROWS = (
     # code            name                       label                        kind   unit     digits dec  ha   dlms
@@ -223,7 +232,9 @@ def by_key(k):
         n = str(b)
         r = (code, template[NAME].replace("*", n), template[LABEL].replace("*", n)) + template[KIND:]
     else:
-        r = (code, code, code, NUM) + _measured(code) + (None, _DLMS_OF.get(_measured(code)[0]))
+        measured = _measured(code)
+        unit = measured[0]
+        r = (code, code, code, NUM) + measured + (None, _DLMS_UNITS[_UNITS_OF.index(unit)] if unit else None)
     return _keep(k, r)
 
 
@@ -233,7 +244,8 @@ def by_key(k):
 # never taken for a unitless count: without its scaler it is withheld like any energy.
 _ACTIVE = (1, 2, 15, 16)
 _REACTIVE = (3, 4, 5, 6, 7, 8)
-_DLMS_OF = {"kWh": 30, "kvarh": 32, "kVAh": 31, "kW": 27, "kvar": 29, "kVA": 28}
+_UNITS_OF = ("kWh", "kvarh", "kVAh", "kW", "kvar", "kVA")    # _measured's units, and their DLMS units
+_DLMS_UNITS = (30, 32, 31, 27, 29, 28)
 
 
 def _measured(code):

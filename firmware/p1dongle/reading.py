@@ -170,13 +170,11 @@ def iso_time(stamp):
     n = len(stamp)
     if n < 12 or n > 13 or not stamp[:12].isdigit():
         return None
-    zone = "" if n == 12 else _ZONES.get(stamp[12])
+    # DSMR's season letter: S summer, W winter (CET)
+    zone = "" if n == 12 else "+02:00" if stamp[12] == "S" else "+01:00" if stamp[12] == "W" else None
     if zone is None:
         return None
     return "20%s-%s-%sT%s:%s:%s%s" % (stamp[0:2], stamp[2:4], stamp[4:6], stamp[6:8], stamp[8:10], stamp[10:12], zone)
-
-
-_ZONES = {"S": "+02:00", "W": "+01:00"}     # DSMR's season letter: summer, winter (CET)
 
 
 def find(readings, name):
@@ -187,17 +185,12 @@ def find(readings, name):
     return None
 
 
-# How a value's exponent moves to write it in another unit (kW -> W is a shift, not a float)
-_SHIFT = {("Wh", "kWh"): -3, ("kWh", "Wh"): 3, ("kW", "W"): 3, ("W", "kW"): -3, ("kVA", "VA"): 3,
-          ("VA", "kVA"): -3}
-
-
 def in_unit(value, unit):
     """The value (mantissa, exponent, unit...) as (mantissa, exponent) in unit; None when it is no
     number or in a unit that is not one of unit's."""
     if not isinstance(value, tuple):
         return None
-    shift = 0 if value[UNIT] == unit else _SHIFT.get((value[UNIT], unit))
+    shift = obis.unit_shift(value[UNIT], unit)     # (kW -> W moves the exponent: no float)
     return None if shift is None else (value[MANTISSA], value[EXPONENT] + shift)
 
 

@@ -186,7 +186,8 @@ def _parse(answer, sent):
     m = _STATUS.match(lines[0])
     expect(m is not None, "answer", "a status line that is not HTTP/1.0: %r" % lines[0][:80])
     status = int(m.group(1))
-    expect(status in httpd.REASONS and m.group(2) == httpd.REASONS[status].encode(), "answer",
+    reasons = dict(httpd.REASONS)
+    expect(status in reasons and m.group(2) == reasons[status].encode(), "answer",
            "status %d %r" % (status, m.group(2)))
     headers = {}
     for line in lines[1:]:

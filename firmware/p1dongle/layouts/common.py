@@ -11,11 +11,12 @@ class LayoutError(FrameError):
     """A data-notification whose value layout is not known: no telegram, one line."""
 
 
-# DLMS units (IEC 62056-62) -> (DSMR unit, exponent shift): DSMR writes kWh, kW, kvarh, kvar, kVA.
-UNITS = {
-    27: ("kW", -3), 28: ("kVA", -3), 29: ("kvar", -3), 30: ("kWh", -3), 31: ("kVAh", -3),
-    32: ("kvarh", -3), 33: ("A", 0), 35: ("V", 0), 44: ("Hz", 0), 14: ("m3", 0), 255: (None, 0),
-}
+# DLMS units (IEC 62056-62) -> DSMR unit, exponent shift: DSMR writes kWh, kW, kvarh, kvar, kVA.
+# (Rows of literals: a frozen build keeps them in flash, where a dict is built in the heap.)
+UNITS = (
+    (27, "kW", -3), (28, "kVA", -3), (29, "kvar", -3), (30, "kWh", -3), (31, "kVAh", -3),
+    (32, "kvarh", -3), (33, "A", 0), (35, "V", 0), (44, "Hz", 0), (14, "m3", 0), (255, None, 0),
+)
 W, VA, VAR, WH, VAH, VARH, AMP, VOLT, HZ, M3, NONE = 27, 28, 29, 30, 31, 32, 33, 35, 44, 14, 255
 
 SCALE = 6                       # a leaf of flatten: (SCALE, scaler, unit)
@@ -50,9 +51,6 @@ def is_scaler_unit(item):
     return scaler[0] == INT and scaler[2] == 0x0F and unit[0] == INT and unit[2] == 0x16
 
 
-_KINDS = {STR: "a string", INT: "a number"}
-
-
 def item(items, k, kind, what):
     """The value of items[k] (bytes of a string, a number) when it is of that kind (STR, INT);
     else LayoutError, one line naming the item and what the push had there."""
@@ -60,7 +58,8 @@ def item(items, k, kind, what):
         raise LayoutError("%s: item %d missing" % (what, k))
     it = items[k]
     if it[0] != kind:
-        raise LayoutError("%s: item %d is %s, not %s" % (what, k, describe(it), _KINDS[kind]))
+        raise LayoutError("%s: item %d is %s, not %s" % (what, k, describe(it),
+                                                          "a string" if kind == STR else "a number"))
     return it[1]
 
 
@@ -95,8 +94,10 @@ def row_of(code, abstract_channel=False):
 
 
 def scaled(mantissa, scaler, unit):
-    shown, extra = UNITS.get(unit, (None, 0))
-    return (mantissa, scaler + extra, shown)
+    for dlms, shown, extra in UNITS:
+        if dlms == unit:
+            return (mantissa, scaler + extra, shown)
+    return (mantissa, scaler, None)
 
 
 def printable(b):
