@@ -95,6 +95,34 @@ def test_every_output_holds_the_same_readings_after_every_frame(broker, meter, s
         sub.close()
 
 
+def test_a_telegrams_readings_are_read_once_for_every_output(monkeypatch):
+    """A DSMR telegram is read from its text when an output first asks, and every output gets
+    that one list until the next telegram (read again for each, the faces' clients' copies, 2.5 KB
+    each for Luxembourg's, took the dongle's whole heap margin); out of memory, it is let go and
+    read again when asked. A DLMS push's readings alike, a copy of the holder's."""
+    from p1dongle import dsmr, obis
+    from p1dongle.telegram import Telegram
+    reads = []
+    parse = dsmr.parse
+    monkeypatch.setattr(dsmr, "parse", lambda data: reads.append(1) or parse(data))
+    first = b"/ISk5\\2MT382-1000\r\n\r\n1-0:1.8.1(000004.426*kWh)\r\n!"
+    second = first.replace(b"4.426", b"4.427")
+    t = Telegram()
+    t.take(first)
+    shared = t.readings()
+    assert t.readings() is shared and t.readings() is shared and len(reads) == 1
+    t.take(second)
+    assert t.readings()[1][1] == (4427, -3, "kWh") and shared[1][1] == (4426, -3, "kWh") and len(reads) == 2
+    t.release()
+    assert t.readings() == parse(second) and len(reads) == 3
+    power = obis.row("1-0:1.7.0")
+    t.take(b"/x", [(power, (5, 0, "kW"))], now=0)
+    pushed = t.readings()
+    assert t.readings() is pushed and pushed == [(power, (5, 0, "kW"))]
+    t.take(b"/x", [(power, (6, 0, "kW"))], now=1000)
+    assert t.readings() == [(power, (6, 0, "kW"))] and pushed == [(power, (5, 0, "kW"))]
+
+
 def test_a_reading_the_meter_stops_sending_goes_from_every_output_alike():
     """The holder's clock: lists every 10 s and an hourly one. A reading of the 10-s list that
     stops is gone once missing for twice the meter's longest interval (30 s at least); the hourly

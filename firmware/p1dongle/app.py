@@ -317,6 +317,7 @@ class App:
         client that stopped reading could hold the heap, and no telegram would come to drop it."""
         for out in self.outputs:
             out.shed()
+        self.latest.release()
         gc.collect()
 
     def readings(self):

@@ -14,7 +14,10 @@
 # own are kept, and the OTHERS_KEPT seen last before it.
 #
 # A DSMR telegram carries all its readings every time: they are read from its text when an
-# output asks (kept, they would break the heap up around the telegrams' blocks: see App).
+# output first asks, and that one list is what every output gets until the next telegram. (Read
+# again for each, a Luxembourg telegram's 49 readings are 2.5 KB: the faces' clients, a few a
+# second, each held their own while their answer went out, and the heap they took together was
+# the dongle's whole margin.) The outputs only read the list.
 from . import dsmr, obis
 from .compat import ticks_diff, ticks_ms
 
@@ -36,6 +39,7 @@ class Telegram:
                                 # queue it keep
         self.at = ticks_ms()    # ms (ticks) it came
         self.pushed = None      # a DLMS meter's readings of this push [(row, value)]; None: DSMR
+        self._read = None       # this telegram's readings once an output asked for them
         self.count = 0          # telegrams taken
         self.longest = 0        # ms: the longest the meter took to send a reading again
         self._last = None       # ms: the last push, and the time between it and the one before
@@ -59,6 +63,7 @@ class Telegram:
         self.data = data
         self.number = number
         self.pushed = pushed
+        self._read = None
         self.at = ticks_ms() if now is None else now
         self.count += 1
         if pushed is None:
@@ -79,12 +84,18 @@ class Telegram:
         self._forget_gone(now)
 
     def readings(self):
-        """What every output publishes: [(row, value)], or None before the first telegram."""
+        """What every output publishes: [(row, value)], or None before the first telegram. The
+        same list for every output until the next telegram: not to be changed."""
         if self.data is None:
             return None
-        if self.pushed is None:
-            return dsmr.parse(self.data)
-        return list(self._pairs)        # (a copy: the next push changes the holder's)
+        if self._read is None:
+            # (a DLMS meter's: a copy, as the next push changes the holder's lists)
+            self._read = dsmr.parse(self.data) if self.pushed is None else list(self._pairs)
+        return self._read
+
+    def release(self):
+        """Let go of the readings read for the outputs (out of memory): read again when asked."""
+        self._read = None
 
     # -- the latest of each reading ---------------------------------------------------------------
 
