@@ -116,6 +116,28 @@ def test_days_of_a_belgian_meter_match_sums_made_from_its_telegrams(tmp_path):
     assert by_date["2026-10-26"]["import"] == days["2026-10-26"][0] + so_far
 
 
+def test_a_meter_that_sends_every_few_seconds_is_read_once_a_minute(tmp_path, monkeypatch):
+    """A telegram every 3 s for hours: each minute's first is read, the other 19 not at all (their
+    clock's minute is the last read's), and the hours are still exactly the registers at the first
+    telegram of each hour; the open hour is as of the last minute's first telegram."""
+    telegrams = fluvius(5 * 1200, step=3)
+    imports = [round((p.ELECTRICITY_USED_TARIFF_1.value + p.ELECTRICITY_USED_TARIFF_2.value) * 1000)
+               for p in (FLUVIUS.parse(data.decode()) for data in telegrams)]
+    # the end: past 3 hours, the first minute whose register moves after its first telegram
+    first = next(k for k in range(3 * 1200, len(telegrams) - 20, 20) if imports[k + 19] > imports[k])
+    telegrams = telegrams[:first + 20]
+    reads = []
+    read = history.read_telegram
+    monkeypatch.setattr(history, "read_telegram", lambda data, sink: reads.append(1) or read(data, sink))
+    h = History(str(tmp_path) + "/")
+    feed(h, telegrams)
+    assert len(reads) == first // 20 + 1
+    hours, days, months, firsts = independent(telegrams)
+    closed = [r for r in answer(h)["hours"] if not r.get("open")]
+    assert len(closed) >= 3 and all(amounts(r) == hours[hour_key(r["start"])] for r in closed), closed
+    assert h.last[0] == imports[first] < imports[-1]
+
+
 def test_the_peaks_equal_a_belgian_meters_own(tmp_path):
     """1-0:1.4.0 (the quarter's energy so far, times four) and 1-0:1.6.0 (the month's highest
     quarter, with the time it ended), as the meter writes them, at every telegram once the dongle

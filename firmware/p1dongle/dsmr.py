@@ -249,6 +249,25 @@ def _kept(memo, t, start, end, k, value):
     return value
 
 
+_CLOCK = obis.key("0-0:1.0.0")
+
+
+def clock_at(telegram, most=6):
+    """Where the meter's clock (0-0:1.0.0: YYMMDDhhmmssX) is in a DSMR telegram: the index of its
+    first digit, or -1 when none of the first `most` lines is it (DSMR writes it third). Nothing
+    is allocated and no other line is read: history.py looks at it in every telegram."""
+    t = _as_bytes(telegram)
+    n = len(t)
+    o = _LINE
+    i = line_end(t, 0, n) + 1
+    while i < n and most > 0:
+        if loops.scan_line(t, i, n, o) != SKIP and o[2] == _CLOCK:
+            return o[1] + 1 if o[3] - o[1] > 12 else -1
+        i = o[0] + 1
+        most -= 1
+    return -1
+
+
 def line_end(t, i, n):
     """Where the line from t[i] ends: its LF, or n (t may be a memoryview: no find())."""
     while i < n and t[i] != 0x0A:
