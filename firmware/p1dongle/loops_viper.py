@@ -8,12 +8,12 @@
 import micropython
 from array import array
 
-from .tables import mulx, reflected_crc_nibbles
+from .tables import mulx, reflected_crc_table
 
 VIEWS = True        # every loop reads any buffer, a memoryview too (see loops.py)
 
-_CRC = array("H", reflected_crc_nibbles(0xA001))    # CRC-16/ARC (tables.crc16_table)
-_X25 = array("H", reflected_crc_nibbles(0x8408))    # CRC-16/X-25
+_CRC = array("H", reflected_crc_table(0xA001, 4))    # CRC-16/ARC (tables.crc16_table)
+_X25 = array("H", reflected_crc_table(0x8408, 4))    # CRC-16/X-25
 
 
 def ghash_table(h):
@@ -155,7 +155,7 @@ def fill_counters(ctr: ptr8, iv: ptr8, blocks: int, first: int):
 
 @micropython.viper
 def _crc16(data: ptr8, start: int, end: int, crc: int, table: ptr16) -> int:
-    # a nibble at a time (tables.reflected_crc_nibbles): the low four bits, then the high four
+    # a nibble at a time (tables.reflected_crc_table(poly, 4)): the low four bits, then the high four
     for i in range(start, end):
         crc ^= data[i]
         crc = (crc >> 4) ^ table[crc & 0xF]

@@ -15,24 +15,14 @@ def mulx(v):
     return (v >> 1) ^ _R if v & 1 else v >> 1
 
 
-def reflected_crc_table(poly):
-    # A byte-at-a-time table for a reflected CRC-16 with the given (reflected) polynomial.
+def reflected_crc_table(poly, bits=8):
+    # A table for a reflected CRC-16 with the given (reflected) polynomial, `bits` at a time: 256
+    # entries a byte at a time, or 16 a nibble at a time (32 bytes: the dongle's viper loops keep
+    # these, 1 KB of heap less for a loop that runs twice as many steps)
     table = []
-    for i in range(256):
+    for i in range(1 << bits):
         c = i
-        for _ in range(8):
-            c = (c >> 1) ^ poly if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-def reflected_crc_nibbles(poly):
-    # The same CRC four bits at a time: 16 entries (32 bytes) instead of 256 (the dongle's viper
-    # loops keep these: 1 KB of heap less for a loop that runs twice as many steps, ~1 KB a telegram).
-    table = []
-    for i in range(16):
-        c = i
-        for _ in range(4):
+        for _ in range(bits):
             c = (c >> 1) ^ poly if c & 1 else c >> 1
         table.append(c)
     return table
