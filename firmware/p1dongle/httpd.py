@@ -268,6 +268,7 @@ def start_response(writer, res, head_only=False):
     for status, text in REASONS:
         if status == res.status:
             reason = text
+            break
     lines = ["HTTP/1.0 %d %s" % (res.status, reason),
              "Content-Type: " + res.content_type, "Connection: close"]
     if isinstance(body, (bytes, bytearray, memoryview)):
