@@ -60,7 +60,8 @@ P1_MICROPYTHON := build/micropython-p1dongle
 LIKE_ESP32 := VARIANT_DIR=$(CURDIR)/boards/twin MICROPY_FORCE_32BIT=1 MICROPY_PY_FFI=0 MICROPY_PY_SSL=0 MICROPY_PY_BTREE=0 \
 	CFLAGS_EXTRA="-DMICROPY_FLOAT_IMPL=MICROPY_FLOAT_IMPL_FLOAT -DMICROPY_PY_HASHLIB_SHA1=1 -DMICROPY_SSL_MBEDTLS=1" \
 	LDFLAGS_EXTRA=-lmbedcrypto MPY_CROSS_FLAGS=-march=x86
-# (a change to the variant builds its objects again: their dependencies do not name it)
+# (a change to the variant builds its objects again from scratch: objects built with the port's
+# standard variant do not name ours among their dependencies)
 TWIN_VARIANT := boards/twin/mpconfigvariant.h boards/twin/mpconfigvariant.mk
 TWIN_FLAGS := $(LIKE_ESP32) FROZEN_MANIFEST=$(CURDIR)/boards/twin/manifest.py USER_C_MODULES=$(CURDIR)/boards/usermod BUILD=build-twin
 FROZEN := $(shell find firmware/p1dongle -name '*.py') firmware/main.py boards/manifest.py boards/twin/manifest.py

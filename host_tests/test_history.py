@@ -136,6 +136,15 @@ def test_a_meter_that_sends_every_few_seconds_is_read_once_a_minute(tmp_path, mo
     closed = [r for r in answer(h)["hours"] if not r.get("open")]
     assert len(closed) >= 3 and all(amounts(r) == hours[hour_key(r["start"])] for r in closed), closed
     assert h.last[0] == imports[first] < imports[-1]
+    # the autumn's 02:30 twice, an hour apart with nothing between: the same minute's text, but
+    # summer time, then winter time (its letter): both read
+    reads.clear()
+    summer = datetime.datetime(2026, 10, 25, 2, 30, tzinfo=BRUSSELS).timestamp()
+    twice = fluvius(2, start=summer, step=3600)
+    assert [re.search(rb"0-0:1\.0\.0\((\d{12}[SW])\)", data).group(1)[6:] for data in twice] == [b"023000S", b"023000W"]
+    (tmp_path / "autumn").mkdir()
+    feed(History(str(tmp_path / "autumn") + "/"), twice)
+    assert len(reads) == 2
 
 
 def test_the_peaks_equal_a_belgian_meters_own(tmp_path):

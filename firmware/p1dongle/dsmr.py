@@ -254,8 +254,8 @@ _CLOCK = obis.key("0-0:1.0.0")
 
 def clock_at(telegram, most=6):
     """Where the meter's clock (0-0:1.0.0: YYMMDDhhmmssX) is in a DSMR telegram: the index of its
-    first digit, or -1 when none of the first `most` lines is it (DSMR writes it third). Nothing
-    is allocated and no other line is read: history.py looks at it in every telegram."""
+    first digit, or -1 when none of the first `most` lines is it (DSMR writes it third). No other
+    line is read, and on the dongle nothing is allocated: history.py looks at it in every telegram."""
     t = _as_bytes(telegram)
     n = len(t)
     o = _LINE

@@ -142,7 +142,8 @@ class History:
                                         # tariffs, gas, water; its clock and meter (crc16 of its
                                         # name); what its M-Bus channels are (EN 13757-3 types)
         self._kinds = bytearray(5)
-        self._minute = bytearray(10)    # the clock (YYMMDDhhmm) of the last DSMR telegram read
+        self._minute = bytearray(11)    # the clock (YYMMDDhhmm, and its S or W) of the last DSMR
+                                        # telegram read
         self._stamp = None
         self._meter = 0
         self._rec = array("i", [0] * _FIELDS)     # a record read, or on its way into a new file
@@ -252,7 +253,8 @@ class History:
         (reading every one of them took as much CPU as the rest of the app), so the open hour's
         figures and the running average are a minute behind at most."""
         at = clock_at(t.data) if t.pushed is None else -1
-        if at >= 0 and not self._pending and loops.equal(self._minute, 0, t.data, at, 10):
+        seen = self._minute             # (the season letter too: the autumn's 02:mm comes twice)
+        if at >= 0 and not self._pending and loops.equal(seen, 0, t.data, at, 10) and seen[10] == t.data[at + 12]:
             return
         v = self.v
         for k in range(6):
@@ -279,8 +281,9 @@ class History:
         exp = v[1] if v[1] is not None else v[3]
         self.book(clock[0], clock[1], imp, exp or 0, -1 if v[4] is None else v[4], self._meter,
                   -1 if v[5] is None else v[5])
-        if at >= 0:
-            loops.copy(self._minute, 0, t.data, at, 10)     # (once booked: a read that failed is not skipped)
+        if at >= 0:                     # (once booked: a read that failed is not skipped)
+            loops.copy(seen, 0, t.data, at, 10)
+            seen[10] = t.data[at + 12]
 
     # dsmr.read's sink, and the readings of a DLMS push
 
