@@ -48,7 +48,8 @@ def test_uses_only_what_both_pythons_have(src):
     with open(os.path.join(FIRMWARE, src)) as f:
         text = f.read()
     with warnings.catch_warnings():     # an escape CPython warns of ("\\u" in bytes) is one it will refuse
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", SyntaxWarning)       # (3.12 and later)
+        warnings.simplefilter("error", DeprecationWarning)  # (3.11)
         tree = ast.parse(text, src)
     for node in ast.walk(tree):
         where = "%s:%d" % (src, getattr(node, "lineno", 0))
