@@ -21,6 +21,7 @@ import json
 
 from . import VERSION
 from .reading import exact, find, hex_digits, identifier, in_unit, net, register_total
+from .tables import pick
 
 # HomeWizard's field, the reading it is, the unit HomeWizard writes it in (None: a count)
 FIELDS = (
@@ -64,14 +65,6 @@ NET = (
 )
 # M-Bus device types (EN 13757-3) and HomeWizard's names for them
 EXTERNAL = ((3, "gas_meter"), (4, "heat_meter"), (6, "warm_water_meter"), (7, "water_meter"), (12, "inlet_heat_meter"))
-
-
-def _external_type(device_type):
-    # HomeWizard's name for an M-Bus device type (EN 13757-3), or None
-    for code, name in EXTERNAL:
-        if code == device_type:
-            return name
-    return None
 
 
 def device(serial, name="P1 meter"):
@@ -199,7 +192,7 @@ def _external(readings):
         # that is not a number says nothing (and its text does not belong in a JSON string).
         kind = find(readings, "mbus%sDeviceType" % n)
         if isinstance(kind, tuple):
-            kind = _external_type(kind[0])
+            kind = pick(EXTERNAL, kind[0])
         elif value[2] == "m3":
             kind = "gas_meter"              # DSMR's M-Bus channel without a device type line
         else:

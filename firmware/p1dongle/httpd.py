@@ -22,6 +22,7 @@ import asyncio
 
 from . import memory
 from .compat import close_stream, flushed, listening_port, send, small_send_buffer, wait_for
+from .tables import pick
 
 MAX_HEAD = 2048         # the request line and headers (a phone's browser sends ~500 bytes)
 _WRITE = 512            # a page is written this much at a time (see finish_response)
@@ -264,12 +265,7 @@ def start_response(writer, res, head_only=False):
     body = res.body
     if isinstance(body, str):
         body = body.encode()
-    reason = ""
-    for status, text in REASONS:
-        if status == res.status:
-            reason = text
-            break
-    lines = ["HTTP/1.0 %d %s" % (res.status, reason),
+    lines = ["HTTP/1.0 %d %s" % (res.status, pick(REASONS, res.status, "")),
              "Content-Type: " + res.content_type, "Connection: close"]
     if isinstance(body, (bytes, bytearray, memoryview)):
         lines.append("Content-Length: %d" % len(body))

@@ -51,6 +51,7 @@ from .jsonbuf import JsonBuffer
 from .output import Output
 from .reading import IDENTIFIERS, find, identifier
 from .state import Writer, state_json, telegram_json
+from .tables import pick
 
 # Makers by the FLAG id (the first 3 letters of a meter's identification or system title), and
 # models a telegram names only by its identification line: pairs in tuples, which a frozen image
@@ -61,14 +62,6 @@ MAKERS = (
     ("ELS", "Elster"), ("EMH", "EMH"), ("XMX", "Xemex"), ("ZIV", "ZIV"), ("EGM", "Elgama"), ("APA", "Apator"),
 )
 MODELS = (("Lux5\\253663629_D", "T210-D"),)
-
-
-def _named(pairs, key):
-    # the name paired with key, or None
-    for k, name in pairs:
-        if k == key:
-            return name
-    return None
 
 # The dongle's diagnostics (App.diagnostics): name -> (label, device_class, state_class, unit)
 DIAGNOSTICS = (
@@ -131,14 +124,13 @@ def meter_device(readings, node, dongle_ids, rendered=None):
     which names the maker by its system title; its model only the readings can say)."""
     ident = meter_id(readings)
     header = rendered or find(readings, "header") or ""
-    maker = None
     for text in (find(readings, "logicalDeviceName"), find(readings, "meterId"), header):
-        if isinstance(text, str) and _named(MAKERS, text[:3]):
-            maker = _named(MAKERS, text[:3])
+        maker = pick(MAKERS, text[:3]) if isinstance(text, str) else None
+        if maker:
             break
     model = find(readings, "meterType") or find(readings, "meterModel")
     if not model and not rendered:
-        model = _named(MODELS, header) or header
+        model = pick(MODELS, header) or header
     device = {"ids": ["p1dongle_%s_%s" % (node, slug(ident))], "name": "%s %s" % (maker or "Smart meter", ident),
               "via_device": dongle_ids[0]}
     if model and isinstance(model, str):

@@ -1,7 +1,17 @@
 # What both versions of the hot loops share (loops.py, loops_viper.py) and what their callers
 # need to read scan_line's answer: the table builders and constants, in a module of their own so
-# that the dongle, which runs the viper loops, never loads the portable ones.
+# that the dongle, which runs the viper loops, never loads the portable ones. And pick(), how a
+# table of (key, value) pairs is read: the tables are tuples of literals, which a frozen image
+# keeps in flash, where a dict would be built in the heap at import.
 _R = 0xE1 << 120
+
+
+def pick(pairs, key, default=None):
+    """The value paired with key in a table of (key, value) pairs, or default."""
+    for k, value in pairs:
+        if k == key:
+            return value
+    return default
 
 # scan_line's answers (loops.py says what they mean)
 SKIP = 0
