@@ -32,6 +32,7 @@ from array import array
 from . import meterclock
 from .compat import MICROPYTHON, const, loops
 from .dsmr import clock_at, crc16, read as read_telegram
+from .meterclock import put_digits, put_iso
 from .obis import NAME
 from .reading import IDENTIFIERS
 
@@ -600,22 +601,22 @@ def _record_json(buf, k, r, first, is_open):
     put = loops.put
     pos = 0 if first else put(buf, 0, b",")
     if k == 0:
-        pos = _iso(buf, put(buf, pos, b'{"start":"'), r[_KEY] * 60 + r[_OFF], r[_OFF], False)
+        pos = put_iso(buf, put(buf, pos, b'{"start":"'), r[_KEY] * 60 + r[_OFF], r[_OFF], False)
     elif k == 1:
-        pos = _iso(buf, put(buf, pos, b'{"date":"'), r[_KEY] * 1440, 0, None)
+        pos = put_iso(buf, put(buf, pos, b'{"date":"'), r[_KEY] * 1440, 0, None)
     else:
-        pos = _digits(buf, put(buf, pos, b'{"month":"'), r[_KEY] // 12, 4)
-        pos = _digits(buf, put(buf, pos, b"-"), r[_KEY] % 12 + 1, 2)
+        pos = put_digits(buf, put(buf, pos, b'{"month":"'), r[_KEY] // 12, 4)
+        pos = put_digits(buf, put(buf, pos, b"-"), r[_KEY] % 12 + 1, 2)
     pos = _number(buf, put(buf, pos, b'","import":'), r[_IMPORT])
     pos = _number(buf, put(buf, pos, b',"export":'), r[_EXPORT])
     pos = _number(buf, put(buf, pos, b',"gas":'), r[_GAS])
     pos = _number(buf, put(buf, pos, b',"water":'), r[_WATER])
     if r[_PEAK_AT]:
         pos = _number(buf, put(buf, pos, b',"peak_w":'), r[_PEAK])
-        pos = put(buf, _iso(buf, put(buf, pos, b',"peak_time":"'), r[_PEAK_AT], r[_OFF], True), b'"')
+        pos = put(buf, put_iso(buf, put(buf, pos, b',"peak_time":"'), r[_PEAK_AT], r[_OFF], True), b'"')
     if r[_HPEAK_AT] and k:
         pos = _number(buf, put(buf, pos, b',"hour_peaks_average_w":' if k == 2 else b',"hour_peak_w":'), r[_HPEAK])
-        pos = put(buf, _iso(buf, put(buf, pos, b',"hour_peak_time":"'), r[_HPEAK_AT], r[_HPEAK_OFF], True), b'"')
+        pos = put(buf, put_iso(buf, put(buf, pos, b',"hour_peak_time":"'), r[_HPEAK_AT], r[_HPEAK_OFF], True), b'"')
     if r[_FLAGS]:
         pos = put(buf, pos, b',"flags":[')
         comma = False
@@ -634,37 +635,3 @@ def _number(buf, pos, n):
         return loops.put_decimal(buf, pos, n, 0)
     return loops.put(buf, pos, str(n))
 
-
-def _digits(buf, pos, n, width):
-    # n in exactly width digits, leading zeros (a while loop: a range would be an object each time)
-    i = pos + width
-    while i > pos:
-        i -= 1
-        buf[i] = 48 + n % 10
-        n //= 10
-    return pos + width
-
-
-def _iso(buf, pos, local, offset, seconds):
-    """A local minute as ISO 8601 into buf: its date only (seconds None), with its time to the
-    minute, or with ':00' seconds; then its offset."""
-    y, m, d = meterclock.civil_from_days(local // 1440)
-    pos = _digits(buf, pos, y, 4)
-    buf[pos] = 45                       # -
-    pos = _digits(buf, pos + 1, m, 2)
-    buf[pos] = 45
-    pos = _digits(buf, pos + 1, d, 2)
-    if seconds is None:
-        return pos
-    buf[pos] = 84                       # T
-    pos = _digits(buf, pos + 1, local // 60 % 24, 2)
-    buf[pos] = 58                       # :
-    pos = _digits(buf, pos + 1, local % 60, 2)
-    if seconds:
-        buf[pos] = 58                   # :00
-        pos = _digits(buf, pos + 1, 0, 2)
-    buf[pos] = 45 if offset < 0 else 43
-    off = -offset if offset < 0 else offset
-    pos = _digits(buf, pos + 1, off // 60, 2)
-    buf[pos] = 58
-    return _digits(buf, pos + 1, off % 60, 2)
