@@ -46,6 +46,13 @@ DLMS = const(8)
 # The dlms column holds DLMS units (IEC 62056-62): 27 W, 28 VA, 29 var, 30 Wh, 31 VAh, 32 varh,
 # 33 A, 35 V, 44 Hz, 14 m3, 255 none (a power factor). The rows are literals only, so that a frozen
 # build keeps them in flash.
+#
+# Each DLMS unit as DSMR writes it (kWh, kW, kvarh, kvar, kVA), with the exponent shift from the
+# DLMS unit's: what a push's value becomes (layouts), and a made row's DLMS unit (by_key).
+DLMS_UNITS = (
+    (27, "kW", -3), (28, "kVA", -3), (29, "kvar", -3), (30, "kWh", -3), (31, "kVAh", -3),
+    (32, "kvarh", -3), (33, "A", 0), (35, "V", 0), (44, "Hz", 0), (14, "m3", 0), (255, None, 0),
+)
 
 # Home Assistant sensor kinds: ha -> (device_class, state_class, the units Home Assistant takes
 # for that class in every release since 2024.1, the unit to write when the reading's is none of
@@ -233,8 +240,7 @@ def by_key(k):
         r = (code, template[NAME].replace("*", n), template[LABEL].replace("*", n)) + template[KIND:]
     else:
         measured = _measured(code)
-        unit = measured[0]
-        r = (code, code, code, NUM) + measured + (None, _DLMS_UNITS[_UNITS_OF.index(unit)] if unit else None)
+        r = (code, code, code, NUM) + measured + (None, _dlms_unit(measured[0]))
     return _keep(k, r)
 
 
@@ -244,8 +250,14 @@ def by_key(k):
 # never taken for a unitless count: without its scaler it is withheld like any energy.
 _ACTIVE = (1, 2, 15, 16)
 _REACTIVE = (3, 4, 5, 6, 7, 8)
-_UNITS_OF = ("kWh", "kvarh", "kVAh", "kW", "kvar", "kVA")    # _measured's units, and their DLMS units
-_DLMS_UNITS = (30, 32, 31, 27, 29, 28)
+
+
+def _dlms_unit(unit):
+    # the DLMS unit of _measured's DSMR unit (None: none)
+    for dlms, shown, _ in DLMS_UNITS:
+        if unit is not None and shown == unit:
+            return dlms
+    return None
 
 
 def _measured(code):

@@ -11,12 +11,7 @@ class LayoutError(FrameError):
     """A data-notification whose value layout is not known: no telegram, one line."""
 
 
-# DLMS units (IEC 62056-62) -> DSMR unit, exponent shift: DSMR writes kWh, kW, kvarh, kvar, kVA.
-# (Rows of literals: a frozen build keeps them in flash, where a dict is built in the heap.)
-UNITS = (
-    (27, "kW", -3), (28, "kVA", -3), (29, "kvar", -3), (30, "kWh", -3), (31, "kVAh", -3),
-    (32, "kvarh", -3), (33, "A", 0), (35, "V", 0), (44, "Hz", 0), (14, "m3", 0), (255, None, 0),
-)
+# the DLMS units the families name (obis.DLMS_UNITS)
 W, VA, VAR, WH, VAH, VARH, AMP, VOLT, HZ, M3, NONE = 27, 28, 29, 30, 31, 32, 33, 35, 44, 14, 255
 
 SCALE = 6                       # a leaf of flatten: (SCALE, scaler, unit)
@@ -94,7 +89,7 @@ def row_of(code, abstract_channel=False):
 
 
 def scaled(mantissa, scaler, unit):
-    for dlms, shown, extra in UNITS:
+    for dlms, shown, extra in obis.DLMS_UNITS:     # (DSMR writes kWh, kW, kvarh, kvar, kVA)
         if dlms == unit:
             return (mantissa, scaler + extra, shown)
     return (mantissa, scaler, None)
